@@ -1,0 +1,147 @@
+// Sampler microbenchmarks on the bench-protocol workload (1M rows):
+//  - weighted top-100k, w = quality^2: weights, keys, selection and sort of
+//    the first 100k positions;
+//  - uniform top-100k;
+//  - the first global batch of 1,024 from a fresh 1M-candidate plan.
+// Id hashes are a stored column (storage keeps IdHash beside each id), so
+// they are computed once outside the timed region.
+#include <benchmark/benchmark.h>
+
+#include <numeric>
+
+#include "bench/engine/workload.h"
+#include "selection/hash.h"
+#include "selection/sampler.h"
+#include "selection/weights.h"
+
+namespace winnow::bench {
+namespace {
+
+struct SamplerFixture {
+  Workload w = MakeWorkload(1'000'000);
+  std::vector<uint32_t> ordinals;
+  std::vector<uint64_t> id_hashes;
+
+  SamplerFixture() {
+    ordinals.resize(w.n);
+    std::iota(ordinals.begin(), ordinals.end(), 0u);
+    for (const std::string& id : w.ids) id_hashes.push_back(IdHash(id));
+  }
+
+  Candidates View(std::span<const double> weights) const {
+    Candidates c;
+    c.ordinals = ordinals;
+    c.id_hashes = id_hashes;
+    c.weights = weights;
+    c.doc_id = [this](uint32_t o) -> std::string_view { return w.ids[o]; };
+    return c;
+  }
+};
+
+const SamplerFixture& Fixture() {
+  static const SamplerFixture* f = new SamplerFixture();
+  return *f;
+}
+
+void BM_WeightedTop100k(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    absl::StatusOr<Weights> weights =
+        ComputeWeights(f.w.quality, {WeightFunction::kPower, 2.0, 1.0});
+    KeyedOrder order(f.View(weights->values), seed++, 0);
+    std::vector<uint32_t> out;
+    out.reserve(100'000);
+    order.Get(0, 100'000, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 100'000);
+}
+BENCHMARK(BM_WeightedTop100k)->Unit(benchmark::kMillisecond);
+
+void BM_WeightedKeysOnly(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  absl::StatusOr<Weights> weights =
+      ComputeWeights(f.w.quality, {WeightFunction::kPower, 2.0, 1.0});
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    KeyedOrder order(f.View(weights->values), seed++, 0);
+    benchmark::DoNotOptimize(order.size());
+  }
+}
+BENCHMARK(BM_WeightedKeysOnly)->Unit(benchmark::kMillisecond);
+
+void BM_UniformTop100k(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    KeyedOrder order(f.View({}), seed++, 0);
+    std::vector<uint32_t> out;
+    out.reserve(100'000);
+    order.Get(0, 100'000, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 100'000);
+}
+BENCHMARK(BM_UniformTop100k)->Unit(benchmark::kMillisecond);
+
+void BM_WeightedFirstBatch1024(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    absl::StatusOr<Weights> weights =
+        ComputeWeights(f.w.quality, {WeightFunction::kPower, 2.0, 1.0});
+    KeyedOrder order(f.View(weights->values), seed++, 0);
+    std::vector<uint32_t> out;
+    order.Get(0, 1024, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_WeightedFirstBatch1024)->Unit(benchmark::kMillisecond);
+
+void BM_UniformFirstBatch1024(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    KeyedOrder order(f.View({}), seed++, 0);
+    std::vector<uint32_t> out;
+    order.Get(0, 1024, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_UniformFirstBatch1024)->Unit(benchmark::kMillisecond);
+
+// A whole epoch read in batches of 1,024, as one generator serving all ranks.
+void BM_UniformEpochInBatches(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    KeyedOrder order(f.View({}), seed++, 0);
+    std::vector<uint32_t> out;
+    for (uint64_t p = 0; p < order.size(); p += 1024) {
+      out.clear();
+      order.Get(p, p + 1024, &out);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 1'000'000);
+}
+BENCHMARK(BM_UniformEpochInBatches)->Unit(benchmark::kMillisecond);
+
+// Resume: the batch at position 500k from a fresh generator.
+void BM_WeightedResumeMidEpoch(benchmark::State& state) {
+  const SamplerFixture& f = Fixture();
+  absl::StatusOr<Weights> weights =
+      ComputeWeights(f.w.quality, {WeightFunction::kPower, 2.0, 1.0});
+  uint64_t seed = 1;
+  for (auto _ : state) {
+    KeyedOrder order(f.View(weights->values), seed++, 0);
+    std::vector<uint32_t> out;
+    order.Get(500'000, 501'024, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_WeightedResumeMidEpoch)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace winnow::bench

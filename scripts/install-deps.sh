@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Winnow needs to build and test on Debian bookworm: the
+# packages of design §9 and the npm tools in package.json (buf). Idempotent:
+# it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  # build
+  cmake ninja-build g++ ccache pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librocksdb-dev libboost-dev libboost-system-dev libssl-dev
+  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev libxxhash-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+  libtomlplusplus-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# buf comes from npm. Machines of this kind ship Node.js with npm; a plain
+# Debian machine gets Debian's.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+if [ ! -x node_modules/.bin/buf ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi

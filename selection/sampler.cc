@@ -1,0 +1,206 @@
+#include "selection/sampler.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "boost/sort/spreadsort/integer_sort.hpp"
+#include "selection/det_math.h"
+#include "selection/hash.h"
+
+namespace winnow {
+namespace {
+
+// Sampled keys used to estimate thresholds; larger samples estimate better
+// and cost a sort of this many keys per epoch.
+constexpr size_t kSampleSize = 16384;
+
+// Uniform: u descending is (draw >> 12) descending; as an ascending key,
+// (2^52 - 1) - (draw >> 12).
+__attribute__((target_clones("avx2", "default"))) void UniformKeys(
+    const uint64_t* id_hashes, size_t n, uint64_t epoch_key, uint64_t* keys) {
+  for (size_t i = 0; i < n; ++i) {
+    keys[i] = ((uint64_t{1} << 52) - 1) - (DocDraw(epoch_key, id_hashes[i]) >> 12);
+  }
+}
+
+// Weighted: key = log2(u) / w < 0, descending. For non-negative doubles the
+// IEEE bit pattern orders like the value, so bits(-key) ascending is key
+// descending. w -> 0+ gives -inf, which sorts last.
+__attribute__((target_clones("avx2", "default"))) void WeightedKeys(
+    const uint64_t* id_hashes, const double* weights, size_t n,
+    uint64_t epoch_key, uint64_t* keys) {
+  for (size_t i = 0; i < n; ++i) {
+    double u = UnitFromDraw(DocDraw(epoch_key, id_hashes[i]));
+    double neg_key = -DetLog2(u) / weights[i];
+    keys[i] = std::bit_cast<uint64_t>(neg_key);
+  }
+}
+
+// Indices i with lo <= keys[i] <= hi, in index order; returns their number.
+__attribute__((target_clones("avx2", "default"))) size_t CollectRange(
+    const uint64_t* keys, size_t n, uint64_t lo, uint64_t hi, uint32_t* out) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[c] = static_cast<uint32_t>(i);
+    c += (keys[i] >= lo) & (keys[i] <= hi);
+  }
+  return c;
+}
+
+__attribute__((target_clones("avx2", "default"))) size_t CountAtMost(
+    const uint64_t* keys, size_t n, uint64_t bound) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; ++i) c += keys[i] <= bound;
+  return c;
+}
+
+}  // namespace
+
+KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
+                       uint64_t epoch)
+    : doc_id_(candidates.doc_id) {
+  const size_t n = candidates.ordinals.size();
+  const uint64_t ek = EpochKey(seed, epoch);
+  if (candidates.weights.empty()) {
+    ordinals_.assign(candidates.ordinals.begin(), candidates.ordinals.end());
+    keys_.resize(n);
+    UniformKeys(candidates.id_hashes.data(), n, ek, keys_.data());
+  } else {
+    keys_.resize(n);
+    WeightedKeys(candidates.id_hashes.data(), candidates.weights.data(), n, ek,
+                 keys_.data());
+    ordinals_.assign(candidates.ordinals.begin(), candidates.ordinals.end());
+    // Leave out candidates without a positive weight (their keys are junk).
+    size_t kept = 0;
+    for (size_t i = 0; i < n; ++i) {
+      keys_[kept] = keys_[i];
+      ordinals_[kept] = ordinals_[i];
+      kept += candidates.weights[i] > 0;
+    }
+    keys_.resize(kept);
+    ordinals_.resize(kept);
+  }
+  const size_t m = keys_.size();
+  if (m > 0) {
+    size_t s = std::min(m, kSampleSize);
+    sample_.reserve(s);
+    // Keys are pseudo-random in index order, so a strided pick is a random
+    // sample of them.
+    for (size_t i = 0; i < s; ++i) sample_.push_back(keys_[i * m / s]);
+    std::sort(sample_.begin(), sample_.end());
+  }
+}
+
+size_t KeyedOrder::MemoryBytes() const {
+  return keys_.capacity() * sizeof(uint64_t) +
+         ordinals_.capacity() * sizeof(uint32_t) +
+         sample_.capacity() * sizeof(uint64_t) +
+         ready_.capacity() * sizeof(Entry) +
+         (scratch_ ? keys_.size() * sizeof(uint32_t) : 0);
+}
+
+void KeyedOrder::SortRun(std::vector<Entry>* run, size_t from) {
+  auto first = run->begin() + static_cast<ptrdiff_t>(from);
+  boost::sort::spreadsort::integer_sort(
+      first, run->end(),
+      [](const Entry& e, unsigned offset) { return e.key >> offset; },
+      [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  // Equal keys: doc_id ascending (design §4: every sort breaks ties by
+  // doc_id).
+  for (auto it = first; it != run->end();) {
+    auto end = it + 1;
+    while (end != run->end() && end->key == it->key) ++end;
+    if (end - it > 1) {
+      std::sort(it, end, [this](const Entry& a, const Entry& b) {
+        if (doc_id_) return doc_id_(a.ordinal) < doc_id_(b.ordinal);
+        return a.ordinal < b.ordinal;
+      });
+    }
+    it = end;
+  }
+}
+
+void KeyedOrder::Extend(uint64_t wanted) {
+  const uint64_t n = keys_.size();
+  if (next_key_done_ || ready_end() >= n) return;
+  // Choose hi so that about `wanted` keys (plus a margin) fall in
+  // [next_key_, hi], from the sorted sample.
+  const uint64_t target = std::min<uint64_t>(n, ready_end() + wanted);
+  const size_t s = sample_.size();
+  double pos = static_cast<double>(target) * static_cast<double>(s) /
+                   static_cast<double>(n) * 1.05 +
+               8;
+  size_t si = pos >= static_cast<double>(s) ? s : static_cast<size_t>(pos);
+  while (si < s && sample_[si] < next_key_) ++si;
+  const uint64_t hi = si >= s ? ~uint64_t{0} : sample_[si];
+
+  if (!scratch_) scratch_ = std::make_unique_for_overwrite<uint32_t[]>(n);
+  size_t c = CollectRange(keys_.data(), n, next_key_, hi, scratch_.get());
+  // Drop consumed entries before appending, so the cache stays one run.
+  if (ready_head_ > 0 && ready_head_ * 2 >= ready_.size()) {
+    ready_.erase(ready_.begin(), ready_.begin() + static_cast<ptrdiff_t>(ready_head_));
+    ready_head_ = 0;
+  }
+  size_t from = ready_.size();
+  ready_.reserve(from + c);
+  for (size_t i = 0; i < c; ++i) {
+    uint32_t idx = scratch_[i];
+    ready_.push_back(Entry{keys_[idx], ordinals_[idx]});
+  }
+  SortRun(&ready_, from);
+  last_run_ = c;
+  if (hi == ~uint64_t{0}) {
+    next_key_done_ = true;
+  } else {
+    next_key_ = hi + 1;
+  }
+}
+
+void KeyedOrder::Jump(uint64_t position) {
+  const uint64_t n = keys_.size();
+  ready_.clear();
+  ready_head_ = 0;
+  ready_base_ = 0;
+  next_key_ = 0;
+  next_key_done_ = false;
+  last_run_ = 0;
+  if (position == 0 || sample_.empty()) return;
+  const size_t s = sample_.size();
+  double pos = static_cast<double>(position) * static_cast<double>(s) /
+                   static_cast<double>(n) * 0.97 -
+               8;
+  while (pos >= 0) {
+    const uint64_t bound = sample_[static_cast<size_t>(pos)];
+    const uint64_t count = CountAtMost(keys_.data(), n, bound);
+    if (count <= position && bound != ~uint64_t{0}) {
+      ready_base_ = count;
+      next_key_ = bound + 1;
+      return;
+    }
+    pos = pos / 2 - 1;  // the estimate overshot: back off
+  }
+}
+
+void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
+  const uint64_t n = keys_.size();
+  end = std::min(end, n);
+  if (begin >= end) return;
+  const uint64_t span = end - begin;
+  if (begin < ready_base_ ||
+      begin > ready_end() + std::max<uint64_t>(4 * span, n / 64)) {
+    Jump(begin);
+  }
+  while (ready_end() < end) {
+    uint64_t wanted = std::max<uint64_t>(end - ready_end(), 2 * last_run_);
+    Extend(wanted);
+  }
+  // Position p is ready_[ready_head_ + (p - ready_base_)].
+  const size_t first = ready_head_ + static_cast<size_t>(begin - ready_base_);
+  for (size_t i = first; i < first + span; ++i) out->push_back(ready_[i].ordinal);
+  // Everything before `begin` is no longer needed by a reader that advances.
+  ready_head_ = first;
+  ready_base_ = begin;
+}
+
+}  // namespace winnow

@@ -1,0 +1,250 @@
+#include "selection/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "selection/weights.h"
+#include "tests/selection/sampler_test_util.h"
+
+namespace winnow {
+namespace {
+
+using testing::CandidateSet;
+using testing::ReferenceOrder;
+
+std::vector<uint32_t> All(KeyedOrder& order) {
+  std::vector<uint32_t> out;
+  order.Get(0, order.size(), &out);
+  return out;
+}
+
+// Reads the whole epoch in batches of `b`, as a trainer would.
+std::vector<uint32_t> InBatches(KeyedOrder& order, uint64_t b) {
+  std::vector<uint32_t> out;
+  for (uint64_t p = 0; p < order.size(); p += b) order.Get(p, p + b, &out);
+  return out;
+}
+
+std::vector<double> RandomWeights(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> d(0, 1.5);
+  std::vector<double> w(n);
+  for (double& x : w) x = d(rng);
+  return w;
+}
+
+TEST(KeyedOrderTest, UniformMatchesBruteForceReference) {
+  for (size_t n : {0, 1, 2, 63, 64, 1000, 4097, 70000}) {
+    for (uint64_t seed : {1, 2, 99}) {
+      CandidateSet c = CandidateSet::Make(n);
+      KeyedOrder order(c.View(), seed, /*epoch=*/0);
+      ASSERT_EQ(order.size(), n);
+      std::vector<uint32_t> want = ReferenceOrder(c, seed, 0);
+      EXPECT_EQ(All(order), want) << "n=" << n << " seed=" << seed;
+      KeyedOrder again(c.View(), seed, 0);
+      EXPECT_EQ(InBatches(again, 1000), want) << "n=" << n;
+    }
+  }
+}
+
+TEST(KeyedOrderTest, WeightedMatchesBruteForceReference) {
+  for (size_t n : {1, 5, 1000, 30001, 200000}) {
+    for (uint64_t seed : {7, 8}) {
+      CandidateSet c = CandidateSet::Make(n);
+      c.weights = RandomWeights(n, seed + n);
+      KeyedOrder order(c.View(), seed, 3);
+      std::vector<uint32_t> want = ReferenceOrder(c, seed, 3);
+      EXPECT_EQ(InBatches(order, 1024), want) << "n=" << n << " seed=" << seed;
+    }
+  }
+}
+
+TEST(KeyedOrderTest, AnyRangeInAnyOrderMatchesReference) {
+  CandidateSet c = CandidateSet::Make(50000);
+  c.weights = RandomWeights(50000, 5);
+  std::vector<uint32_t> want = ReferenceOrder(c, 11, 0);
+  KeyedOrder order(c.View(), 11, 0);
+  std::mt19937_64 rng(123);
+  for (int t = 0; t < 300; ++t) {
+    uint64_t begin = rng() % 50001;
+    uint64_t len = rng() % 3000;
+    std::vector<uint32_t> got;
+    order.Get(begin, begin + len, &got);
+    uint64_t end = std::min<uint64_t>(begin + len, want.size());
+    std::vector<uint32_t> expect(want.begin() + begin, want.begin() + end);
+    ASSERT_EQ(got, expect) << "begin=" << begin << " len=" << len;
+  }
+}
+
+TEST(KeyedOrderTest, OrderDoesNotDependOnCandidateOrder) {
+  CandidateSet c = CandidateSet::Make(20000);
+  c.weights = RandomWeights(20000, 1);
+  KeyedOrder a(c.View(), 42, 1);
+  std::vector<uint32_t> first = All(a);
+
+  std::vector<size_t> perm(c.ids.size());
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937_64(9));
+  CandidateSet p;
+  p.ids = c.ids;  // IdOf() maps ordinal -> id by index, so keep ids in place
+  for (size_t i : perm) {
+    p.ordinals.push_back(c.ordinals[i]);
+    p.id_hashes.push_back(c.id_hashes[i]);
+    p.weights.push_back(c.weights[i]);
+  }
+  KeyedOrder b(p.View(), 42, 1);
+  EXPECT_EQ(All(b), first);
+}
+
+TEST(KeyedOrderTest, SameSeedRepeatsAndOtherSeedsOrEpochsDiffer) {
+  CandidateSet c = CandidateSet::Make(1000);
+  KeyedOrder a(c.View(), 5, 0), b(c.View(), 5, 0), d(c.View(), 6, 0),
+      e(c.View(), 5, 1);
+  std::vector<uint32_t> sa = All(a);
+  EXPECT_EQ(sa, All(b));
+  EXPECT_NE(sa, All(d));
+  EXPECT_NE(sa, All(e));
+  // Every candidate exactly once.
+  std::set<uint32_t> seen(sa.begin(), sa.end());
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(KeyedOrderTest, EqualKeysBreakTiesByDocId) {
+  // Candidates that share an id hash draw the same u, so their keys tie
+  // exactly; the order among them must be by doc id.
+  CandidateSet c = CandidateSet::Make(300);
+  for (size_t i = 0; i < 300; ++i) c.id_hashes[i] = c.id_hashes[i % 7];
+  KeyedOrder order(c.View(), 1, 0);
+  std::vector<uint32_t> got = All(order);
+  EXPECT_EQ(got, ReferenceOrder(c, 1, 0));
+  // Within each tie group, ids ascend.
+  for (size_t i = 1; i < got.size(); ++i) {
+    size_t a = (got[i - 1] - 1) / 3, b = (got[i] - 1) / 3;
+    if (a % 7 == b % 7) {
+      EXPECT_LT(c.IdOf(got[i - 1]), c.IdOf(got[i]));
+    }
+  }
+}
+
+TEST(KeyedOrderTest, NonPositiveAndNullWeightsAreExcluded) {
+  CandidateSet c = CandidateSet::Make(10);
+  c.weights = {1, 0, -1, NAN, 2, 3, 0, 1, 1, 5};
+  KeyedOrder order(c.View(), 1, 0);
+  EXPECT_EQ(order.size(), 6u);
+  std::vector<uint32_t> got = All(order);
+  std::set<uint32_t> excluded = {c.ordinals[1], c.ordinals[2], c.ordinals[3],
+                                 c.ordinals[6]};
+  for (uint32_t o : got) EXPECT_EQ(excluded.count(o), 0u);
+}
+
+// Chi-square critical values at p = 0.001.
+double ChiSquareCritical(int df) {
+  static const std::map<int, double> kTable = {
+      {1, 10.828}, {4, 18.467}, {7, 24.322}, {9, 27.877}, {11, 31.264}};
+  return kTable.at(df);
+}
+
+double ChiSquare(const std::vector<double>& observed,
+                 const std::vector<double>& expected) {
+  double x = 0;
+  for (size_t i = 0; i < observed.size(); ++i) {
+    x += (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
+  }
+  return x;
+}
+
+// The first position follows the weights: P(first = i) = w_i / sum(w).
+void ExpectFirstDrawFollowsWeights(const std::vector<double>& w) {
+  const size_t n = w.size();
+  CandidateSet c = CandidateSet::Make(n);
+  c.weights = w;
+  const int kTrials = 20000;
+  std::vector<double> observed(n, 0);
+  for (int seed = 0; seed < kTrials; ++seed) {
+    KeyedOrder order(c.View(), static_cast<uint64_t>(seed), 0);
+    std::vector<uint32_t> first;
+    order.Get(0, 1, &first);
+    observed[(first[0] - 1) / 3] += 1;
+  }
+  double total = std::accumulate(w.begin(), w.end(), 0.0);
+  std::vector<double> expected;
+  for (double x : w) expected.push_back(kTrials * x / total);
+  EXPECT_LT(ChiSquare(observed, expected), ChiSquareCritical(int(n) - 1));
+}
+
+TEST(KeyedOrderStatsTest, FirstDrawFrequenciesFollowRawWeights) {
+  ExpectFirstDrawFollowsWeights({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+}
+
+TEST(KeyedOrderStatsTest, FirstDrawFrequenciesAreUniformForUniform) {
+  const size_t n = 10;
+  CandidateSet c = CandidateSet::Make(n);
+  std::vector<double> observed(n, 0);
+  for (int seed = 0; seed < 20000; ++seed) {
+    KeyedOrder order(c.View(), static_cast<uint64_t>(seed), 0);
+    std::vector<uint32_t> first;
+    order.Get(0, 1, &first);
+    observed[(first[0] - 1) / 3] += 1;
+  }
+  EXPECT_LT(ChiSquare(observed, std::vector<double>(n, 2000.0)),
+            ChiSquareCritical(9));
+}
+
+TEST(KeyedOrderStatsTest, FirstDrawFollowsPowerAndSoftmaxWeights) {
+  std::vector<float> scores = {0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
+  for (WeightSpec spec :
+       {WeightSpec{WeightFunction::kPower, 2.0, 1.0},
+        WeightSpec{WeightFunction::kPower, 0.5, 1.0},
+        WeightSpec{WeightFunction::kSoftmax, 1.0, 0.25}}) {
+    absl::StatusOr<Weights> w = ComputeWeights(scores, spec);
+    ASSERT_TRUE(w.ok());
+    ExpectFirstDrawFollowsWeights(w->values);
+  }
+}
+
+TEST(KeyedOrderStatsTest, PairOrderProbabilityIsWeightRatio) {
+  // P(i before j) = w_i / (w_i + w_j) for Efraimidis–Spirakis keys.
+  std::vector<double> w = {1, 2, 5, 0.5, 3};
+  CandidateSet c = CandidateSet::Make(w.size());
+  c.weights = w;
+  const int kTrials = 20000;
+  std::vector<std::vector<double>> before(w.size(),
+                                          std::vector<double>(w.size(), 0));
+  for (int seed = 0; seed < kTrials; ++seed) {
+    KeyedOrder order(c.View(), static_cast<uint64_t>(seed) + 1000000, 0);
+    std::vector<uint32_t> all;
+    order.Get(0, order.size(), &all);
+    for (size_t a = 0; a < all.size(); ++a) {
+      for (size_t b = a + 1; b < all.size(); ++b) {
+        before[(all[a] - 1) / 3][(all[b] - 1) / 3] += 1;
+      }
+    }
+  }
+  for (size_t i = 0; i < w.size(); ++i) {
+    for (size_t j = i + 1; j < w.size(); ++j) {
+      double p = w[i] / (w[i] + w[j]);
+      std::vector<double> observed = {before[i][j], before[j][i]};
+      std::vector<double> expected = {kTrials * p, kTrials * (1 - p)};
+      EXPECT_LT(ChiSquare(observed, expected), ChiSquareCritical(1))
+          << "pair " << i << "," << j;
+    }
+  }
+}
+
+TEST(KeyedOrderTest, MemoryIsBoundedByCandidates) {
+  CandidateSet c = CandidateSet::Make(100000);
+  KeyedOrder order(c.View(), 1, 0);
+  std::vector<uint32_t> out;
+  order.Get(0, 1024, &out);
+  // keys + ordinals + scratch + sample + cached run: well under 32 bytes per
+  // candidate.
+  EXPECT_LT(order.MemoryBytes(), 100000u * 32);
+}
+
+}  // namespace
+}  // namespace winnow

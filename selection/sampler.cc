@@ -15,6 +15,12 @@ namespace {
 // and cost a sort of this many keys per epoch.
 constexpr size_t kSampleSize = 16384;
 
+// Every key of an included candidate is <= kLastKey: uniform keys are below
+// 2^52, and weighted keys are the bits of a double in [0, +inf].
+constexpr uint64_t kLastKey = 0x7ff0000000000000ULL;
+// The key of a candidate left out of the epoch (weight not > 0).
+constexpr uint64_t kExcluded = ~uint64_t{0};
+
 // Uniform: u descending is (draw >> 12) descending; as an ascending key,
 // (2^52 - 1) - (draw >> 12).
 __attribute__((target_clones("avx2", "default"))) void UniformKeys(
@@ -27,13 +33,16 @@ __attribute__((target_clones("avx2", "default"))) void UniformKeys(
 // Weighted: key = log2(u) / w < 0, descending. For non-negative doubles the
 // IEEE bit pattern orders like the value, so bits(-key) ascending is key
 // descending. w -> 0+ gives -inf, which sorts last.
+// A candidate without a positive weight gets kExcluded, above every key.
 __attribute__((target_clones("avx2", "default"))) void WeightedKeys(
     const uint64_t* id_hashes, const double* weights, size_t n,
     uint64_t epoch_key, uint64_t* keys) {
   for (size_t i = 0; i < n; ++i) {
     double u = UnitFromDraw(DocDraw(epoch_key, id_hashes[i]));
-    double neg_key = -DetLog2(u) / weights[i];
-    keys[i] = std::bit_cast<uint64_t>(neg_key);
+    double w = weights[i];
+    double neg_key = -DetLog2(u) / (w > 0 ? w : 1.0);
+    uint64_t k = std::bit_cast<uint64_t>(neg_key);
+    keys[i] = w > 0 ? k : kExcluded;
   }
 }
 
@@ -59,42 +68,34 @@ __attribute__((target_clones("avx2", "default"))) size_t CountAtMost(
 
 KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                        uint64_t epoch)
-    : doc_id_(candidates.doc_id) {
+    : ordinals_(candidates.ordinals), doc_id_(candidates.doc_id) {
   const size_t n = candidates.ordinals.size();
   const uint64_t ek = EpochKey(seed, epoch);
+  keys_.resize(n);
   if (candidates.weights.empty()) {
-    ordinals_.assign(candidates.ordinals.begin(), candidates.ordinals.end());
-    keys_.resize(n);
     UniformKeys(candidates.id_hashes.data(), n, ek, keys_.data());
+    size_ = n;
   } else {
-    keys_.resize(n);
     WeightedKeys(candidates.id_hashes.data(), candidates.weights.data(), n, ek,
                  keys_.data());
-    ordinals_.assign(candidates.ordinals.begin(), candidates.ordinals.end());
-    // Leave out candidates without a positive weight (their keys are junk).
-    size_t kept = 0;
-    for (size_t i = 0; i < n; ++i) {
-      keys_[kept] = keys_[i];
-      ordinals_[kept] = ordinals_[i];
-      kept += candidates.weights[i] > 0;
-    }
-    keys_.resize(kept);
-    ordinals_.resize(kept);
+    size_ = CountAtMost(keys_.data(), n, kLastKey);
   }
-  const size_t m = keys_.size();
-  if (m > 0) {
-    size_t s = std::min(m, kSampleSize);
-    sample_.reserve(s);
-    // Keys are pseudo-random in index order, so a strided pick is a random
-    // sample of them.
-    for (size_t i = 0; i < s; ++i) sample_.push_back(keys_[i * m / s]);
-    std::sort(sample_.begin(), sample_.end());
+  if (size_ > 0) {
+    // Keys are pseudo-random in index order, so a strided pick of the
+    // included keys is a random sample of them.
+    size_t s = std::min<size_t>(size_, kSampleSize);
+    size_t stride = std::max<size_t>(1, n / s);
+    sample_.reserve(s + 1);
+    for (size_t i = 0; i < n && sample_.size() < s; i += stride) {
+      if (keys_[i] <= kLastKey) sample_.push_back(keys_[i]);
+    }
+    if (sample_.empty()) sample_.push_back(kLastKey);
+    boost::sort::spreadsort::integer_sort(sample_.begin(), sample_.end());
   }
 }
 
 size_t KeyedOrder::MemoryBytes() const {
   return keys_.capacity() * sizeof(uint64_t) +
-         ordinals_.capacity() * sizeof(uint32_t) +
          sample_.capacity() * sizeof(uint64_t) +
          ready_.capacity() * sizeof(Entry) +
          (scratch_ ? keys_.size() * sizeof(uint32_t) : 0);
@@ -123,17 +124,17 @@ void KeyedOrder::SortRun(std::vector<Entry>* run, size_t from) {
 
 void KeyedOrder::Extend(uint64_t wanted) {
   const uint64_t n = keys_.size();
-  if (next_key_done_ || ready_end() >= n) return;
+  if (next_key_done_ || ready_end() >= size_) return;
   // Choose hi so that about `wanted` keys (plus a margin) fall in
   // [next_key_, hi], from the sorted sample.
-  const uint64_t target = std::min<uint64_t>(n, ready_end() + wanted);
+  const uint64_t target = std::min<uint64_t>(size_, ready_end() + wanted);
   const size_t s = sample_.size();
   double pos = static_cast<double>(target) * static_cast<double>(s) /
-                   static_cast<double>(n) * 1.05 +
+                   static_cast<double>(size_) * 1.05 +
                8;
   size_t si = pos >= static_cast<double>(s) ? s : static_cast<size_t>(pos);
   while (si < s && sample_[si] < next_key_) ++si;
-  const uint64_t hi = si >= s ? ~uint64_t{0} : sample_[si];
+  const uint64_t hi = si >= s ? kLastKey : sample_[si];
 
   if (!scratch_) scratch_ = std::make_unique_for_overwrite<uint32_t[]>(n);
   size_t c = CollectRange(keys_.data(), n, next_key_, hi, scratch_.get());
@@ -150,7 +151,7 @@ void KeyedOrder::Extend(uint64_t wanted) {
   }
   SortRun(&ready_, from);
   last_run_ = c;
-  if (hi == ~uint64_t{0}) {
+  if (hi == kLastKey) {
     next_key_done_ = true;
   } else {
     next_key_ = hi + 1;
@@ -159,6 +160,7 @@ void KeyedOrder::Extend(uint64_t wanted) {
 
 void KeyedOrder::Jump(uint64_t position) {
   const uint64_t n = keys_.size();
+  const uint64_t m = size_;
   ready_.clear();
   ready_head_ = 0;
   ready_base_ = 0;
@@ -168,12 +170,12 @@ void KeyedOrder::Jump(uint64_t position) {
   if (position == 0 || sample_.empty()) return;
   const size_t s = sample_.size();
   double pos = static_cast<double>(position) * static_cast<double>(s) /
-                   static_cast<double>(n) * 0.97 -
+                   static_cast<double>(m) * 0.97 -
                8;
   while (pos >= 0) {
     const uint64_t bound = sample_[static_cast<size_t>(pos)];
     const uint64_t count = CountAtMost(keys_.data(), n, bound);
-    if (count <= position && bound != ~uint64_t{0}) {
+    if (count <= position && bound < kLastKey) {
       ready_base_ = count;
       next_key_ = bound + 1;
       return;
@@ -183,7 +185,7 @@ void KeyedOrder::Jump(uint64_t position) {
 }
 
 void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
-  const uint64_t n = keys_.size();
+  const uint64_t n = size_;
   end = std::min(end, n);
   if (begin >= end) return;
   const uint64_t span = end - begin;

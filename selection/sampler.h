@@ -30,8 +30,9 @@
 
 namespace winnow {
 
-// A frozen candidate set, as a plan holds it. The spans must outlive any
-// KeyedOrder built from them only for the duration of the constructor.
+// A frozen candidate set, as a plan holds it. `ordinals` must outlive every
+// KeyedOrder built from it; the other fields are read only by the
+// constructor, except `doc_id`, which is copied.
 struct Candidates {
   // Candidate ordinals, in any order; the sequence does not depend on it.
   std::span<const uint32_t> ordinals;
@@ -58,13 +59,13 @@ class KeyedOrder {
 
   // Positions in the epoch: the candidates with a positive weight (all of
   // them for uniform).
-  uint64_t size() const { return keys_.size(); }
+  uint64_t size() const { return size_; }
 
   // Appends the ordinals at global positions [begin, min(end, size())) to
   // `out`. Cheapest when calls advance; any position may be asked for.
   void Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out);
 
-  // Bytes held (keys, ordinals, sample and cached run).
+  // Bytes held (keys, sample, scratch and cached run).
   size_t MemoryBytes() const;
 
  private:
@@ -83,8 +84,9 @@ class KeyedOrder {
   uint64_t ready_end() const { return ready_base_ + (ready_.size() - ready_head_); }
 
   // Constant after construction.
-  std::vector<uint64_t> keys_;      // ascending = earlier in the sequence
-  std::vector<uint32_t> ordinals_;  // aligned with keys_
+  std::vector<uint64_t> keys_;  // ascending = earlier; one per candidate
+  std::span<const uint32_t> ordinals_;  // aligned with keys_; not owned
+  uint64_t size_ = 0;                   // candidates in the epoch
   std::vector<uint64_t> sample_;    // sorted strided sample of keys_
   std::function<std::string_view(uint32_t)> doc_id_;
 

@@ -15,7 +15,9 @@ PACKAGES=(
   librocksdb-dev libboost-dev libboost-system-dev libssl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libxxhash-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
-  libtomlplusplus-dev
+  libtomlplusplus-dev libsimdjson-dev
+  # the demo's data generator and the README's Python example
+  python3 python3-grpcio python3-protobuf
 )
 
 missing=()

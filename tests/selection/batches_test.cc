@@ -29,8 +29,8 @@ std::map<uint64_t, Served> ServeAllRanks(const CandidateSet& c, uint64_t seed,
   per_rank->assign(world, 0);
   for (uint32_t r = 0; r < world; ++r) {
     KeyedOrder order(c.View(), seed, 0);  // a fresh generator per rank
-    absl::StatusOr<RankSchedule> s =
-        RankSchedule::Make(order.size(), batch_size, world, r, start, drop_last);
+    absl::StatusOr<RankSchedule> s = RankSchedule::Make(
+        order.size(), batch_size, world, r, start, drop_last);
     EXPECT_TRUE(s.ok()) << s.status();
     RankBatchStream stream(&order, *s);
     GlobalBatch b;
@@ -57,10 +57,11 @@ TEST(BatchesTest, ShardsAreDisjointCompleteAndEqualInCount) {
             for (uint64_t start : {uint64_t{0}, uint64_t{1}, g / 2, g}) {
               if (start > g) continue;
               std::vector<uint64_t> per_rank;
-              auto served =
-                  ServeAllRanks(c, seed, bs, world, start, drop_last, &per_rank);
+              auto served = ServeAllRanks(c, seed, bs, world, start, drop_last,
+                                          &per_rank);
               // Which global batches should be served at all.
-              uint64_t end = drop_last ? start + (g - start) / world * world : g;
+              uint64_t end =
+                  drop_last ? start + (g - start) / world * world : g;
               ASSERT_EQ(served.size(), end - start)
                   << "n=" << n << " bs=" << bs << " W=" << world
                   << " start=" << start << " drop_last=" << drop_last;
@@ -97,7 +98,8 @@ TEST(BatchesTest, CursorAfterEachRoundIsTheSameOnEveryRank) {
   for (uint32_t world : {2, 3, 8}) {
     auto served = ServeAllRanks(c, 3, 10, world, 5, true, &per_rank);
     std::map<uint64_t, std::set<uint64_t>> by_round;
-    for (const auto& [j, s] : served) by_round[(j - 5) / world].insert(s.next_batch);
+    for (const auto& [j, s] : served)
+      by_round[(j - 5) / world].insert(s.next_batch);
     for (const auto& [round, cursors] : by_round) {
       ASSERT_EQ(cursors.size(), 1u) << "round " << round;
       EXPECT_EQ(*cursors.begin(), 5 + (round + 1) * world);
@@ -126,12 +128,14 @@ TEST(BatchesTest, ResumeAtAnyBatchWithAnyWorldSizeMatchesFullRun) {
 TEST(BatchesTest, InvalidScheduleNamesTheField) {
   auto zero_world = RankSchedule::Make(10, 2, 0, 0, 0, true);
   EXPECT_EQ(zero_world.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(zero_world.status().message().find("world_size"), std::string::npos);
+  EXPECT_NE(zero_world.status().message().find("world_size"),
+            std::string::npos);
   auto bad_rank = RankSchedule::Make(10, 2, 4, 4, 0, true);
   EXPECT_EQ(bad_rank.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad_rank.status().message().find("rank"), std::string::npos);
   auto zero_batch = RankSchedule::Make(10, 0, 1, 0, 0, true);
-  EXPECT_NE(zero_batch.status().message().find("batch_size"), std::string::npos);
+  EXPECT_NE(zero_batch.status().message().find("batch_size"),
+            std::string::npos);
   auto past_end = RankSchedule::Make(10, 2, 1, 0, 6, true);
   EXPECT_EQ(past_end.status().code(), absl::StatusCode::kInvalidArgument);
   // The end boundary itself is a valid (empty) start.

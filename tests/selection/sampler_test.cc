@@ -153,7 +153,8 @@ double ChiSquare(const std::vector<double>& observed,
                  const std::vector<double>& expected) {
   double x = 0;
   for (size_t i = 0; i < observed.size(); ++i) {
-    x += (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
+    x +=
+        (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
   }
   return x;
 }
@@ -197,10 +198,9 @@ TEST(KeyedOrderStatsTest, FirstDrawFrequenciesAreUniformForUniform) {
 
 TEST(KeyedOrderStatsTest, FirstDrawFollowsPowerAndSoftmaxWeights) {
   std::vector<float> scores = {0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
-  for (WeightSpec spec :
-       {WeightSpec{WeightFunction::kPower, 2.0, 1.0},
-        WeightSpec{WeightFunction::kPower, 0.5, 1.0},
-        WeightSpec{WeightFunction::kSoftmax, 1.0, 0.25}}) {
+  for (WeightSpec spec : {WeightSpec{WeightFunction::kPower, 2.0, 1.0},
+                          WeightSpec{WeightFunction::kPower, 0.5, 1.0},
+                          WeightSpec{WeightFunction::kSoftmax, 1.0, 0.25}}) {
     absl::StatusOr<Weights> w = ComputeWeights(scores, spec);
     ASSERT_TRUE(w.ok());
     ExpectFirstDrawFollowsWeights(w->values);

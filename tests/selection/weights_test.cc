@@ -13,7 +13,8 @@ namespace {
 TEST(DetMathTest, Log2MatchesLibmClosely) {
   std::mt19937_64 rng(1);
   for (int i = 0; i < 200000; ++i) {
-    double x = std::ldexp(1.0 + (rng() >> 11) * 0x1p-53, int(rng() % 200) - 150);
+    double x =
+        std::ldexp(1.0 + (rng() >> 11) * 0x1p-53, int(rng() % 200) - 150);
     double want = std::log2(x);
     EXPECT_NEAR(DetLog2(x), want, 1e-15 * std::max(1.0, std::fabs(want))) << x;
   }
@@ -58,7 +59,8 @@ TEST(WeightsTest, PowerMatchesPowRatios) {
     for (double x : w->values) max_w = std::max(max_w, x);
     EXPECT_DOUBLE_EQ(max_w, 1.0);
     for (int i = 0; i < 4; ++i) {
-      double want = std::pow(double(s[i]), alpha) / std::pow(double(s[0]), alpha);
+      double want =
+          std::pow(double(s[i]), alpha) / std::pow(double(s[0]), alpha);
       EXPECT_NEAR(w->values[i] / w->values[0], want, 1e-12 * want) << alpha;
     }
   }

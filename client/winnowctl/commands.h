@@ -1,0 +1,107 @@
+// winnowctl's subcommands, each a function of a Client and its parsed
+// arguments that writes its output to `out` (main.cc parses the command
+// line; tests call these directly).
+//
+// Each returns OK or the error to report, which main prints as
+// "winnowctl: <CODE>: <message>" before exiting with status 1.
+#ifndef WINNOW_CLIENT_WINNOWCTL_COMMANDS_H_
+#define WINNOW_CLIENT_WINNOWCTL_COMMANDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/winnowctl/import.h"
+#include "winnow/client/client.h"
+
+namespace winnow::ctl {
+
+struct CreateArgs {
+  std::string name;
+  int embedding_dimension = 0;
+  std::string embedding_dtype = "float32";  // float32 | float16
+};
+absl::Status RunCreate(const Client& client, const CreateArgs& args,
+                       std::ostream& out);
+
+// Prints "NAME<TAB>DOCUMENTS<TAB>EMBEDDING_DIMENSION" per collection, by
+// name, every page.
+absl::Status RunList(const Client& client, std::ostream& out);
+
+struct DeleteArgs {
+  std::string name;
+  // Deleting drops every document, score and plan: refused without it.
+  bool yes = false;
+  bool allow_missing = false;
+};
+absl::Status RunDelete(const Client& client, const DeleteArgs& args,
+                       std::ostream& out);
+
+// Prints the import's progress on `err` and its summary on `out`.
+absl::Status RunImport(const Client& client, const ImportOptions& options,
+                       std::ostream& out, std::ostream& err);
+
+struct CountArgs {
+  std::string name;
+  std::string filter;
+};
+// Prints the count alone.
+absl::Status RunCount(const Client& client, const CountArgs& args,
+                      std::ostream& out);
+
+struct FilterArgs {
+  std::string name;
+  std::string filter;
+  int64_t limit = 0;  // 0: all matches
+  std::vector<std::string> scores;
+  int batch_size = 0;  // 0: the server's default
+};
+// Prints one match per line: the id, then each requested score, separated
+// by tabs (an empty field for a null score).
+absl::Status RunFilter(const Client& client, const FilterArgs& args,
+                       std::ostream& out);
+
+struct SampleArgs {
+  std::string name;
+  std::string filter;
+  std::string strategy = "uniform";     // uniform | weighted
+  std::string score;                    // weighted: the weights' score
+  std::string weight_function = "raw";  // raw | power | softmax
+  std::optional<double> alpha;
+  std::optional<double> temperature;
+  uint64_t seed = 0;
+  int batch_size = 32;
+  int rank = 0;
+  int world_size = 1;
+  int64_t max_batches = 0;  // 0: no limit
+  int64_t epochs = 1;       // 0: unbounded
+  int64_t samples_per_epoch = 0;
+  bool drop_last = true;
+  std::string view = "ids";  // ids | ordinals
+  std::string run_id;
+  std::string cursor;
+  std::string plan_id;
+  std::string format = "text";  // text | jsonl
+};
+// The SampleRequest the arguments ask for, or INVALID_ARGUMENT naming the
+// flag at fault.
+absl::StatusOr<v1::SampleRequest> BuildSampleRequest(const SampleArgs& args);
+// Prints one line per batch: "batch <global_index>: id id ..." (text), or
+// one JSON object per batch (jsonl) with plan_id, epoch,
+// global_batch_index, ids or ordinals, and cursor.
+absl::Status RunSample(const Client& client, const SampleArgs& args,
+                       std::ostream& out);
+
+// One batch as winnowctl prints it.
+std::string FormatSampleText(const v1::SampleResponse& response);
+std::string FormatSampleJson(const v1::SampleResponse& response);
+// One Filter response as lines (each with its "\n").
+std::string FormatFilterLines(const v1::FilterResponse& response);
+
+}  // namespace winnow::ctl
+
+#endif  // WINNOW_CLIENT_WINNOWCTL_COMMANDS_H_

@@ -1,0 +1,227 @@
+// winnowctl: the command-line client of winnowd (design §8).
+//
+//   winnowctl [--server HOST:PORT] [--token TOKEN] [--tls-ca FILE]
+//             [--timeout SECONDS] COMMAND ...
+//
+// Exit status: 0 on success, 1 when the command failed (the error is
+// printed as "winnowctl: <CODE>: <message>"), 2 for a usage error.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "absl/time/time.h"
+#include "client/winnowctl/commands.h"
+#include "winnow/client/client.h"
+#include "winnow/client/status.h"
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
+// A first Ctrl-C lets an import finish what it sent and print where to
+// resume; a second one (the default action, restored) kills it.
+void CatchInterrupt() {
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+int Report(const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << "winnowctl: " << winnow::StatusCodeName(status.code()) << ": "
+            << status.message() << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"winnowctl: manage and query a Winnow server", "winnowctl"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may follow the subcommand
+
+  std::string server = "127.0.0.1:7450";
+  winnow::ClientOptions options;
+  double timeout_seconds = 30;
+  app.add_option("--server", server, "server address, HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--token", options.token,
+                 "bearer token (default: $WINNOW_TOKEN)")
+      ->envname("WINNOW_TOKEN");
+  app.add_option("--tls-ca", options.tls_root_ca_file,
+                 "PEM file of the CA that signed the server's certificate; "
+                 "turns TLS on")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", options.tls_cert_file,
+                 "PEM client certificate, for a server requiring mTLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", options.tls_key_file, "PEM key of --tls-cert")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-server-name", options.tls_server_name,
+                 "name to verify in the server's certificate, if not the "
+                 "host of --server");
+  app.add_option("--timeout", timeout_seconds,
+                 "deadline of each unary call, in seconds (streams have none)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  // create
+  winnow::ctl::CreateArgs create;
+  CLI::App* create_cmd = app.add_subcommand("create", "create a collection");
+  create_cmd->add_option("name", create.name, "collection name")->required();
+  create_cmd
+      ->add_option("--embedding-dimension", create.embedding_dimension,
+                   "floats per embedding; 0 for none")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  create_cmd
+      ->add_option("--embedding-dtype", create.embedding_dtype,
+                   "storage of embeddings")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "float16"}));
+
+  // list
+  CLI::App* list_cmd = app.add_subcommand(
+      "list", "list collections: NAME, DOCUMENTS, EMBEDDING_DIMENSION");
+
+  // delete
+  winnow::ctl::DeleteArgs del;
+  CLI::App* delete_cmd = app.add_subcommand(
+      "delete", "delete a collection with all its documents, scores and plans");
+  delete_cmd->add_option("name", del.name, "collection name")->required();
+  delete_cmd->add_flag("--yes", del.yes, "confirm the deletion (required)");
+  delete_cmd->add_flag("--allow-missing", del.allow_missing,
+                       "succeed if the collection does not exist");
+
+  // import
+  winnow::ctl::ImportOptions import;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import", "load documents from a JSONL file (one JSON object a line)");
+  import_cmd->add_option("name", import.collection, "collection name")
+      ->required();
+  import_cmd->add_option("file", import.path, "JSONL file; - for stdin")
+      ->required();
+  import_cmd
+      ->add_option("--batch-size", import.batch_size,
+                   "documents per atomic batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  import_cmd
+      ->add_option("--resume-from-line", import.resume_from_line,
+                   "first line to import (as printed by a stopped "
+                   "import)")
+      ->check(CLI::PositiveNumber);
+
+  // count
+  winnow::ctl::CountArgs count;
+  CLI::App* count_cmd =
+      app.add_subcommand("count", "count the documents matching a filter");
+  count_cmd->add_option("name", count.name, "collection name")->required();
+  count_cmd->add_option("--filter", count.filter,
+                        "filter expression; empty matches every document");
+
+  // filter
+  winnow::ctl::FilterArgs filter;
+  CLI::App* filter_cmd = app.add_subcommand(
+      "filter", "print the ids (and scores) of matching documents");
+  filter_cmd->add_option("name", filter.name, "collection name")->required();
+  filter_cmd->add_option("--filter", filter.filter, "filter expression");
+  filter_cmd->add_option("--limit", filter.limit, "most ids; 0 for all")
+      ->check(CLI::NonNegativeNumber);
+  filter_cmd
+      ->add_option("--scores", filter.scores,
+                   "scores to print after each id, comma-separated")
+      ->delimiter(',');
+
+  // sample
+  winnow::ctl::SampleArgs sample;
+  CLI::App* sample_cmd = app.add_subcommand(
+      "sample", "print the batches of a sampling plan for one rank");
+  sample_cmd->add_option("name", sample.name, "collection name")->required();
+  sample_cmd->add_option("--filter", sample.filter, "candidate filter");
+  sample_cmd->add_option("--strategy", sample.strategy, "uniform or weighted")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uniform", "weighted"}));
+  sample_cmd->add_option("--score", sample.score,
+                         "score the weights come from (weighted)");
+  sample_cmd
+      ->add_option("--weight-function", sample.weight_function,
+                   "raw, power or softmax (weighted)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"raw", "power", "softmax"}));
+  sample_cmd->add_option("--alpha", sample.alpha, "exponent of power");
+  sample_cmd->add_option("--temperature", sample.temperature,
+                         "temperature of softmax");
+  sample_cmd->add_option("--seed", sample.seed, "seed of every draw")
+      ->capture_default_str();
+  sample_cmd
+      ->add_option("--batch-size", sample.batch_size,
+                   "samples per global batch")
+      ->capture_default_str();
+  sample_cmd->add_option("--rank", sample.rank, "this reader's rank")
+      ->capture_default_str();
+  sample_cmd->add_option("--world-size", sample.world_size, "number of ranks")
+      ->capture_default_str();
+  sample_cmd->add_option("--epochs", sample.epochs, "epochs; 0 for unbounded")
+      ->capture_default_str();
+  sample_cmd->add_option("--samples-per-epoch", sample.samples_per_epoch,
+                         "samples per epoch; 0 for every candidate once");
+  sample_cmd->add_option("--max-batches", sample.max_batches,
+                         "stop after this many batches; 0 for no limit");
+  bool no_drop_last = false;
+  sample_cmd->add_flag("--no-drop-last", no_drop_last,
+                       "deal the last round of an epoch as far as it goes");
+  sample_cmd->add_option("--view", sample.view, "ids or ordinals")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ids", "ordinals"}));
+  sample_cmd->add_option("--run-id", sample.run_id, "training run id");
+  sample_cmd->add_option("--cursor", sample.cursor,
+                         "resume from this cursor (the plan flags are then "
+                         "ignored)");
+  sample_cmd->add_option("--plan-id", sample.plan_id, "bind to this plan");
+  sample_cmd->add_option("--format", sample.format, "text or jsonl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "jsonl"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  sample.drop_last = !no_drop_last;
+  options.default_timeout = absl::Seconds(timeout_seconds);
+
+  absl::StatusOr<winnow::Client> client =
+      winnow::Client::Connect(server, options);
+  if (!client.ok()) return Report(client.status());
+
+  if (*create_cmd)
+    return Report(winnow::ctl::RunCreate(*client, create, std::cout));
+  if (*list_cmd) return Report(winnow::ctl::RunList(*client, std::cout));
+  if (*delete_cmd)
+    return Report(winnow::ctl::RunDelete(*client, del, std::cout));
+  if (*import_cmd) {
+    import.progress = &std::cerr;
+    import.progress_tty = isatty(STDERR_FILENO) != 0;
+    import.interrupted = &g_interrupted;
+    CatchInterrupt();
+    return Report(
+        winnow::ctl::RunImport(*client, import, std::cout, std::cerr));
+  }
+  if (*count_cmd)
+    return Report(winnow::ctl::RunCount(*client, count, std::cout));
+  if (*filter_cmd)
+    return Report(winnow::ctl::RunFilter(*client, filter, std::cout));
+  if (*sample_cmd)
+    return Report(winnow::ctl::RunSample(*client, sample, std::cout));
+  return 2;
+}

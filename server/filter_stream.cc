@@ -1,0 +1,149 @@
+#include "server/filter_stream.h"
+
+#include <algorithm>
+#include <bit>
+#include <span>
+#include <string>
+
+#include "server/convert.h"
+#include "server/query.h"
+
+namespace winnow::server {
+namespace {
+
+// Room left in a message for its other fields and framing, in bytes.
+constexpr size_t kMessageSlack = 64 << 10;
+
+// The set ordinals of `bits` from `start` on, at most `limit` (0 = all).
+std::vector<uint32_t> CollectFrom(const Bitmap& bits, uint64_t start,
+                                  uint64_t limit) {
+  std::vector<uint32_t> out;
+  std::span<const uint64_t> words = bits.words();
+  for (size_t w = static_cast<size_t>(start / 64); w < words.size(); ++w) {
+    uint64_t word = words[w];
+    if (w == start / 64) word &= ~uint64_t{0} << (start % 64);
+    while (word != 0) {
+      if (limit != 0 && out.size() >= limit) return out;
+      out.push_back(static_cast<uint32_t>(w * 64 + std::countr_zero(word)));
+      word &= word - 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+FilterStream::FilterStream(grpc::CallbackServerContext* context,
+                           ServiceEnv& env,
+                           const winnow::v1::FilterRequest* request)
+    : StreamReactor(context, env, "winnow.v1.SelectionService/Filter"),
+      request_(request) {
+  scope_.Note("collection", request_->collection());
+  Begin();
+}
+
+absl::Status FilterStream::Start() {
+  absl::StatusOr<FilterParams> params = ValidateFilterRequest(*request_);
+  if (!params.ok()) return params.status();
+  params_ = *params;
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+      env_.store->ReadColumns(request_->collection());
+  if (!snapshot.ok()) return snapshot.status();
+  const ColumnSet& columns = snapshot->columns();
+  absl::StatusOr<Filter> filter = CompileFilter(request_->filter(), columns);
+  if (!filter.ok()) return filter.status();
+  if (params_.view != winnow::v1::RESULT_VIEW_FULL) {
+    if (absl::Status s = CheckScoreNames(request_->score_names(), columns);
+        !s.ok()) {
+      return s;
+    }
+  }
+  Bitmap matches;
+  filter->EvaluateInto(columns, &matches);
+  matches_ = CollectFrom(matches, params_.start_ordinal, params_.max_results);
+  scope_.Note("matches", static_cast<int64_t>(matches_.size()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> FilterStream::Produce(winnow::v1::FilterResponse* out) {
+  if (!started_) {
+    started_ = true;
+    if (absl::Status s = Start(); !s.ok()) return s;
+  }
+  if (messages_ > 0 && next_ >= matches_.size()) return false;
+  out->set_total_count(static_cast<int64_t>(matches_.size()));
+  absl::Status status = params_.view == winnow::v1::RESULT_VIEW_FULL
+                            ? FillDocuments(out)
+                            : FillIds(out);
+  if (!status.ok()) return status;
+  out->set_next_ordinal(next_ == 0 ? params_.start_ordinal
+                                   : uint64_t{matches_[next_ - 1]} + 1);
+  ++messages_;
+  return true;
+}
+
+absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
+  const size_t end = std::min(matches_.size(), next_ + params_.batch_size);
+  std::span<const uint32_t> batch(matches_.data() + next_, end - next_);
+  const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
+  if (!batch.empty() && (ids || request_->score_names_size() > 0)) {
+    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+        env_.store->ReadColumns(request_->collection());
+    if (!snapshot.ok()) return snapshot.status();
+    if (batch.back() >= snapshot->num_rows()) {
+      return CollectionGoneError(request_->collection());
+    }
+    if (ids) {
+      out->mutable_ids()->Reserve(static_cast<int>(batch.size()));
+      for (uint32_t ordinal : batch) {
+        out->add_ids(std::string(snapshot->id(ordinal)));
+      }
+    }
+    AppendScoreColumns(request_->score_names(), snapshot->columns(), batch,
+                       out->mutable_scores());
+  }
+  if (!ids) out->mutable_ordinals()->Assign(batch.begin(), batch.end());
+  next_ = end;
+  return absl::OkStatus();
+}
+
+absl::Status FilterStream::FillDocuments(winnow::v1::FilterResponse* out) {
+  const size_t end = std::min(matches_.size(), next_ + params_.batch_size);
+  if (end == next_) return absl::OkStatus();
+  std::vector<uint64_t> ordinals(matches_.begin() + next_,
+                                 matches_.begin() + end);
+  storage::GetDocumentsOptions options = ToReadOptions(
+      params_.mask,
+      {request_->score_names().begin(), request_->score_names().end()},
+      /*allow_missing=*/true);
+  // A match deleted since the filter ran is still served, as its tombstone
+  // (id, ordinal, length), in its place.
+  options.include_deleted = true;
+  absl::StatusOr<storage::GetDocumentsResult> result =
+      env_.store->GetDocuments(request_->collection(), {}, ordinals, options);
+  if (!result.ok()) return result.status();
+  if (!result->missing_ordinals.empty()) {
+    return CollectionGoneError(request_->collection());
+  }
+  // Lower the batch if the documents would pass the message size limit;
+  // the rest go in the next message. At least one document per message.
+  const size_t budget =
+      static_cast<size_t>(env_.options->max_message_bytes) > 2 * kMessageSlack
+          ? static_cast<size_t>(env_.options->max_message_bytes) - kMessageSlack
+          : static_cast<size_t>(env_.options->max_message_bytes) / 2;
+  size_t bytes = 0;
+  size_t taken = 0;
+  for (const storage::StoredDocument& d : result->documents) {
+    winnow::v1::Document doc;
+    ToProto(d, params_.mask, &doc);
+    size_t size = doc.ByteSizeLong() + 8;
+    if (taken > 0 && bytes + size > budget) break;
+    bytes += size;
+    *out->add_documents() = std::move(doc);
+    ++taken;
+  }
+  next_ += taken;
+  return absl::OkStatus();
+}
+
+}  // namespace winnow::server

@@ -1,0 +1,38 @@
+// winnowd: the Winnow server. Parses flags and the config file into
+// Server::Options, builds and starts the server, and waits for SIGTERM or
+// SIGINT (server.h has the shutdown sequence).
+//
+// Exit codes: 0 after a clean shutdown (also for --help and --version), 1
+// if the server could not start or the store did not close cleanly, 2 for
+// bad flags or config.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "absl/status/statusor.h"
+#include "server/config.h"
+#include "server/logging.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  absl::StatusOr<winnow::server::CommandLine> command_line =
+      winnow::server::ParseCommandLine(argc, argv);
+  if (!command_line.ok()) {
+    std::fprintf(stderr, "winnowd: %s\nRun with --help for more information.\n",
+                 std::string(command_line.status().message()).c_str());
+    return 2;
+  }
+  if (command_line->exit_now) {
+    std::fputs(command_line->output.c_str(), stdout);
+    return 0;
+  }
+  winnow::server::InitLogging(command_line->options.log_level);
+
+  winnow::server::Server server;
+  if (absl::Status s = server.BuildAndStart(command_line->options); !s.ok()) {
+    spdlog::critical("winnowd failed to start: {}", s.ToString());
+    return 1;
+  }
+  if (absl::Status s = server.WaitForTermination(); !s.ok()) return 1;
+  return 0;
+}

@@ -1,0 +1,100 @@
+#include "server/options.h"
+
+#include <algorithm>
+#include <array>
+#include <climits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace winnow::server {
+namespace {
+
+using O = ServerOptions;
+
+constexpr std::array kFields = {
+    OptionField{"data_dir", &O::data_dir,
+                "Directory of the RocksDB database (created if missing)"},
+    OptionField{"listen", &O::listen,
+                "gRPC address HOST:PORT (port 0 picks a free port)"},
+    OptionField{"metrics_listen", &O::metrics_listen,
+                "Prometheus /metrics address HOST:PORT"},
+    OptionField{"sync_writes", &O::sync_writes,
+                "Sync the WAL before acknowledging a write (false trades "
+                "power-loss durability for speed)"},
+    OptionField{"shutdown_grace_seconds", &O::shutdown_grace_seconds,
+                "Seconds in-flight RPCs may take to finish on SIGTERM"},
+    OptionField{"log_level", &O::log_level,
+                "trace, debug, info, warn, error, critical or off"},
+    OptionField{"max_message_bytes", &O::max_message_bytes,
+                "Largest gRPC message accepted or sent, in bytes"},
+    OptionField{"worker_threads", &O::worker_threads,
+                "Request worker threads; 0 means 2 per CPU core, at least 4"},
+};
+
+absl::Status CheckHostPort(std::string_view key, const std::string& value,
+                           bool allow_empty) {
+  if (value.empty() && allow_empty) return absl::OkStatus();
+  size_t colon = value.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(value).substr(colon + 1), &port) ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(key), ": expected HOST:PORT, got '", value, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::span<const OptionField> OptionFields() { return kFields; }
+
+std::string FlagName(std::string_view key) {
+  std::string flag = absl::StrCat("--", std::string(key));
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+absl::Status ValidateOptions(const ServerOptions& options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("data_dir: must not be empty");
+  }
+  if (absl::Status s = CheckHostPort("listen", options.listen, false);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          CheckHostPort("metrics_listen", options.metrics_listen, true);
+      !s.ok()) {
+    return s;
+  }
+  if (options.shutdown_grace_seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shutdown_grace_seconds: must be >= 0, got ",
+                     options.shutdown_grace_seconds));
+  }
+  static constexpr std::array kLevels = {"trace", "debug",    "info", "warn",
+                                         "error", "critical", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(),
+                absl::AsciiStrToLower(options.log_level)) == kLevels.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log_level: expected one of trace, debug, info, warn, error, "
+        "critical, off; got '",
+        options.log_level, "'"));
+  }
+  // gRPC takes the limit as an int.
+  if (options.max_message_bytes < 1024 || options.max_message_bytes > INT_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes: must be in [1024, ", INT_MAX,
+                     "], got ", options.max_message_bytes));
+  }
+  if (options.worker_threads < 0 || options.worker_threads > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker_threads: must be in [0, 1024], got ", options.worker_threads));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace winnow::server

@@ -1,0 +1,92 @@
+// ServerOptions: everything winnowd can be configured with, as one plain
+// struct with its defaults (design §8, style.md rule 4).
+//
+// The struct maps one to one onto the TOML config file and the command
+// line: each field is a TOML key of the same name and a long flag with the
+// underscores turned into dashes (data_dir <-> --data-dir). OptionFields()
+// is that mapping; config.h reads files and flags through it, so a new field
+// needs one line there and nothing else.
+//
+// Thread safety: a plain value; thread-compatible.
+#ifndef WINNOW_SERVER_OPTIONS_H_
+#define WINNOW_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "absl/status/status.h"
+
+namespace winnow::server {
+
+struct ServerOptions {
+  // ---- Binding (design §8: scripts outside the repository use these) ----
+
+  // Directory of the RocksDB database; created if missing.
+  std::string data_dir = "./data";
+  // gRPC address, HOST:PORT. Port 0 picks a free port; the chosen one is
+  // printed on the startup line ("winnowd listening on HOST:PORT").
+  std::string listen = "127.0.0.1:7450";
+  // Prometheus /metrics address, HOST:PORT. Accepted and validated now; the
+  // metrics issue binds it.
+  std::string metrics_listen = "127.0.0.1:9464";
+
+  // ---- Behaviour ----
+
+  // When true (the default), the WAL is synced before a write is
+  // acknowledged, so an acknowledged batch survives kill -9 and power loss
+  // (design §6). false trades that for throughput: an acknowledged batch
+  // survives a process crash but may be lost on power loss. The server logs
+  // a warning at startup when it is off.
+  bool sync_writes = true;
+  // On SIGTERM/SIGINT, how long in-flight RPCs and streams may take to
+  // finish before they are cancelled, in seconds. Below Kubernetes' default
+  // terminationGracePeriodSeconds (30) so RocksDB is closed cleanly before
+  // a SIGKILL.
+  int64_t shutdown_grace_seconds = 25;
+  // Log level: trace, debug, info, warn, error, critical or off.
+  std::string log_level = "info";
+
+  // ---- Limits (design §6) ----
+
+  // Largest gRPC message accepted or sent, in bytes. A request over it is
+  // refused by gRPC with RESOURCE_EXHAUSTED. 64 MiB holds 4,096 documents
+  // with 1,024-d float32 embeddings.
+  int64_t max_message_bytes = int64_t{64} << 20;
+
+  // ---- Performance ----
+
+  // Threads that run request work (storage writes and reads, filter
+  // evaluation, batch generation) off gRPC's callback threads; 0 means two
+  // per CPU core and at least 4, since a durable write spends most of its
+  // time waiting for an fsync rather than on a core.
+  int64_t worker_threads = 0;
+};
+
+// One field of ServerOptions as it appears in the config file and on the
+// command line.
+struct OptionField {
+  using Member = std::variant<std::string ServerOptions::*,
+                              bool ServerOptions::*, int64_t ServerOptions::*>;
+  // The TOML key, which is also the field's name.
+  std::string_view key;
+  Member member;
+  // One line for --help.
+  std::string_view help;
+};
+
+// Every configurable field, in declaration order.
+std::span<const OptionField> OptionFields();
+
+// The long flag for a config key: "data_dir" -> "--data-dir".
+std::string FlagName(std::string_view key);
+
+// OK, or INVALID_ARGUMENT naming the first bad field by its config key
+// (for example "listen: expected HOST:PORT, got 'x'").
+absl::Status ValidateOptions(const ServerOptions& options);
+
+}  // namespace winnow::server
+
+#endif  // WINNOW_SERVER_OPTIONS_H_

@@ -1,0 +1,101 @@
+#include "server/selection_service.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/filter_stream.h"
+#include "server/histogram.h"
+#include "server/query.h"
+#include "server/sample_stream.h"
+#include "server/unary.h"
+#include "server/validation.h"
+
+namespace winnow::server {
+namespace {
+
+// Count's answer from one snapshot.
+absl::Status CountMatches(const ColumnSet& columns,
+                          const winnow::v1::CountRequest& request,
+                          winnow::v1::CountResponse* response) {
+  absl::StatusOr<Filter> filter = CompileFilter(request.filter(), columns);
+  if (!filter.ok()) return filter.status();
+  Bitmap matches;
+  response->set_count(
+      static_cast<int64_t>(filter->EvaluateInto(columns, &matches)));
+
+  std::vector<int64_t> docs, tokens;
+  if (request.group_by_domain()) {
+    docs.assign(columns.domain_names.size(), 0);
+    tokens.assign(columns.domain_names.size(), 0);
+  }
+  int64_t total_tokens = 0;
+  matches.ForEach([&](size_t o) {
+    total_tokens += columns.length[o];
+    if (request.group_by_domain()) {
+      ++docs[columns.domain[o]];
+      tokens[columns.domain[o]] += columns.length[o];
+    }
+  });
+  response->set_token_count(total_tokens);
+
+  for (int i = 0; i < request.histograms_size(); ++i) {
+    if (absl::Status s = ComputeHistogram(
+            request.histograms(i), columns, matches,
+            absl::StrCat("histograms[", i, "]"), response->add_histograms());
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  if (request.group_by_domain()) {
+    std::vector<size_t> order(columns.domain_names.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return columns.domain_names[a] < columns.domain_names[b];
+    });
+    for (size_t d : order) {
+      if (docs[d] == 0) continue;
+      winnow::v1::DomainStats* out = response->add_domains();
+      out->set_domain(columns.domain_names[d]);
+      out->set_document_count(docs[d]);
+      out->set_token_count(tokens[d]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<winnow::v1::FilterResponse>*
+SelectionServiceImpl::Filter(grpc::CallbackServerContext* context,
+                             const winnow::v1::FilterRequest* request) {
+  return new FilterStream(context, env_, request);
+}
+
+grpc::ServerUnaryReactor* SelectionServiceImpl::Count(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::CountRequest* request,
+    winnow::v1::CountResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.SelectionService/Count",
+      [this, request, response](RpcScope& scope) -> absl::Status {
+        scope.Note("collection", request->collection());
+        if (absl::Status s = ValidateCountRequest(*request); !s.ok()) {
+          return s;
+        }
+        absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+            env_.store->ReadColumns(request->collection());
+        if (!snapshot.ok()) return snapshot.status();
+        return CountMatches(snapshot->columns(), *request, response);
+      });
+}
+
+grpc::ServerWriteReactor<winnow::v1::SampleResponse>*
+SelectionServiceImpl::Sample(grpc::CallbackServerContext* context,
+                             const winnow::v1::SampleRequest* request) {
+  return new SampleStream(context, env_, request);
+}
+
+}  // namespace winnow::server

@@ -1,0 +1,229 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "server/collection_service.h"
+#include "server/document_service.h"
+#include "server/score_service.h"
+#include "server/selection_service.h"
+#include "server/service_env.h"
+#include "server/workers.h"
+#include "storage/store.h"
+
+namespace winnow::server {
+namespace {
+
+// The services whose health is reported by name (and "" for the server).
+constexpr const char* kServiceNames[] = {
+    "winnow.v1.CollectionService", "winnow.v1.DocumentService",
+    "winnow.v1.ScoreService", "winnow.v1.SelectionService"};
+
+}  // namespace
+
+struct Server::Impl {
+  Options options;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<Workers> workers;
+  ServiceEnv env;
+  std::unique_ptr<CollectionServiceImpl> collections;
+  std::unique_ptr<DocumentServiceImpl> documents;
+  std::unique_ptr<ScoreServiceImpl> scores;
+  std::unique_ptr<SelectionServiceImpl> selection;
+  std::unique_ptr<grpc::Server> grpc_server;
+
+  // Signals are handled on a small Asio thread (design §2).
+  boost::asio::io_context io;
+  std::optional<
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      io_work;
+  std::optional<boost::asio::signal_set> signals;
+  std::thread io_thread;
+};
+
+Server::Server() : impl_(std::make_unique<Impl>()) {}
+
+Server::~Server() {
+  bool running;
+  {
+    std::lock_guard lock(mu_);
+    running = impl_->grpc_server != nullptr && !shutdown_done_;
+  }
+  if (running) {
+    RequestShutdown("server destroyed");
+    (void)WaitForTermination();
+  } else if (impl_->io_thread.joinable()) {
+    impl_->io.stop();
+    impl_->io_thread.join();
+  }
+}
+
+absl::Status Server::BuildAndStart(const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  Impl& impl = *impl_;
+  impl.options = options;
+
+  storage::StoreOptions store_options;
+  store_options.data_dir = options.data_dir;
+  store_options.sync_writes = options.sync_writes;
+  // With sync_writes=false, Store::Open logs the durability warning.
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(store_options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("opening data_dir '", options.data_dir,
+                                     "': ", store.status().message()));
+  }
+  impl.store = *std::move(store);
+  impl.workers =
+      std::make_unique<Workers>(static_cast<size_t>(options.worker_threads));
+
+  impl.env.store = impl.store.get();
+  impl.env.workers = impl.workers.get();
+  impl.env.options = &impl.options;
+  impl.collections = std::make_unique<CollectionServiceImpl>(impl.env);
+  impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
+  impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
+  impl.selection = std::make_unique<SelectionServiceImpl>(impl.env);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  // TLS arrives with its own issue; until then the listener is plaintext.
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &selected_port);
+  // gRPC sets SO_REUSEPORT by default, which would let a second winnowd
+  // bind the same port and take half the connections; fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A request over the limit is refused by gRPC with RESOURCE_EXHAUSTED.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.RegisterService(impl.collections.get());
+  builder.RegisterService(impl.documents.get());
+  builder.RegisterService(impl.scores.get());
+  builder.RegisterService(impl.selection.get());
+  impl.grpc_server = builder.BuildAndStart();
+  if (impl.grpc_server == nullptr || selected_port == 0) {
+    if (impl.grpc_server != nullptr) impl.grpc_server->Shutdown();
+    impl.grpc_server.reset();
+    impl.workers->Join();
+    (void)impl.store->Close();
+    return absl::UnavailableError(
+        absl::StrCat("listen: cannot bind '", options.listen, "'"));
+  }
+  if (grpc::HealthCheckServiceInterface* health =
+          impl.grpc_server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    for (const char* name : kServiceNames) {
+      health->SetServingStatus(name, true);
+    }
+  }
+
+  impl.io_work.emplace(impl.io.get_executor());
+  impl.signals.emplace(impl.io, SIGINT, SIGTERM);
+  // Re-armed after each signal, so a second one is seen too.
+  struct Waiter {
+    Server* server;
+    void operator()(const boost::system::error_code& error, int signo) const {
+      if (error) return;  // cancelled at shutdown
+      server->RequestShutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      server->impl_->signals->async_wait(*this);
+    }
+  };
+  impl.signals->async_wait(Waiter{this});
+  impl.io_thread = std::thread([&io = impl.io] { io.run(); });
+
+  address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')),
+                          ":", selected_port);
+  port_ = selected_port;
+  spdlog::info(
+      "start listen={} data_dir={} sync_writes={} max_message_bytes={} "
+      "workers={} shutdown_grace_seconds={}",
+      address_, options.data_dir, options.sync_writes,
+      options.max_message_bytes, impl.workers->size(),
+      options.shutdown_grace_seconds);
+  std::printf("winnowd listening on %s\n", address_.c_str());
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+void Server::RequestShutdown(std::string_view reason) {
+  std::lock_guard lock(mu_);
+  if (shutdown_started_) {
+    if (!shutdown_done_) {
+      spdlog::warn("shutdown: {} again; ending streams now", reason);
+      impl_->env.stop_at_ns.store(SteadyNanos(), std::memory_order_release);
+    }
+    return;
+  }
+  shutdown_started_ = true;
+  shutdown_thread_ = std::thread(&Server::Shutdown, this, std::string(reason));
+}
+
+void Server::Shutdown(std::string reason) {
+  Impl& impl = *impl_;
+  const auto grace = std::chrono::seconds(impl.options.shutdown_grace_seconds);
+  spdlog::info("shutdown: begins reason={} grace_seconds={}", reason,
+               impl.options.shutdown_grace_seconds);
+  impl.env.draining.store(true, std::memory_order_release);
+  if (grpc::HealthCheckServiceInterface* health =
+          impl.grpc_server->GetHealthCheckService()) {
+    health->Shutdown();  // every service NOT_SERVING, for good
+  }
+  // Streams end themselves a little before gRPC would cancel them, so
+  // their clients see UNAVAILABLE (retry) rather than CANCELLED.
+  const auto margin = std::min<std::chrono::nanoseconds>(
+      std::chrono::seconds(1), std::chrono::nanoseconds(grace) / 4);
+  impl.env.stop_at_ns.store(
+      SteadyNanos() + std::chrono::nanoseconds(grace - margin).count(),
+      std::memory_order_release);
+  // Refuses new calls at once; waits for running ones until the deadline,
+  // then cancels them and waits for their reactors to finish.
+  impl.grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
+  impl.workers->Join();
+  absl::Status closed = impl.store->Close();
+  if (closed.ok()) {
+    spdlog::info("shutdown: done; store closed");
+  } else {
+    spdlog::error("shutdown: closing the store failed: {}", closed.ToString());
+  }
+  std::lock_guard lock(mu_);
+  close_status_ = closed;
+  shutdown_done_ = true;
+  done_cv_.notify_all();
+}
+
+absl::Status Server::WaitForTermination() {
+  {
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [this] { return shutdown_done_; });
+  }
+  if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  Impl& impl = *impl_;
+  if (impl.signals) {
+    boost::system::error_code ignored;
+    impl.signals->cancel(ignored);
+  }
+  impl.io_work.reset();
+  impl.io.stop();
+  if (impl.io_thread.joinable()) impl.io_thread.join();
+  std::lock_guard lock(mu_);
+  return close_status_;
+}
+
+}  // namespace winnow::server

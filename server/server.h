@@ -1,0 +1,88 @@
+// Server: winnowd's parts wired together (TF Serving's model_servers/server.h
+// shape): the store, the worker pool, the gRPC services with health checking
+// and reflection, and the graceful shutdown on SIGTERM/SIGINT.
+//
+//   winnow::server::Server server;
+//   absl::Status s = server.BuildAndStart(options);
+//   if (!s.ok()) ...
+//   s = server.WaitForTermination();
+//
+// Shutdown (design §6), on the first SIGTERM or SIGINT or RequestShutdown():
+//  1. health checking reports NOT_SERVING and new RPCs get UNAVAILABLE;
+//  2. gRPC stops accepting calls and running ones drain until the deadline
+//     (shutdown_grace_seconds); shortly before it, streams end with
+//     UNAVAILABLE at their next step, and gRPC cancels whatever remains at
+//     the deadline;
+//  3. the worker pool finishes, and the store is flushed and closed.
+// A second signal while draining ends the streams at once.
+//
+// Thread safety: BuildAndStart and WaitForTermination are called once each,
+// by the owning thread, in that order. RequestShutdown may be called from
+// any thread, any number of times.
+#ifndef WINNOW_SERVER_SERVER_H_
+#define WINNOW_SERVER_SERVER_H_
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "server/options.h"
+
+namespace winnow::server {
+
+class Server {
+ public:
+  using Options = ServerOptions;
+
+  Server();
+  // Shuts down (as RequestShutdown, then WaitForTermination) if still
+  // running.
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the store in options.data_dir, starts gRPC on options.listen,
+  // starts handling SIGTERM and SIGINT, and then prints
+  // "winnowd listening on HOST:PORT" (the bound port, also for port 0) on
+  // stdout. Errors: INVALID_ARGUMENT for bad options, the store's error if
+  // it cannot be opened, UNAVAILABLE if the address cannot be bound.
+  absl::Status BuildAndStart(const Options& options);
+
+  // The bound address, as printed; valid after BuildAndStart succeeded.
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+
+  // Begins the shutdown sequence; returns at once.
+  void RequestShutdown(std::string_view reason);
+
+  // Blocks until the shutdown sequence has finished; returns the status of
+  // closing the store.
+  absl::Status WaitForTermination();
+
+ private:
+  struct Impl;
+
+  // Runs the shutdown sequence (on its own thread).
+  void Shutdown(std::string reason);
+
+  std::unique_ptr<Impl> impl_;
+  std::string address_;
+  int port_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  // Protected by mu_.
+  bool shutdown_started_ = false;
+  bool shutdown_done_ = false;
+  absl::Status close_status_;
+  std::thread shutdown_thread_;
+};
+
+}  // namespace winnow::server
+
+#endif  // WINNOW_SERVER_SERVER_H_

@@ -1,0 +1,105 @@
+// Request validation: the checks that need only the request, never the
+// data (design §5). Each returns OK or an error whose message names the
+// field, as "world_size must be >= 1" or "strategy.weighted.score must not
+// be empty"; handlers return it through ToGrpcStatus unchanged.
+//
+// Checks that need the collection (unknown score names, filter names and
+// types) happen later, against the columns.
+//
+// Pure functions; thread-safe.
+#ifndef WINNOW_SERVER_VALIDATION_H_
+#define WINNOW_SERVER_VALIDATION_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "selection/weights.h"
+#include "winnow/v1/common.pb.h"
+#include "winnow/v1/selection.pb.h"
+
+namespace winnow::server {
+
+// INVALID_ARGUMENT "<field> must not be empty" when `name` is empty.
+absl::Status RequireCollection(std::string_view name,
+                               std::string_view field = "collection");
+
+// The result view with UNSPECIFIED resolved to IDS; INVALID_ARGUMENT for a
+// value outside the enum.
+absl::StatusOr<winnow::v1::ResultView> ResolveView(int view);
+
+// Which Document fields a read returns (GetDocuments read_mask, FULL
+// views). id and ordinal always are.
+struct DocumentMask {
+  bool domain = true;
+  bool length = true;
+  bool attributes = true;
+  bool payload = true;
+  bool scores = true;
+  bool embedding = false;
+};
+
+// An empty mask means every field but embedding (GetDocumentsRequest).
+// INVALID_ARGUMENT "<field>: unknown path 'x'" for other paths.
+absl::StatusOr<DocumentMask> ParseReadMask(
+    const google::protobuf::FieldMask& mask,
+    std::string_view field = "read_mask");
+
+// A Filter request with its defaults resolved.
+struct FilterParams {
+  winnow::v1::ResultView view = winnow::v1::RESULT_VIEW_IDS;
+  DocumentMask mask;
+  // Documents per response message, >= 1 (0 in the request means 4,096).
+  uint32_t batch_size = 4096;
+  // Most documents in all; 0 = no limit.
+  uint64_t max_results = 0;
+  uint64_t start_ordinal = 0;
+};
+
+// Default and largest Filter batch, in documents.
+inline constexpr uint32_t kDefaultFilterBatch = 4096;
+inline constexpr uint32_t kMaxFilterBatch = 1 << 20;
+
+absl::StatusOr<FilterParams> ValidateFilterRequest(
+    const winnow::v1::FilterRequest& request);
+
+// OK, or INVALID_ARGUMENT / UNIMPLEMENTED for the options not served yet.
+absl::Status ValidateCountRequest(const winnow::v1::CountRequest& request);
+
+// A Sample request with its defaults resolved, for the strategies served so
+// far (uniform and weighted, without plans or cursors).
+struct SampleParams {
+  enum class Kind { kUniform, kWeighted };
+  Kind kind = Kind::kUniform;
+  // kWeighted: the score column and its weight function.
+  std::string score;
+  WeightSpec weight_spec;
+
+  uint64_t seed = 0;
+  // 0 = unbounded.
+  uint64_t num_epochs = 0;
+  // 0 = every candidate once per epoch; otherwise each epoch is cut to the
+  // first samples_per_epoch positions of its order.
+  uint64_t samples_per_epoch = 0;
+  uint64_t batch_size = 1;
+  bool drop_last = true;
+  uint32_t rank = 0;
+  uint32_t world_size = 1;
+  // 0 = no limit.
+  uint64_t max_batches = 0;
+  winnow::v1::ResultView view = winnow::v1::RESULT_VIEW_IDS;
+  DocumentMask mask;
+};
+
+// INVALID_ARGUMENT naming the field for bad values; UNIMPLEMENTED, saying
+// so, for a cursor, a plan_id, a token_budget, a strategy other than
+// uniform and weighted, or weights that are re-read (update EPOCH/LIVE).
+absl::StatusOr<SampleParams> ValidateSampleRequest(
+    const winnow::v1::SampleRequest& request);
+
+}  // namespace winnow::server
+
+#endif  // WINNOW_SERVER_VALIDATION_H_

@@ -1,0 +1,345 @@
+// Collection: one collection's in-memory columns, id index and stats, and
+// the encoding of its writes into RocksDB batches. Internal to storage/.
+//
+// Writes go in two steps, so that memory changes only after RocksDB has
+// committed (design §2):
+//   1. Prepare*(): validates the whole request against the current state
+//      and encodes it into a rocksdb::WriteBatch plus a PendingWrite that
+//      describes the in-memory change. Nothing is modified.
+//   2. The Store commits the batch; only if that succeeds, Apply() updates
+//      memory under the exclusive columns lock.
+//
+// Locking:
+//   write_mu_    serializes writers of this collection: held by the Store
+//                across Prepare, commit and Apply. Also guards dropped_.
+//   columns_mu_  readers (snapshots, GetDocuments, Info) hold it shared;
+//                Apply holds it exclusive.
+// Every field under "Columns" is written only with both write_mu_ and
+// columns_mu_ (exclusive) held, so it may be read with either held. Growing
+// vectors may reallocate only in Apply, where no reader can hold a span.
+//
+// Publication. Writers see every committed write; readers see only the
+// *published* prefix of rows [0, published_rows_). A write that only appends
+// documents may be applied before its WAL is synced (hidden: its rows lie
+// past published_rows_), so that the next write can be prepared while the
+// sync runs; Publish() exposes the rows once durable. Every other write
+// syncs first and publishes as it applies. So readers never see a write
+// that a power failure could still undo. Fields under "Published" are
+// written with columns_mu_ exclusive (by Apply or Publish, not necessarily
+// holding write_mu_) and read with columns_mu_ held; writers never read
+// them.
+#ifndef WINNOW_STORAGE_COLLECTION_H_
+#define WINNOW_STORAGE_COLLECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "selection/bitmap.h"
+#include "storage/format.h"
+#include "storage/options.h"
+#include "storage/snapshot.h"
+#include "storage/types.h"
+
+namespace winnow::storage::internal {
+
+// Transparent hashing for maps keyed by std::string and looked up by
+// std::string_view (abseil here uses its own string_view type).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const;
+};
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    return a == b;
+  }
+};
+template <typename V>
+using StringMap = absl::flat_hash_map<std::string, V, StringHash, StringEq>;
+
+// The Store's column family handles.
+struct Families {
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::ColumnFamilyHandle* blocks = nullptr;
+  rocksdb::ColumnFamilyHandle* docs = nullptr;
+};
+
+// Changes to one fixed-width column in one write: (ordinal, cell) pairs.
+class CellChanges {
+ public:
+  CellChanges(ColumnKind kind, uint32_t column);
+
+  ColumnKind kind() const { return kind_; }
+  uint32_t column() const { return column_; }
+  size_t size() const { return ordinals_.size(); }
+  uint32_t ordinal(size_t i) const { return ordinals_[i]; }
+  const char* cell(size_t i) const { return cells_.data() + i * width_; }
+
+  template <typename T>
+  void Add(uint32_t ordinal, T value) {
+    static_assert(sizeof(T) <= 8);
+    ordinals_.push_back(ordinal);
+    cells_.append(reinterpret_cast<const char*>(&value), sizeof(T));
+  }
+
+  // Adds the changes to `batch`: a block none of whose ordinals existed
+  // before (its first ordinal >= old_rows) is a Put of the whole block;
+  // any other block gets one Merge operand of runs (block_merge.h).
+  void Encode(uint32_t collection, uint32_t old_rows,
+              rocksdb::ColumnFamilyHandle* blocks,
+              rocksdb::WriteBatch* batch) const;
+
+ private:
+  ColumnKind kind_;
+  uint32_t column_;
+  uint32_t width_;
+  std::vector<uint32_t> ordinals_;
+  std::string cells_;
+};
+
+// What a prepared write changes in memory once committed.
+struct PendingWrite {
+  // Rows after the write; ordinals [old_rows, new_rows) are new, and their
+  // ids are new_ids, in order.
+  uint32_t new_rows = 0;
+  std::vector<std::string_view> new_ids;
+  std::vector<uint64_t> new_id_hashes;  // IdHash of each new id
+  // Dictionary entries to append (their codes follow the existing ones).
+  std::vector<std::string> new_domains;
+  std::vector<std::string> new_score_names;
+  std::vector<std::string> new_attribute_keys;
+  // (key id, value), codes in order per key.
+  std::vector<std::pair<uint32_t, std::string>> new_attribute_values;
+  std::vector<CellChanges> changes;
+  // Documents whose stats contributions change. Upserts and deletes touch
+  // every column of them; PutScores only the scores in touched_scores.
+  std::vector<uint32_t> touched;
+  bool all_columns = true;
+  std::vector<uint32_t> touched_scores;
+  uint64_t write_seq = 0;
+  int64_t update_time_micros = 0;
+  // True when the request changes nothing (an empty batch): the Store
+  // neither commits nor applies it.
+  bool noop = false;
+  // True when the write only adds new documents (no existing document
+  // changes), so it can be applied hidden and published once durable.
+  bool append_only = false;
+};
+
+// Limits a write is validated against.
+struct WriteLimits {
+  uint32_t max_id_bytes = 512;
+  uint64_t max_payload_bytes = uint64_t{8} << 20;
+};
+
+class Collection : public std::enable_shared_from_this<Collection> {
+ public:
+  Collection(uint32_t id, std::string name, uint32_t embedding_dimension,
+             EmbeddingType embedding_type, int64_t create_time_micros);
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  // Rebuilds a collection's memory from RocksDB (meta dictionaries, then
+  // every column block). DATA_LOSS if what is stored is inconsistent.
+  static absl::StatusOr<std::shared_ptr<Collection>> Load(
+      rocksdb::DB* db, const Families& families, std::string name, uint32_t id,
+      uint32_t embedding_dimension, EmbeddingType embedding_type,
+      int64_t create_time_micros);
+
+  // ---- Constant after construction ----
+  uint32_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  uint32_t embedding_dimension() const { return embedding_dimension_; }
+  EmbeddingType embedding_type() const { return embedding_type_; }
+
+  // ---- Writers (the caller holds write_mu()) ----
+  std::mutex& write_mu() const { return write_mu_; }
+  bool dropped() const { return dropped_; }
+  void MarkDropped() { dropped_ = true; }
+
+  // Each validates the request and encodes it into `batch` and `pending`,
+  // changing nothing. See store.h for the semantics and errors.
+  absl::Status PrepareUpsert(const DocumentBatch& docs,
+                             const WriteLimits& limits,
+                             const Families& families,
+                             rocksdb::WriteBatch* batch, PendingWrite* pending,
+                             UpsertResult* result) const;
+  absl::Status PreparePutScores(const ScoreBatch& scores,
+                                const Families& families,
+                                rocksdb::WriteBatch* batch,
+                                PendingWrite* pending,
+                                PutScoresResult* result) const;
+  absl::Status PrepareDelete(std::span<const std::string_view> ids,
+                             bool allow_missing, const Families& families,
+                             rocksdb::WriteBatch* batch, PendingWrite* pending,
+                             DeleteResult* result) const;
+
+  // Applies a committed write to memory; takes columns_mu_ exclusive. With
+  // `publish`, the write is durable: publishes every row up to its end.
+  // Without, `pending` must be append_only, and its rows stay hidden until
+  // Publish().
+  void Apply(const PendingWrite& pending, bool publish);
+
+  // Publishes rows [0, rows) and write sequence `write_seq`, now durable
+  // (no-op for what is published already). Takes columns_mu_ exclusive; no
+  // need to hold write_mu().
+  void Publish(uint32_t rows, uint64_t write_seq, int64_t update_time_micros);
+
+  // ---- Readers ----
+
+  // A snapshot holding columns_mu_ shared.
+  ColumnsSnapshot Snapshot() const;
+
+  // Spec and stats (disk_bytes left 0). Takes columns_mu_ shared.
+  CollectionInfo Info() const;
+
+  // Reads documents' in-memory fields and their payload and embedding keys
+  // from `db`. Takes columns_mu_ shared for the in-memory part.
+  absl::StatusOr<GetDocumentsResult> GetDocuments(
+      rocksdb::DB* db, const Families& families,
+      std::span<const std::string_view> ids, std::span<const uint64_t> ordinals,
+      const GetDocumentsOptions& options) const;
+
+  // The ordinal of an id, live or not, published or not. Caller holds
+  // write_mu() or columns_mu_ shared.
+  std::optional<uint32_t> Find(std::string_view id) const;
+  // Likewise, but only among published rows (the readers' view). Caller
+  // holds columns_mu_ shared.
+  std::optional<uint32_t> FindPublished(std::string_view id) const;
+
+ private:
+  friend class winnow::storage::ColumnsSnapshot;
+
+  struct ScoreColumnData {
+    std::string name;
+    std::vector<float> values;     // NaN = null
+    uint64_t num_live_values = 0;  // published stat
+  };
+  struct AttributeColumnData {
+    std::string key;
+    std::vector<uint32_t> codes;      // 0 = absent
+    std::vector<std::string> values;  // values[code - 1]
+    StringMap<uint32_t> value_codes;
+    uint64_t num_live_present = 0;  // published stat
+  };
+
+  // Heterogeneous hash and equality for the id index, a set of ordinals
+  // looked up by id: the hash of an ordinal is its stored IdHash, so the
+  // index costs 4 bytes a slot and no second copy of the ids.
+  struct IdIndexHash {
+    using is_transparent = void;
+    const std::vector<uint64_t>* hashes;
+    size_t operator()(uint32_t ordinal) const { return (*hashes)[ordinal]; }
+    size_t operator()(std::string_view id) const;
+  };
+  struct IdIndexEq {
+    using is_transparent = void;
+    const std::vector<std::string_view>* ids;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, std::string_view b) const {
+      return (*ids)[a] == b;
+    }
+    bool operator()(std::string_view a, uint32_t b) const {
+      return a == (*ids)[b];
+    }
+  };
+  using IdIndex = absl::flat_hash_set<uint32_t, IdIndexHash, IdIndexEq>;
+
+  // Append-only storage for id bytes in fixed chunks, so that the
+  // string_views in ids_ never move.
+  class IdArena {
+   public:
+    std::string_view Add(std::string_view id);
+    size_t bytes() const { return bytes_; }
+
+   private:
+    static constexpr size_t kChunkBytes = size_t{1} << 20;
+    std::vector<std::unique_ptr<char[]>> chunks_;
+    size_t used_ = kChunkBytes;  // in the last chunk
+    size_t bytes_ = 0;
+  };
+
+  uint32_t rows() const { return static_cast<uint32_t>(ids_.size()); }
+  // Adds new ids (with their IdHash) and grows every column to match, with
+  // default values.
+  void AppendRows(std::span<const std::string_view> new_ids,
+                  std::span<const uint64_t> new_id_hashes);
+  // Grows every column but the ids to `rows`, with default values.
+  void ResizeColumns(size_t rows);
+  void ApplyCell(ColumnKind kind, uint32_t column, uint32_t ordinal,
+                 const char* cell);
+  // Adds (sign +1) or removes (-1) a live published document's
+  // contribution to the stats; all scores, or only `scores`, when
+  // !all_columns.
+  void CountDocument(uint32_t ordinal, int sign, bool all_columns,
+                     std::span<const uint32_t> scores);
+  // Publish() with columns_mu_ held exclusive.
+  void PublishLocked(uint32_t rows, uint64_t write_seq,
+                     int64_t update_time_micros);
+  // Recomputes every stat from the columns (after Load). DATA_LOSS if a
+  // code is out of range.
+  absl::Status RecountAll();
+  uint64_t MemoryBytes() const;
+
+  // ---- Constant after construction ----
+  const uint32_t id_;
+  const std::string name_;
+  const uint32_t embedding_dimension_;
+  const EmbeddingType embedding_type_;
+  const int64_t create_time_micros_;
+
+  mutable std::mutex write_mu_;
+  bool dropped_ = false;  // GUARDED_BY(write_mu_)
+
+  mutable std::shared_mutex columns_mu_;
+
+  // ---- Columns: written with write_mu_ and columns_mu_ held ----
+  IdArena arena_;
+  std::vector<std::string_view> ids_;
+  std::vector<uint64_t> id_hashes_;
+  IdIndex index_;
+  std::vector<uint32_t> domain_;
+  std::vector<std::string> domain_names_;
+  StringMap<uint32_t> domain_codes_;
+  std::vector<uint32_t> length_;
+  Bitmap live_all_;  // every row, published or not
+  Bitmap has_payload_;
+  Bitmap has_embedding_;
+  std::vector<uint64_t> upsert_seq_;
+  std::vector<ScoreColumnData> scores_;  // by score id
+  StringMap<uint32_t> score_ids_;
+  std::vector<AttributeColumnData> attributes_;  // by key id
+  StringMap<uint32_t> attribute_ids_;
+
+  uint64_t write_seq_ = 0;
+
+  // ---- Published: the readers' view (see "Publication") ----
+  uint32_t published_rows_ = 0;
+  // live_all_ restricted to the published rows; what snapshots expose.
+  Bitmap live_;
+  uint64_t published_write_seq_ = 0;
+  int64_t update_time_micros_ = 0;
+  // Stats over live published documents.
+  uint64_t num_live_ = 0;
+  uint64_t num_tokens_ = 0;
+  uint64_t num_embeddings_ = 0;
+  std::vector<uint64_t> domain_docs_;    // by domain code
+  std::vector<uint64_t> domain_tokens_;  // by domain code
+};
+
+}  // namespace winnow::storage::internal
+
+#endif  // WINNOW_STORAGE_COLLECTION_H_

@@ -1,0 +1,49 @@
+// StoreOptions: how a Store is opened (design §6 "Durability", "Limits").
+//
+// A plain struct; each field's default is in its declaration. The server's
+// config file and flags map onto these fields one to one.
+#ifndef WINNOW_STORAGE_OPTIONS_H_
+#define WINNOW_STORAGE_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace winnow::storage {
+
+struct StoreOptions {
+  // ---- Behaviour ----
+
+  // Directory of the RocksDB database. Created (with its parents) when
+  // missing. Required.
+  std::string data_dir;
+
+  // When true, every write's WAL is fsynced before the write returns, so an
+  // acknowledged write survives kill -9 and power loss (design §6). When
+  // false, writes return once they reach the OS: they survive kill -9 but
+  // not a power failure. Open logs a warning when false.
+  bool sync_writes = true;
+
+  // Longest document id, in bytes. Longer ids are INVALID_ARGUMENT.
+  uint32_t max_id_bytes = 512;
+
+  // Largest payload of one document, in bytes. Larger payloads are
+  // INVALID_ARGUMENT.
+  uint64_t max_payload_bytes = uint64_t{8} << 20;
+
+  // ---- Performance ----
+
+  // Size of the block cache shared by every column family, in bytes.
+  size_t block_cache_bytes = size_t{64} << 20;
+
+  // Size of one memtable of each column family, in bytes. Large values keep
+  // bulk ingest from stalling on flushes.
+  size_t write_buffer_bytes = size_t{64} << 20;
+
+  // RocksDB background flush and compaction threads.
+  int max_background_jobs = 2;
+};
+
+}  // namespace winnow::storage
+
+#endif  // WINNOW_STORAGE_OPTIONS_H_

@@ -1,0 +1,91 @@
+// ColumnsSnapshot: a consistent, read-only view of one collection's
+// in-memory columns, to hand to the engine (selection/columns.h).
+//
+// A snapshot holds a shared (reader) lock on the collection's columns while
+// it is alive: writes to that collection commit to RocksDB meanwhile, but
+// wait to update memory until every snapshot of the collection is released.
+// Hold one for the duration of a query or one batch of a stream, not longer
+// (a long-held snapshot delays the acknowledgement of writes to that
+// collection). The columns never change while a snapshot is held, so the
+// spans it returns are stable for its lifetime, and no longer.
+//
+// A snapshot keeps the collection's memory alive even if the collection is
+// deleted or the Store closed meanwhile.
+//
+// Thread safety: const methods may be called from several threads at once.
+// Move-only; any thread may destroy it. A thread that holds a snapshot of a
+// collection must not take a second one of the same collection: with a
+// writer waiting in between, the second would wait for the first forever.
+#ifndef WINNOW_STORAGE_SNAPSHOT_H_
+#define WINNOW_STORAGE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "selection/columns.h"
+
+namespace winnow::storage {
+
+namespace internal {
+class Collection;
+}  // namespace internal
+
+class ColumnsSnapshot {
+ public:
+  ColumnsSnapshot(ColumnsSnapshot&&) noexcept;
+  ColumnsSnapshot& operator=(ColumnsSnapshot&&) noexcept;
+  ColumnsSnapshot(const ColumnsSnapshot&) = delete;
+  ColumnsSnapshot& operator=(const ColumnsSnapshot&) = delete;
+  ~ColumnsSnapshot();
+
+  // The columns for the engine: num_rows (ordinals allocated by durable
+  // writes), the live bitmap, length, domain, scores, attributes and
+  // find_id. Valid while this snapshot is alive (and not moved from).
+  const ColumnSet& columns() const { return columns_; }
+
+  // Ordinals ever allocated, live or not.
+  uint32_t num_rows() const { return columns_.num_rows; }
+  // Live documents.
+  uint64_t num_live() const { return num_live_; }
+
+  // The id of an ordinal < num_rows(), live or a tombstone.
+  std::string_view id(uint32_t ordinal) const { return ids_[ordinal]; }
+  // IdHash(id) per ordinal (selection/hash.h), for samplers.
+  std::span<const uint64_t> id_hashes() const { return id_hashes_; }
+  // The ordinal of an id, live or not; nullopt if never written.
+  std::optional<uint32_t> FindId(std::string_view id) const;
+
+  // Per ordinal, the write sequence of the upsert that last wrote the
+  // document (insert, replace or revive). A plan that freezes at
+  // write_seq() S sees ordinal o as modified after the freeze iff
+  // upsert_seqs()[o] > S. PutScores and deletes do not change it.
+  std::span<const uint64_t> upsert_seqs() const { return upsert_seqs_; }
+  // The collection's write sequence as of this snapshot.
+  uint64_t write_seq() const { return write_seq_; }
+
+  const std::string& collection() const;
+  uint32_t embedding_dimension() const;
+
+ private:
+  friend class internal::Collection;
+  ColumnsSnapshot(std::shared_ptr<const internal::Collection> collection,
+                  std::shared_lock<std::shared_mutex> lock);
+
+  std::shared_ptr<const internal::Collection> collection_;
+  std::shared_lock<std::shared_mutex> lock_;
+  ColumnSet columns_;
+  std::span<const std::string_view> ids_;
+  std::span<const uint64_t> id_hashes_;
+  std::span<const uint64_t> upsert_seqs_;
+  uint64_t num_live_ = 0;
+  uint64_t write_seq_ = 0;
+};
+
+}  // namespace winnow::storage
+
+#endif  // WINNOW_STORAGE_SNAPSHOT_H_

@@ -1,0 +1,229 @@
+// Store: Winnow's durable document store (design §2 "storage/", §6).
+//
+// One RocksDB database holds every collection. RocksDB is the source of
+// truth; each collection's dense columns (ids, domain, length, live bit,
+// scores, attributes) are also held in memory, rebuilt from RocksDB at Open
+// and updated after each write commits, and handed to the engine through
+// ColumnsSnapshot.
+//
+// Writes. Each UpsertDocuments, PutScores and DeleteDocuments call is one
+// atomic RocksDB WriteBatch, and with StoreOptions::sync_writes (the
+// default) its WAL is fsynced before the call returns: a call that returned
+// OK survives kill -9 and power loss. The whole batch is validated before
+// anything is written; a call that fails leaves nothing of itself behind,
+// neither on disk nor in memory. Readers (snapshots, GetDocuments,
+// GetCollection) never see a write before it is durable. Repeated ids within
+// one batch are INVALID_ARGUMENT (not "last wins"): the caller's intent is
+// unclear.
+//
+// Layout (format.h): column blocks of 4,096 ordinals per column, with
+// sparse updates as Merge operands (block_merge.h); payloads and embeddings
+// one key per document.
+//
+// Documents. A document is addressed by its id and gets a dense uint32
+// ordinal on first insert, allocated in order and never reused.
+//  - Upserting an existing id replaces the document entirely, in place,
+//    under the same ordinal: domain, length, attributes, payload,
+//    embedding and scores all come from the new batch; a score or attribute
+//    the batch does not give becomes null (absent).
+//  - Deleting a document clears its live bit and drops its payload and
+//    embedding, but keeps its id and length as a tombstone: plans frozen
+//    earlier keep serving it (design §4, guarantee 4). Its scores,
+//    attributes and domain stay in the columns but are not served.
+//  - Upserting a deleted id revives it under its old ordinal, as a full
+//    replace. (It is the same document, so "ordinals are never reused" still
+//    holds.)
+//
+// Errors (absl::Status codes):
+//  - INVALID_ARGUMENT: a bad name, a reserved score name or attribute key, a
+//    misaligned column, a bad id, length, score, payload or embedding. The
+//    message names the field, and for per-document errors the document's
+//    index and id, e.g. "scores[1].name: 'domain' is a reserved name" or
+//    "lengths[12] (id \"doc-12\"): -1 is negative".
+//  - NOT_FOUND: an unknown collection, or a document that must exist.
+//  - ALREADY_EXISTS: CreateCollection of an existing name.
+//  - RESOURCE_EXHAUSTED: the disk is full, or a collection would pass 2^32-1
+//    ordinals. Reads keep working while the disk is full.
+//  - FAILED_PRECONDITION: the Store is closed, or the data directory holds an
+//    unknown format version.
+//  - DATA_LOSS: RocksDB reports corruption. INTERNAL / UNAVAILABLE: other
+//    RocksDB I/O failures.
+//
+// Thread safety: a Store is safe for concurrent use from many threads
+// without external synchronization, except Close() and destruction, which
+// must not overlap any other call. Writes to one collection are serialized;
+// writes to different collections proceed in parallel, and reads never wait
+// for a write's fsync.
+#ifndef WINNOW_STORAGE_STORE_H_
+#define WINNOW_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/options.h"
+#include "storage/snapshot.h"
+#include "storage/types.h"
+
+namespace winnow::storage {
+
+namespace internal {
+class StoreImpl;
+}  // namespace internal
+
+// An upsert that Store::StartUpsertDocuments has written but that may not be
+// durable yet; hand it to Store::FinishUpsertDocuments. Move-only.
+// Thread safety: a plain value; use from one thread at a time.
+class PendingUpsert {
+ public:
+  PendingUpsert() = default;
+  PendingUpsert(PendingUpsert&&) noexcept = default;
+  PendingUpsert& operator=(PendingUpsert&&) noexcept = default;
+  PendingUpsert(const PendingUpsert&) = delete;
+  PendingUpsert& operator=(const PendingUpsert&) = delete;
+  ~PendingUpsert() = default;
+
+  // The outcome, valid once FinishUpsertDocuments returns OK.
+  const UpsertResult& result() const { return result_; }
+
+ private:
+  friend class internal::StoreImpl;
+  UpsertResult result_;
+  // Null when the write is durable and visible already.
+  std::shared_ptr<internal::Collection> collection_;
+  uint64_t wal_ticket_ = 0;
+  uint32_t rows_ = 0;
+  uint64_t write_seq_ = 0;
+  int64_t update_time_micros_ = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating if missing) the database in options.data_dir and
+  // rebuilds every collection's in-memory columns from it.
+  // INVALID_ARGUMENT if data_dir is empty; FAILED_PRECONDITION if the
+  // database has an unknown format version; DATA_LOSS if it is corrupt.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const StoreOptions& options);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Closes the store as Close() does (errors are logged).
+  virtual ~Store() = default;
+
+  // ---- Collections ----
+
+  // Creates an empty collection, durably. INVALID_ARGUMENT for a bad name
+  // ("name: ...") or dimension ("embedding_dimension: ..."); ALREADY_EXISTS
+  // if a collection of that name exists.
+  virtual absl::Status CreateCollection(const CollectionSpec& spec) = 0;
+
+  // The collection's spec and stats. NOT_FOUND if it does not exist.
+  virtual absl::StatusOr<CollectionInfo> GetCollection(
+      std::string_view name) const = 0;
+
+  // Every collection, sorted by name.
+  virtual std::vector<CollectionInfo> ListCollections() const = 0;
+
+  // Deletes the collection and all its data, durably. Snapshots taken before
+  // stay readable. A new collection of the same name starts empty.
+  // NOT_FOUND if it does not exist.
+  virtual absl::Status DeleteCollection(std::string_view name) = 0;
+
+  // ---- Writes ----
+
+  // Inserts or replaces documents (see the file comment for the replace,
+  // revive and null semantics), as one atomic, durable write. On success
+  // returns the counts and each document's ordinal. NOT_FOUND for an unknown
+  // collection; INVALID_ARGUMENT for a bad batch (nothing is written). An
+  // empty batch is OK and writes nothing.
+  virtual absl::StatusOr<UpsertResult> UpsertDocuments(
+      std::string_view collection, const DocumentBatch& batch) = 0;
+
+  // UpsertDocuments in two steps, so that a caller with several batches in
+  // flight (a bidirectional stream) overlaps one batch's WAL fsync with the
+  // next batch's work, and concurrent batches share fsyncs:
+  //  - StartUpsertDocuments validates and writes the batch, in call order
+  //    (a later Start sees every earlier one). Same errors as
+  //    UpsertDocuments; on error nothing is written. On success the batch
+  //    may not be durable yet and is invisible to readers.
+  //  - FinishUpsertDocuments waits until the batch is durable (WAL synced,
+  //    shared with any other batch in flight), makes it visible, and returns
+  //    its result. Acknowledge the batch only after it returns OK. On error
+  //    (an fsync failure) the batch may or may not survive a crash; a later
+  //    successful write or a restart makes whatever survived visible.
+  // Call Finish for every successful Start, from any thread; Finish calls
+  // may complete out of order. Batches that change existing documents are
+  // durable and visible when Start returns (Finish then returns at once).
+  virtual absl::StatusOr<PendingUpsert> StartUpsertDocuments(
+      std::string_view collection, const DocumentBatch& batch) = 0;
+  virtual absl::StatusOr<UpsertResult> FinishUpsertDocuments(
+      PendingUpsert pending) = 0;
+
+  // Sets (or, for null indexes, clears) named scores of existing live
+  // documents, as one atomic, durable write; other scores are unchanged.
+  // NOT_FOUND for an unknown collection, or, unless batch.allow_missing, for
+  // an unknown or deleted document (named; nothing is written).
+  // INVALID_ARGUMENT for a bad batch, or both ids and ordinals given.
+  virtual absl::StatusOr<PutScoresResult> PutScores(
+      std::string_view collection, const ScoreBatch& batch) = 0;
+
+  // Deletes documents by id, as one atomic, durable write. Deleting an
+  // already-deleted id is OK (counted in num_already_deleted), as is
+  // naming an id twice. An id that was never written is NOT_FOUND naming it
+  // and nothing is deleted, unless allow_missing, in which case it is listed
+  // in missing_ids. NOT_FOUND for an unknown collection.
+  virtual absl::StatusOr<DeleteResult> DeleteDocuments(
+      std::string_view collection, std::span<const std::string_view> ids,
+      bool allow_missing = false) = 0;
+
+  // ---- Reads ----
+
+  // Documents by id and by ordinal (see GetDocumentsOptions for which
+  // fields, tombstones and missing documents). NOT_FOUND for an unknown
+  // collection, or a missing document unless options.allow_missing;
+  // INVALID_ARGUMENT for an unknown score name in options.score_names.
+  // Each document is read as of one committed write to it; a concurrent
+  // write to the same document may make its payload or embedding newer
+  // than its other fields.
+  virtual absl::StatusOr<GetDocumentsResult> GetDocuments(
+      std::string_view collection, std::span<const std::string_view> ids,
+      std::span<const uint64_t> ordinals,
+      const GetDocumentsOptions& options) const = 0;
+
+  // A consistent snapshot of the collection's in-memory columns (see
+  // snapshot.h for how long to hold it). NOT_FOUND if it does not exist.
+  virtual absl::StatusOr<ColumnsSnapshot> ReadColumns(
+      std::string_view collection) const = 0;
+
+  // ---- Operations ----
+
+  // RocksDB figures for metrics. Cheap (reads properties).
+  virtual StoreStats GetStats() const = 0;
+
+  // Writes a consistent, openable copy of the whole database into `dir`,
+  // which must not exist, while serving (a RocksDB checkpoint: hard links
+  // where possible). INVALID_ARGUMENT if dir exists.
+  virtual absl::Status CreateCheckpoint(const std::string& dir) const = 0;
+
+  // Flushes and compacts the whole database: folds every Merge operand into
+  // its block and drops deleted data. Slow on a large store; for
+  // maintenance and tests. Writes and reads continue meanwhile.
+  virtual absl::Status Compact() = 0;
+
+  // Flushes memtables and closes the database. Every later call returns
+  // FAILED_PRECONDITION; snapshots taken before stay readable. Idempotent.
+  virtual absl::Status Close() = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace winnow::storage
+
+#endif  // WINNOW_STORAGE_STORE_H_

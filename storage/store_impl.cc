@@ -1,0 +1,564 @@
+#include "storage/store_impl.h"
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_format.h"
+#include "rocksdb/convenience.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/sst_file_manager.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "spdlog/spdlog.h"
+#include "storage/block_merge.h"
+#include "storage/names.h"
+#include "storage/status.h"
+
+namespace winnow::storage {
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(
+    const StoreOptions& options) {
+  auto store = std::make_unique<internal::StoreImpl>(options);
+  if (absl::Status s = store->Init(); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+namespace internal {
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+rocksdb::CompressionType PickCompression() {
+  // LZ4 is cheap enough for the ingest path; float columns compress little,
+  // but codes, lengths, bits and NaN runs compress well.
+  for (rocksdb::CompressionType t : rocksdb::GetSupportedCompressions()) {
+    if (t == rocksdb::kLZ4Compression) return t;
+  }
+  return rocksdb::kNoCompression;
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(const StoreOptions& options)
+    : options_(options),
+      limits_{options.max_id_bytes, options.max_payload_bytes} {}
+
+StoreImpl::~StoreImpl() {
+  if (absl::Status s = Close(); !s.ok()) {
+    spdlog::error("closing the store in {}: {}", options_.data_dir,
+                  s.ToString());
+  }
+}
+
+absl::Status StoreImpl::Init() {
+  if (options_.data_dir.empty()) {
+    return absl::InvalidArgumentError("data_dir: is empty");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrFormat(
+        "data_dir: cannot create '%s': %s", options_.data_dir, ec.message()));
+  }
+  if (!options_.sync_writes) {
+    spdlog::warn(
+        "WAL sync disabled (sync_writes=false): acknowledged writes may be "
+        "lost on power failure");
+  }
+  write_options_.sync = options_.sync_writes;
+
+  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  statistics_ = rocksdb::CreateDBStatistics();
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = options_.max_background_jobs;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.statistics = statistics_;
+  db_options.keep_log_file_num = 10;
+  // Lets RocksDB recover by itself from a full disk once space returns.
+  db_options.sst_file_manager.reset(
+      rocksdb::NewSstFileManager(rocksdb::Env::Default()));
+
+  const rocksdb::CompressionType compression = PickCompression();
+  auto family_options = [&](size_t block_size, bool bloom) {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.write_buffer_size = options_.write_buffer_bytes;
+    cf.compression = compression;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = block_cache_;
+    table.block_size = block_size;
+    if (bloom) {
+      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    }
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    return cf;
+  };
+  rocksdb::ColumnFamilyOptions meta = family_options(4 << 10, false);
+  meta.write_buffer_size = 8 << 20;
+  // Column blocks are 4-32 KiB values, read by scans.
+  rocksdb::ColumnFamilyOptions blocks = family_options(32 << 10, false);
+  blocks.merge_operator = NewBlockMergeOperator();
+  // Payloads and embeddings are read by point lookups.
+  rocksdb::ColumnFamilyOptions docs = family_options(16 << 10, true);
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {rocksdb::kDefaultColumnFamilyName, family_options(4 << 10, false)},
+      {kMetaFamily, meta},
+      {kBlocksFamily, blocks},
+      {kDocsFamily, docs},
+  };
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options_.data_dir,
+                                        descriptors, &handles_, &db);
+  if (!s.ok()) {
+    return FromRocksDb(s, "opening the database in " + options_.data_dir);
+  }
+  db_.reset(db);
+  families_ = Families{handles_[1], handles_[2], handles_[3]};
+
+  // Format version: written on first open, checked on every later one.
+  std::string version;
+  s = db_->Get(rocksdb::ReadOptions(), families_.meta, kFormatVersionKey,
+               &version);
+  if (s.IsNotFound()) {
+    std::string v;
+    PutFixed<uint32_t>(&v, kFormatVersion);
+    rocksdb::WriteBatch batch;
+    batch.Put(families_.meta, kFormatVersionKey, v);
+    if (absl::Status st =
+            Commit(&batch, options_.sync_writes, "writing the format version");
+        !st.ok()) {
+      return st;
+    }
+  } else if (!s.ok()) {
+    return FromRocksDb(s, "reading the format version");
+  } else if (version.size() != 4 ||
+             GetFixed<uint32_t>(version.data()) != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data_dir: '%s' holds storage format %d; this server reads format "
+        "%d",
+        options_.data_dir,
+        version.size() == 4 ? GetFixed<uint32_t>(version.data()) : 0,
+        kFormatVersion));
+  }
+  return LoadCollections();
+}
+
+absl::Status StoreImpl::LoadCollections() {
+  std::unique_lock lock(mu_);
+  std::string next;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.meta,
+                               kNextCollectionIdKey, &next);
+  if (s.ok() && next.size() == 4) {
+    next_collection_id_ = GetFixed<uint32_t>(next.data());
+  } else if (!s.IsNotFound()) {
+    return s.ok() ? absl::DataLossError("bad next collection id")
+                  : FromRocksDb(s, "reading the next collection id");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
+  const std::string prefix(1, kCollectionRecordTag);
+  uint64_t documents = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    std::string name(it->key().data() + 1, it->key().size() - 1);
+    CollectionRecord r;
+    if (!DecodeCollectionRecord(
+            std::string_view(it->value().data(), it->value().size()), &r)) {
+      return absl::DataLossError("bad record of collection '" + name + "'");
+    }
+    absl::StatusOr<std::shared_ptr<Collection>> c = Collection::Load(
+        db_.get(), families_, name, r.id, r.embedding_dimension,
+        static_cast<EmbeddingType>(r.embedding_type), r.create_time_micros);
+    if (!c.ok()) return c.status();
+    documents += (*c)->Info().num_ordinals;
+    collections_.emplace(std::move(name), *std::move(c));
+  }
+  if (!it->status().ok()) {
+    return FromRocksDb(it->status(), "listing collections");
+  }
+  spdlog::info("storage: opened {} with {} collections ({} documents) in {} ms",
+               options_.data_dir, collections_.size(), documents,
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count());
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::Commit(rocksdb::WriteBatch* batch, bool sync,
+                               std::string_view what) {
+  if (needs_resume_.load()) {
+    // Clears a background error (such as a full disk) if it has passed;
+    // harmless when there is none.
+    if (db_->Resume().ok()) needs_resume_.store(false);
+  }
+  rocksdb::WriteOptions options = write_options_;
+  options.sync = sync;
+  rocksdb::Status s = db_->Write(options, batch);
+  if (!s.ok()) {
+    needs_resume_.store(true);
+    return FromRocksDb(s, what);
+  }
+  return absl::OkStatus();
+}
+
+uint64_t StoreImpl::NoteUnsyncedWrite() {
+  std::lock_guard lock(sync_mu_);
+  return ++wal_written_;
+}
+
+absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
+  std::unique_lock lock(sync_mu_);
+  while (wal_synced_ < ticket && wal_syncing_) sync_cv_.wait(lock);
+  if (wal_synced_ >= ticket) return absl::OkStatus();
+  // Lead a sync covering every write committed so far.
+  wal_syncing_ = true;
+  const uint64_t target = wal_written_;
+  lock.unlock();
+  rocksdb::Status s = db_->SyncWAL();
+  lock.lock();
+  wal_syncing_ = false;
+  if (s.ok() && target > wal_synced_) wal_synced_ = target;
+  sync_cv_.notify_all();
+  if (!s.ok()) needs_resume_.store(true);
+  return FromRocksDb(s, "syncing the WAL");
+}
+
+absl::StatusOr<std::shared_ptr<Collection>> StoreImpl::Find(
+    std::string_view name) const {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  std::shared_lock lock(mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' not found", name));
+  }
+  return it->second;
+}
+
+absl::Status StoreImpl::CreateCollection(const CollectionSpec& spec) {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  if (absl::Status s = ValidateCollectionName(spec.name, "name"); !s.ok()) {
+    return s;
+  }
+  if (spec.embedding_dimension > kMaxEmbeddingDimension) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("embedding_dimension: %d exceeds the maximum of %d",
+                        spec.embedding_dimension, kMaxEmbeddingDimension));
+  }
+  if (spec.embedding_type != EmbeddingType::kFloat32 &&
+      spec.embedding_type != EmbeddingType::kFloat16) {
+    return absl::InvalidArgumentError("embedding_type: unknown type");
+  }
+  std::unique_lock lock(mu_);
+  if (collections_.contains(spec.name)) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("collection '%s' already exists", spec.name));
+  }
+  if (next_collection_id_ == UINT32_MAX) {
+    return absl::ResourceExhaustedError("no collection ids left");
+  }
+  CollectionRecord r;
+  r.id = next_collection_id_;
+  r.embedding_dimension = spec.embedding_dimension;
+  r.embedding_type = static_cast<uint8_t>(spec.embedding_type);
+  r.create_time_micros = NowMicros();
+  std::string next;
+  PutFixed<uint32_t>(&next, r.id + 1);
+  rocksdb::WriteBatch batch;
+  batch.Put(families_.meta, CollectionRecordKey(spec.name),
+            EncodeCollectionRecord(r));
+  batch.Put(families_.meta, kNextCollectionIdKey, next);
+  if (absl::Status s =
+          Commit(&batch, options_.sync_writes,
+                 absl::StrFormat("creating collection '%s'", spec.name));
+      !s.ok()) {
+    return s;
+  }
+  next_collection_id_ = r.id + 1;
+  collections_.emplace(
+      spec.name,
+      std::make_shared<Collection>(r.id, spec.name, r.embedding_dimension,
+                                   spec.embedding_type, r.create_time_micros));
+  return absl::OkStatus();
+}
+
+CollectionInfo StoreImpl::InfoWithDisk(const Collection& c) const {
+  CollectionInfo info = c.Info();
+  const std::string lower = CollectionPrefix(c.id());
+  const std::string upper = CollectionPrefix(c.id() + 1);
+  rocksdb::Range range(lower, upper);
+  rocksdb::SizeApproximationOptions opts;
+  opts.include_memtables = true;
+  opts.include_files = true;
+  opts.files_size_error_margin = 0.1;
+  for (rocksdb::ColumnFamilyHandle* cf : {families_.blocks, families_.docs}) {
+    uint64_t size = 0;
+    if (db_->GetApproximateSizes(opts, cf, &range, 1, &size).ok()) {
+      info.disk_bytes += size;
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<CollectionInfo> StoreImpl::GetCollection(
+    std::string_view name) const {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(name);
+  if (!c.ok()) return c.status();
+  return InfoWithDisk(**c);
+}
+
+std::vector<CollectionInfo> StoreImpl::ListCollections() const {
+  std::vector<std::shared_ptr<Collection>> all;
+  if (closed_.load()) return {};
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [name, c] : collections_) all.push_back(c);
+  }
+  std::vector<CollectionInfo> out;
+  out.reserve(all.size());
+  for (const auto& c : all) out.push_back(InfoWithDisk(*c));
+  return out;
+}
+
+absl::Status StoreImpl::DeleteCollection(std::string_view name) {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  std::unique_lock lock(mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' not found", name));
+  }
+  std::shared_ptr<Collection> c = it->second;
+  std::lock_guard write_lock(c->write_mu());
+  const std::string lower = CollectionPrefix(c->id());
+  const std::string upper = CollectionPrefix(c->id() + 1);
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(families_.blocks, lower, upper);
+  batch.DeleteRange(families_.docs, lower, upper);
+  batch.DeleteRange(families_.meta, CollectionMetaPrefix(c->id()),
+                    CollectionMetaPrefix(c->id() + 1));
+  batch.Delete(families_.meta, CollectionRecordKey(name));
+  if (absl::Status s =
+          Commit(&batch, options_.sync_writes,
+                 absl::StrFormat("deleting collection '%s'", name));
+      !s.ok()) {
+    return s;
+  }
+  c->MarkDropped();
+  collections_.erase(it);
+  // Reclaim disk now: drop SST files wholly inside the deleted ranges (the
+  // range tombstones already hide them; the rest goes at compaction).
+  for (rocksdb::ColumnFamilyHandle* cf : {families_.blocks, families_.docs}) {
+    rocksdb::Slice begin(lower), end(upper);
+    rocksdb::Status s =
+        rocksdb::DeleteFilesInRange(db_.get(), cf, &begin, &end);
+    if (!s.ok()) {
+      spdlog::warn("storage: reclaiming files of deleted collection '{}': {}",
+                   name, s.ToString());
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename Result, typename PrepareFn>
+absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
+                                        PrepareFn&& prepare,
+                                        PendingUpsert* ticket) {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
+  if (!c.ok()) return c.status();
+  std::lock_guard write_lock((*c)->write_mu());
+  if ((*c)->dropped()) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' not found", collection));
+  }
+  rocksdb::WriteBatch batch;
+  PendingWrite pending;
+  Result result;
+  if (absl::Status s = prepare(**c, &batch, &pending, &result); !s.ok()) {
+    return s;
+  }
+  if (pending.noop) return result;
+  const std::string what =
+      absl::StrFormat("writing to collection '%s'", collection);
+  if (ticket != nullptr && pending.append_only && options_.sync_writes) {
+    // Commit now, sync later (FinishUpsertDocuments): the rows stay hidden
+    // from readers until then, but the next write can build on them.
+    if (absl::Status s = Commit(&batch, /*sync=*/false, what); !s.ok()) {
+      return s;
+    }
+    (*c)->Apply(pending, /*publish=*/false);
+    ticket->collection_ = *c;
+    ticket->wal_ticket_ = NoteUnsyncedWrite();
+    ticket->rows_ = pending.new_rows;
+    ticket->write_seq_ = pending.write_seq;
+    ticket->update_time_micros_ = pending.update_time_micros;
+    return result;
+  }
+  if (absl::Status s = Commit(&batch, options_.sync_writes, what); !s.ok()) {
+    return s;
+  }
+  (*c)->Apply(pending, /*publish=*/true);
+  return result;
+}
+
+absl::StatusOr<PendingUpsert> StoreImpl::StartUpsertDocuments(
+    std::string_view collection, const DocumentBatch& docs) {
+  PendingUpsert ticket;
+  absl::StatusOr<UpsertResult> r = Write<UpsertResult>(
+      collection,
+      [&](const Collection& c, rocksdb::WriteBatch* batch,
+          PendingWrite* pending, UpsertResult* result) {
+        return c.PrepareUpsert(docs, limits_, families_, batch, pending,
+                               result);
+      },
+      &ticket);
+  if (!r.ok()) return r.status();
+  ticket.result_ = *std::move(r);
+  return ticket;
+}
+
+absl::StatusOr<UpsertResult> StoreImpl::FinishUpsertDocuments(
+    PendingUpsert ticket) {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  if (ticket.collection_ != nullptr) {
+    if (absl::Status s = SyncWalTo(ticket.wal_ticket_); !s.ok()) return s;
+    ticket.collection_->Publish(ticket.rows_, ticket.write_seq_,
+                                ticket.update_time_micros_);
+  }
+  return std::move(ticket.result_);
+}
+
+absl::StatusOr<UpsertResult> StoreImpl::UpsertDocuments(
+    std::string_view collection, const DocumentBatch& docs) {
+  absl::StatusOr<PendingUpsert> ticket = StartUpsertDocuments(collection, docs);
+  if (!ticket.ok()) return ticket.status();
+  return FinishUpsertDocuments(*std::move(ticket));
+}
+
+absl::StatusOr<PutScoresResult> StoreImpl::PutScores(
+    std::string_view collection, const ScoreBatch& scores) {
+  return Write<PutScoresResult>(
+      collection,
+      [&](const Collection& c, rocksdb::WriteBatch* batch,
+          PendingWrite* pending, PutScoresResult* result) {
+        return c.PreparePutScores(scores, families_, batch, pending, result);
+      },
+      nullptr);
+}
+
+absl::StatusOr<DeleteResult> StoreImpl::DeleteDocuments(
+    std::string_view collection, std::span<const std::string_view> ids,
+    bool allow_missing) {
+  return Write<DeleteResult>(
+      collection,
+      [&](const Collection& c, rocksdb::WriteBatch* batch,
+          PendingWrite* pending, DeleteResult* result) {
+        return c.PrepareDelete(ids, allow_missing, families_, batch, pending,
+                               result);
+      },
+      nullptr);
+}
+
+absl::StatusOr<GetDocumentsResult> StoreImpl::GetDocuments(
+    std::string_view collection, std::span<const std::string_view> ids,
+    std::span<const uint64_t> ordinals,
+    const GetDocumentsOptions& options) const {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->GetDocuments(db_.get(), families_, ids, ordinals, options);
+}
+
+absl::StatusOr<ColumnsSnapshot> StoreImpl::ReadColumns(
+    std::string_view collection) const {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->Snapshot();
+}
+
+StoreStats StoreImpl::GetStats() const {
+  StoreStats st;
+  if (closed_.load()) return st;
+  auto property = [&](const char* name) {
+    uint64_t v = 0;
+    db_->GetAggregatedIntProperty(name, &v);
+    return v;
+  };
+  st.live_sst_bytes = property("rocksdb.live-sst-files-size");
+  st.estimated_num_keys = property("rocksdb.estimate-num-keys");
+  st.pending_compaction_bytes =
+      property("rocksdb.estimate-pending-compaction-bytes");
+  st.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
+  uint64_t bg = 0;
+  db_->GetIntProperty("rocksdb.background-errors", &bg);
+  st.background_errors = bg;
+  st.block_cache_usage_bytes = block_cache_->GetUsage();
+  st.block_cache_capacity_bytes = block_cache_->GetCapacity();
+  st.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+  st.block_cache_misses =
+      statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+  st.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+  st.bytes_written = statistics_->getTickerCount(rocksdb::BYTES_WRITTEN);
+  st.bytes_read = statistics_->getTickerCount(rocksdb::BYTES_READ);
+  return st;
+}
+
+absl::Status StoreImpl::CreateCheckpoint(const std::string& dir) const {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::exists(dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dir: '%s' is empty or exists already", dir));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return FromRocksDb(s, "starting a checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0: flush first, so the copy needs no WAL replay.
+  return FromRocksDb(checkpoint->CreateCheckpoint(dir, 0),
+                     "writing checkpoint " + dir);
+}
+
+absl::Status StoreImpl::Compact() {
+  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    rocksdb::Status s = db_->CompactRange(options, h, nullptr, nullptr);
+    if (!s.ok()) return FromRocksDb(s, "compacting " + h->GetName());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::Close() {
+  if (closed_.exchange(true) || db_ == nullptr) return absl::OkStatus();
+  absl::Status result;
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  rocksdb::Status s = db_->Flush(flush, handles_);
+  if (!s.ok()) result = FromRocksDb(s, "flushing memtables");
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    db_->DestroyColumnFamilyHandle(h);
+  }
+  handles_.clear();
+  s = db_->Close();
+  if (!s.ok() && result.ok()) result = FromRocksDb(s, "closing the database");
+  db_.reset();
+  {
+    std::unique_lock lock(mu_);
+    collections_.clear();
+  }
+  return result;
+}
+
+}  // namespace internal
+}  // namespace winnow::storage

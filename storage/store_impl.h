@@ -1,0 +1,115 @@
+// StoreImpl: the RocksDB-backed Store (store.h). Internal to storage/.
+#ifndef WINNOW_STORAGE_STORE_IMPL_H_
+#define WINNOW_STORAGE_STORE_IMPL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/statistics.h"
+#include "storage/collection.h"
+#include "storage/store.h"
+
+namespace winnow::storage::internal {
+
+class StoreImpl final : public Store {
+ public:
+  explicit StoreImpl(const StoreOptions& options);
+  ~StoreImpl() override;
+
+  // Opens RocksDB and loads every collection; called once by Store::Open.
+  absl::Status Init();
+
+  absl::Status CreateCollection(const CollectionSpec& spec) override;
+  absl::StatusOr<CollectionInfo> GetCollection(
+      std::string_view name) const override;
+  std::vector<CollectionInfo> ListCollections() const override;
+  absl::Status DeleteCollection(std::string_view name) override;
+
+  absl::StatusOr<UpsertResult> UpsertDocuments(
+      std::string_view collection, const DocumentBatch& batch) override;
+  absl::StatusOr<PendingUpsert> StartUpsertDocuments(
+      std::string_view collection, const DocumentBatch& batch) override;
+  absl::StatusOr<UpsertResult> FinishUpsertDocuments(
+      PendingUpsert pending) override;
+  absl::StatusOr<PutScoresResult> PutScores(std::string_view collection,
+                                            const ScoreBatch& batch) override;
+  absl::StatusOr<DeleteResult> DeleteDocuments(
+      std::string_view collection, std::span<const std::string_view> ids,
+      bool allow_missing) override;
+
+  absl::StatusOr<GetDocumentsResult> GetDocuments(
+      std::string_view collection, std::span<const std::string_view> ids,
+      std::span<const uint64_t> ordinals,
+      const GetDocumentsOptions& options) const override;
+  absl::StatusOr<ColumnsSnapshot> ReadColumns(
+      std::string_view collection) const override;
+
+  StoreStats GetStats() const override;
+  absl::Status CreateCheckpoint(const std::string& dir) const override;
+  absl::Status Compact() override;
+  absl::Status Close() override;
+
+ private:
+  // The collection of that name, or NOT_FOUND; FAILED_PRECONDITION when
+  // closed.
+  absl::StatusOr<std::shared_ptr<Collection>> Find(std::string_view name) const;
+  // Runs one prepared write on a collection: lock its writer mutex, check
+  // it still exists, prepare, commit, apply. With `pending` (upserts only),
+  // an append-only write is committed without a WAL sync and applied
+  // hidden, and `pending` says what FinishUpsertDocuments must wait for.
+  template <typename Result, typename PrepareFn>
+  absl::StatusOr<Result> Write(std::string_view collection, PrepareFn&& prepare,
+                               PendingUpsert* pending);
+  // Writes `batch`, syncing the WAL first if `sync`; after a failed write,
+  // first tries to resume RocksDB (a full disk that has space again).
+  absl::Status Commit(rocksdb::WriteBatch* batch, bool sync,
+                      std::string_view what);
+  // Group commit of the WAL. NoteUnsyncedWrite() numbers a write committed
+  // without sync; SyncWalTo(t) returns once a WAL sync that started after
+  // write t was committed has succeeded. One caller syncs for everyone
+  // waiting meanwhile.
+  uint64_t NoteUnsyncedWrite();
+  absl::Status SyncWalTo(uint64_t ticket);
+  CollectionInfo InfoWithDisk(const Collection& c) const;
+  absl::Status LoadCollections();
+
+  // ---- Constant after Init ----
+  const StoreOptions options_;
+  const WriteLimits limits_;
+  rocksdb::WriteOptions write_options_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  Families families_;
+
+  std::atomic<bool> closed_{false};
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  uint64_t wal_written_ = 0;  // GUARDED_BY(sync_mu_)
+  uint64_t wal_synced_ = 0;   // GUARDED_BY(sync_mu_)
+  bool wal_syncing_ = false;  // GUARDED_BY(sync_mu_)
+  std::atomic<bool> needs_resume_{false};
+
+  // Guards the collection map and the id counter. Held exclusive by
+  // CreateCollection and DeleteCollection across their RocksDB writes (rare
+  // admin calls), shared by lookups. Lock order: mu_, then a collection's
+  // write_mu().
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>>
+      collections_;                  // GUARDED_BY(mu_)
+  uint32_t next_collection_id_ = 1;  // GUARDED_BY(mu_)
+};
+
+}  // namespace winnow::storage::internal
+
+#endif  // WINNOW_STORAGE_STORE_IMPL_H_

@@ -1,0 +1,438 @@
+// winnowctl's commands: argument checks, output formats, and the import
+// path end to end against the in-process fake server.
+#include "client/winnowctl/commands.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/client/fake_server.h"
+
+namespace winnow::ctl {
+namespace {
+
+using fake::FakeServer;
+using fake::FakeState;
+
+TEST(SampleRequestTest, DefaultsAreAUniformPlanForRankZeroOfOne) {
+  SampleArgs args;
+  args.name = "web";
+  absl::StatusOr<v1::SampleRequest> r = BuildSampleRequest(args);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->collection(), "web");
+  EXPECT_TRUE(r->strategy().has_uniform());
+  EXPECT_EQ(r->batch_size(), 32);
+  EXPECT_EQ(r->num_epochs(), 1);
+  EXPECT_TRUE(r->has_drop_last());
+  EXPECT_TRUE(r->drop_last());
+  EXPECT_EQ(r->rank(), 0);
+  EXPECT_EQ(r->world_size(), 1);
+  EXPECT_EQ(r->view(), v1::RESULT_VIEW_IDS);
+}
+
+TEST(SampleRequestTest, WeightedWithEveryParameter) {
+  SampleArgs args;
+  args.name = "web";
+  args.filter = "quality > 0.5";
+  args.strategy = "weighted";
+  args.score = "quality";
+  args.weight_function = "softmax";
+  args.temperature = 0.5;
+  args.seed = 42;
+  args.batch_size = 8;
+  args.rank = 2;
+  args.world_size = 4;
+  args.max_batches = 10;
+  args.drop_last = false;
+  args.view = "ordinals";
+  args.run_id = "run-7";
+  absl::StatusOr<v1::SampleRequest> r = BuildSampleRequest(args);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->filter(), "quality > 0.5");
+  const v1::WeightedStrategy& w = r->strategy().weighted();
+  EXPECT_EQ(w.score(), "quality");
+  EXPECT_EQ(w.weight_function(), v1::WEIGHT_FUNCTION_SOFTMAX);
+  EXPECT_DOUBLE_EQ(w.temperature(), 0.5);
+  EXPECT_FALSE(w.has_alpha());
+  EXPECT_EQ(r->seed(), 42u);
+  EXPECT_EQ(r->batch_size(), 8);
+  EXPECT_EQ(r->rank(), 2);
+  EXPECT_EQ(r->world_size(), 4);
+  EXPECT_EQ(r->max_batches(), 10);
+  EXPECT_FALSE(r->drop_last());
+  EXPECT_EQ(r->view(), v1::RESULT_VIEW_ORDINALS);
+  EXPECT_EQ(r->run_id(), "run-7");
+}
+
+TEST(SampleRequestTest, ACursorLeavesThePlanFieldsOut) {
+  SampleArgs args;
+  args.name = "web";
+  args.cursor = "abc";
+  args.seed = 9;
+  args.rank = 1;
+  args.world_size = 3;
+  absl::StatusOr<v1::SampleRequest> r = BuildSampleRequest(args);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->cursor(), "abc");
+  EXPECT_EQ(r->seed(), 0u);
+  EXPECT_EQ(r->batching_case(), v1::SampleRequest::BATCHING_NOT_SET);
+  EXPECT_FALSE(r->has_strategy());
+  EXPECT_EQ(r->rank(), 1);
+  EXPECT_EQ(r->world_size(), 3);
+}
+
+TEST(SampleRequestTest, BadFlagsAreNamed) {
+  auto error = [](auto mutate) {
+    SampleArgs args;
+    args.name = "web";
+    mutate(args);
+    absl::StatusOr<v1::SampleRequest> r = BuildSampleRequest(args);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(r.status().message());
+  };
+  EXPECT_EQ(error([](SampleArgs& a) { a.strategy = "weighted"; }),
+            "--strategy weighted needs --score");
+  EXPECT_EQ(error([](SampleArgs& a) { a.score = "q"; }),
+            "--score, --weight-function, --alpha and --temperature apply to "
+            "--strategy weighted");
+  EXPECT_EQ(error([](SampleArgs& a) {
+              a.strategy = "weighted";
+              a.score = "q";
+              a.alpha = 2;
+            }),
+            "--alpha applies to --weight-function power");
+  EXPECT_EQ(error([](SampleArgs& a) {
+              a.strategy = "weighted";
+              a.score = "q";
+              a.weight_function = "softmax";
+              a.temperature = 0;
+            }),
+            "--temperature must be > 0");
+  EXPECT_EQ(error([](SampleArgs& a) {
+              a.rank = 2;
+              a.world_size = 2;
+            }),
+            "--rank must be in [0, --world-size) = [0, 2)");
+  EXPECT_EQ(error([](SampleArgs& a) { a.world_size = 0; }),
+            "--world-size must be at least 1");
+  EXPECT_EQ(error([](SampleArgs& a) { a.batch_size = 0; }),
+            "--batch-size must be at least 1");
+  EXPECT_EQ(error([](SampleArgs& a) { a.view = "full"; }),
+            "--view must be ids or ordinals, not 'full'");
+}
+
+TEST(FormatTest, SampleBatchAsTextAndJson) {
+  v1::SampleResponse response;
+  response.set_plan_id("p1");
+  response.set_cursor("c2");
+  response.mutable_batch()->set_epoch(1);
+  response.mutable_batch()->set_global_batch_index(7);
+  response.mutable_batch()->add_ids("a");
+  response.mutable_batch()->add_ids("b\"q");
+  EXPECT_EQ(FormatSampleText(response), "batch 7: a b\"q");
+  nlohmann::json json = nlohmann::json::parse(FormatSampleJson(response));
+  EXPECT_EQ(json["plan_id"], "p1");
+  EXPECT_EQ(json["epoch"], 1);
+  EXPECT_EQ(json["global_batch_index"], 7);
+  EXPECT_EQ(json["ids"], (std::vector<std::string>{"a", "b\"q"}));
+  EXPECT_EQ(json["cursor"], "c2");
+  EXPECT_FALSE(json.contains("last_in_epoch"));
+
+  v1::SampleResponse ordinals;
+  ordinals.mutable_batch()->set_global_batch_index(3);
+  ordinals.mutable_batch()->add_ordinals(10);
+  ordinals.mutable_batch()->add_ordinals(11);
+  ordinals.mutable_batch()->set_last_in_epoch(true);
+  EXPECT_EQ(FormatSampleText(ordinals), "batch 3: 10 11");
+  json = nlohmann::json::parse(FormatSampleJson(ordinals));
+  EXPECT_EQ(json["ordinals"], (std::vector<uint64_t>{10, 11}));
+  EXPECT_EQ(json["last_in_epoch"], true);
+}
+
+TEST(FormatTest, FilterLinesAreTabSeparatedWithEmptyNulls) {
+  v1::FilterResponse response;
+  response.add_ids("a");
+  response.add_ids("b");
+  response.add_ids("c");
+  v1::ScoreColumn* q = response.add_scores();
+  q->set_name("q");
+  q->add_values(0.1f);
+  q->add_values(0);
+  q->add_values(2.5f);
+  q->add_null_indexes(1);
+  v1::ScoreColumn* p = response.add_scores();
+  p->set_name("p");
+  p->add_values(-1);
+  p->add_values(1e-7f);
+  p->add_values(0);
+  p->add_null_indexes(2);
+  EXPECT_EQ(FormatFilterLines(response), "a\t0.1\t-1\nb\t\t1e-07\nc\t2.5\t\n");
+  v1::FilterResponse plain;
+  plain.add_ids("x");
+  EXPECT_EQ(FormatFilterLines(plain), "x\n");
+}
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Start();
+    absl::MutexLock lock(&state_.mu);
+    state_.collections["web"] = 0;
+    state_.collections["vec"] = 2;
+  }
+  void TearDown() override {
+    for (const std::string& path : files_) std::remove(path.c_str());
+  }
+
+  Client MakeClient() {
+    absl::StatusOr<Client> client = Client::Connect(server_.target());
+    EXPECT_TRUE(client.ok());
+    return *std::move(client);
+  }
+
+  std::string WriteFile(const std::string& contents) {
+    std::string path = absl::StrCat(::testing::TempDir(), "/winnowctl_",
+                                    getpid(), "_", files_.size(), ".jsonl");
+    std::ofstream(path) << contents;
+    files_.push_back(path);
+    return path;
+  }
+
+  static std::string Lines(int first, int last, const char* extra = "") {
+    std::string out;
+    for (int i = first; i <= last; ++i) {
+      absl::StrAppend(&out, R"({"id":"doc-)", i, R"(","length":)", i, extra,
+                      "}\n");
+    }
+    return out;
+  }
+
+  FakeState state_;
+  FakeServer server_{&state_};
+  std::vector<std::string> files_;
+};
+
+TEST_F(CommandsTest, CreateListDelete) {
+  Client client = MakeClient();
+  std::ostringstream out;
+  CreateArgs create;
+  create.name = "new";
+  create.embedding_dimension = 4;
+  ASSERT_TRUE(RunCreate(client, create, out).ok());
+  EXPECT_EQ(out.str(), "created collection 'new' (embedding_dimension 4)\n");
+  EXPECT_EQ(RunCreate(client, create, out).code(),
+            absl::StatusCode::kAlreadyExists);
+
+  out.str("");
+  ASSERT_TRUE(RunList(client, out).ok());  // one collection per page
+  EXPECT_EQ(out.str(), "new\t0\t4\nvec\t0\t2\nweb\t0\t0\n");
+
+  out.str("");
+  DeleteArgs del;
+  del.name = "new";
+  EXPECT_EQ(RunDelete(client, del, out).code(),
+            absl::StatusCode::kInvalidArgument);  // no --yes
+  del.yes = true;
+  ASSERT_TRUE(RunDelete(client, del, out).ok());
+  EXPECT_EQ(out.str(), "deleted collection 'new'\n");
+  EXPECT_EQ(RunDelete(client, del, out).code(), absl::StatusCode::kNotFound);
+  del.allow_missing = true;
+  out.str("");
+  ASSERT_TRUE(RunDelete(client, del, out).ok());
+  EXPECT_EQ(out.str(), "collection 'new' did not exist\n");
+}
+
+TEST_F(CommandsTest, CountFilterSample) {
+  {
+    absl::MutexLock lock(&state_.mu);
+    state_.filter_ids = {"a", "b", "c"};
+    state_.sample_batches = {{"a", "b"}, {"c", "a"}};
+  }
+  Client client = MakeClient();
+  std::ostringstream out;
+  CountArgs count;
+  count.name = "web";
+  ASSERT_TRUE(RunCount(client, count, out).ok());
+  EXPECT_EQ(out.str(), "3\n");
+  count.filter = "bad";
+  absl::Status bad = RunCount(client, count, out);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "filter: syntax error at 1:1");
+
+  out.str("");
+  FilterArgs filter;
+  filter.name = "web";
+  filter.scores = {"q"};
+  ASSERT_TRUE(RunFilter(client, filter, out).ok());
+  EXPECT_EQ(out.str(), "a\t0\nb\t1\nc\t\n");
+
+  out.str("");
+  SampleArgs sample;
+  sample.name = "web";
+  ASSERT_TRUE(RunSample(client, sample, out).ok());
+  EXPECT_EQ(out.str(), "batch 0: a b\nbatch 1: c a\n");
+}
+
+TEST_F(CommandsTest, ImportLoadsEveryDocumentInBatches) {
+  // Blank lines are skipped; the repeated id goes to a later batch so that
+  // the later line wins.
+  std::string contents = Lines(1, 10) + "\n   \n" +
+                         R"({"id":"doc-3","length":333,"domain":"code"})" +
+                         "\n" + Lines(11, 12);
+  const std::string path = WriteFile(contents);
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "web";
+  options.path = path;
+  options.batch_size = 4;
+  std::ostringstream out, err;
+  absl::Status s = RunImport(client, options, out, err);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(state_.DocumentCount("web"), 12);
+  {
+    absl::MutexLock lock(&state_.mu);
+    const v1::Document& doc3 = state_.documents[{"web", "doc-3"}];
+    EXPECT_EQ(doc3.length(), 333);
+    EXPECT_EQ(doc3.domain(), "code");
+    EXPECT_EQ((state_.documents[{"web", "doc-12"}].length()), 12);
+  }
+  EXPECT_EQ(out.str().rfind("imported 13 documents from " + path, 0), 0u)
+      << out.str();
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST_F(CommandsTest, ImportStopsAtABadLineAfterFlushingEarlierBatches) {
+  const std::string path = WriteFile(
+      Lines(1, 7) + R"({"id":"doc-8","length":-5})" + "\n" + Lines(9, 12));
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "web";
+  options.path = path;
+  options.batch_size = 3;
+  ImportResult result;
+  absl::Status s = Import(client, options, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            path + ":8: field 'length' must not be negative, got -5");
+  EXPECT_EQ(result.bad_line, 8);
+  // Lines 1-6 went in two batches; line 7's batch, holding the bad line,
+  // was never sent.
+  EXPECT_EQ(result.documents_imported, 6);
+  EXPECT_EQ(result.resume_line, 7);
+  EXPECT_FALSE(result.complete);
+  EXPECT_EQ(state_.DocumentCount("web"), 6);
+
+  // The command prints the line's error, then where to resume.
+  std::ostringstream out, err;
+  absl::Status command = RunImport(client, options, out, err);
+  EXPECT_EQ(err.str(),
+            path + ":8: field 'length' must not be negative, got -5\n");
+  EXPECT_EQ(command.message(),
+            "import stopped at line 8 of " + path +
+                ": 6 documents imported before it; fix the line, then "
+                "resume with --resume-from-line 7");
+
+  // Fixed, the import resumes from there.
+  const std::string fixed = WriteFile(Lines(1, 12));
+  options.path = fixed;
+  options.resume_from_line = 7;
+  ASSERT_TRUE(Import(client, options, &result).ok());
+  EXPECT_EQ(result.documents_imported, 6);
+  EXPECT_TRUE(result.complete);
+  EXPECT_EQ(result.resume_line, 13);
+  EXPECT_EQ(state_.DocumentCount("web"), 12);
+}
+
+TEST_F(CommandsTest, ImportChecksEmbeddingsAgainstTheCollection) {
+  const std::string path = WriteFile(R"({"id":"a","embedding":[1,2]})"
+                                     "\n"
+                                     R"({"id":"b","embedding":[1,2,3]})"
+                                     "\n");
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "vec";
+  options.path = path;
+  ImportResult result;
+  absl::Status s = Import(client, options, &result);
+  EXPECT_EQ(s.message(), path +
+                             ":2: field 'embedding' has 3 values; the "
+                             "collection's embedding_dimension is 2");
+  EXPECT_EQ(result.documents_imported, 0);
+  EXPECT_EQ(result.resume_line, 1);
+}
+
+TEST_F(CommandsTest, ImportIntoAMissingCollectionFailsBeforeReading) {
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "nope";
+  options.path = "/nonexistent.jsonl";
+  ImportResult result;
+  EXPECT_EQ(Import(client, options, &result).code(),
+            absl::StatusCode::kNotFound);
+  options.collection = "web";
+  EXPECT_EQ(Import(client, options, &result).code(),
+            absl::StatusCode::kNotFound);  // the file
+}
+
+TEST_F(CommandsTest, ImportResendsAcrossBrokenStreams) {
+  {
+    absl::MutexLock lock(&state_.mu);
+    state_.break_after_apply = {2, 5};
+  }
+  const std::string path = WriteFile(Lines(1, 100));
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "web";
+  options.path = path;
+  options.batch_size = 7;
+  options.writer.initial_backoff = absl::Milliseconds(5);
+  ImportResult result;
+  absl::Status s = Import(client, options, &result);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(result.documents_imported, 100);
+  EXPECT_EQ(result.batches, 15);
+  EXPECT_GT(result.resends, 0);
+  EXPECT_EQ(state_.DocumentCount("web"), 100);
+}
+
+TEST_F(CommandsTest, ImportPrintsPlainProgressLinesOffATerminal) {
+  const std::string path = WriteFile(Lines(1, 1000));
+  Client client = MakeClient();
+  std::ostringstream progress;
+  ImportOptions options;
+  options.collection = "web";
+  options.path = path;
+  options.batch_size = 100;
+  options.progress = &progress;
+  options.progress_tty = false;
+  options.progress_interval = absl::ZeroDuration();
+  ImportResult result;
+  ASSERT_TRUE(Import(client, options, &result).ok());
+  EXPECT_EQ(progress.str().rfind("import: ", 0), 0u) << progress.str();
+  EXPECT_NE(progress.str().find("% of the file"), std::string::npos);
+  EXPECT_EQ(progress.str().find('\r'), std::string::npos);  // no bar
+}
+
+TEST_F(CommandsTest, AnInterruptedImportSaysWhereToResume) {
+  const std::string path = WriteFile(Lines(1, 10));
+  Client client = MakeClient();
+  std::atomic<bool> interrupted{true};
+  ImportOptions options;
+  options.collection = "web";
+  options.path = path;
+  options.interrupted = &interrupted;
+  std::ostringstream out, err;
+  absl::Status s = RunImport(client, options, out, err);
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(s.message(),
+            "import interrupted: 0 documents imported; resume with "
+            "--resume-from-line 1");
+}
+
+}  // namespace
+}  // namespace winnow::ctl

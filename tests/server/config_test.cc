@@ -1,0 +1,211 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace winnow::server {
+namespace {
+
+absl::StatusOr<CommandLine> Parse(std::vector<std::string> args) {
+  std::vector<const char*> argv = {"winnowd"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& text) {
+    path_ = std::filesystem::temp_directory_path() /
+            ("winnow_config_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+             ".toml");
+    std::ofstream(path_) << text;
+    return path_.string();
+  }
+  void TearDown() override {
+    if (!path_.empty()) std::filesystem::remove(path_);
+  }
+  std::filesystem::path path_;
+};
+
+TEST(OptionsTest, DefaultsMatchTheDesign) {
+  ServerOptions o;
+  EXPECT_EQ(o.listen, "127.0.0.1:7450");
+  EXPECT_EQ(o.metrics_listen, "127.0.0.1:9464");
+  EXPECT_TRUE(o.sync_writes);
+  EXPECT_EQ(o.max_message_bytes, 64 << 20);
+  EXPECT_TRUE(ValidateOptions(o).ok());
+}
+
+TEST(OptionsTest, EveryFieldHasAFlagNamedAfterItsKey) {
+  EXPECT_EQ(FlagName("data_dir"), "--data-dir");
+  EXPECT_EQ(FlagName("shutdown_grace_seconds"), "--shutdown-grace-seconds");
+  absl::StatusOr<CommandLine> help = Parse({"--help"});
+  ASSERT_TRUE(help.ok());
+  EXPECT_TRUE(help->exit_now);
+  for (const OptionField& field : OptionFields()) {
+    EXPECT_NE(help->output.find(FlagName(field.key)), std::string::npos)
+        << field.key;
+  }
+  EXPECT_NE(help->output.find("--config"), std::string::npos);
+}
+
+TEST(OptionsTest, ValidateNamesTheBadField) {
+  ServerOptions o;
+  o.listen = "nohostport";
+  EXPECT_EQ(ValidateOptions(o).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ValidateOptions(o).message().find("listen"), std::string::npos);
+  o = ServerOptions{};
+  o.listen = "127.0.0.1:70000";
+  EXPECT_FALSE(ValidateOptions(o).ok());
+  o = ServerOptions{};
+  o.max_message_bytes = int64_t{1} << 40;
+  EXPECT_NE(ValidateOptions(o).message().find("max_message_bytes"),
+            std::string::npos);
+  o = ServerOptions{};
+  o.shutdown_grace_seconds = -1;
+  EXPECT_NE(ValidateOptions(o).message().find("shutdown_grace_seconds"),
+            std::string::npos);
+  o = ServerOptions{};
+  o.log_level = "loud";
+  EXPECT_NE(ValidateOptions(o).message().find("log_level"), std::string::npos);
+  o = ServerOptions{};
+  o.data_dir = "";
+  EXPECT_NE(ValidateOptions(o).message().find("data_dir"), std::string::npos);
+  o = ServerOptions{};
+  o.listen = "[::1]:0";
+  EXPECT_TRUE(ValidateOptions(o).ok());
+}
+
+TEST(CommandLineTest, NoFlagsGivesTheDefaults) {
+  absl::StatusOr<CommandLine> cl = Parse({});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_FALSE(cl->exit_now);
+  EXPECT_EQ(cl->options.listen, ServerOptions{}.listen);
+  EXPECT_EQ(cl->options.data_dir, ServerOptions{}.data_dir);
+  EXPECT_TRUE(cl->options.sync_writes);
+}
+
+TEST(CommandLineTest, BindingFlagsSetTheirFields) {
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--data-dir", "/tmp/d", "--listen", "127.0.0.1:0",
+             "--metrics-listen", "0.0.0.0:9999", "--max-message-bytes",
+             "1048576", "--shutdown-grace-seconds", "3"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->options.data_dir, "/tmp/d");
+  EXPECT_EQ(cl->options.listen, "127.0.0.1:0");
+  EXPECT_EQ(cl->options.metrics_listen, "0.0.0.0:9999");
+  EXPECT_EQ(cl->options.max_message_bytes, 1048576);
+  EXPECT_EQ(cl->options.shutdown_grace_seconds, 3);
+}
+
+TEST(CommandLineTest, SyncWritesTakesAnExplicitFalse) {
+  absl::StatusOr<CommandLine> cl = Parse({"--sync-writes=false"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_FALSE(cl->options.sync_writes);
+  cl = Parse({"--sync-writes"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_TRUE(cl->options.sync_writes);
+}
+
+TEST(CommandLineTest, UnknownFlagIsAnError) {
+  absl::StatusOr<CommandLine> cl = Parse({"--no-such-flag"});
+  EXPECT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CommandLineTest, BadValueIsAnErrorNamingTheField) {
+  absl::StatusOr<CommandLine> cl = Parse({"--listen", "oops"});
+  EXPECT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cl.status().message().find("listen"), std::string::npos);
+  cl = Parse({"--max-message-bytes", "lots"});
+  EXPECT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CommandLineTest, VersionExitsWithoutStarting) {
+  absl::StatusOr<CommandLine> cl = Parse({"--version"});
+  ASSERT_TRUE(cl.ok());
+  EXPECT_TRUE(cl->exit_now);
+  EXPECT_NE(cl->output.find("winnowd"), std::string::npos);
+}
+
+TEST_F(ConfigFileTest, FileSetsFieldsAndFlagsOverrideIt) {
+  std::string path = Write(
+      "# winnowd config\n"
+      "data_dir = \"/srv/winnow\"\n"
+      "listen = \"0.0.0.0:7000\"\n"
+      "sync_writes = false\n"
+      "max_message_bytes = 2097152\n");
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--config", path, "--listen", "127.0.0.1:0"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->config_path, path);
+  EXPECT_EQ(cl->options.data_dir, "/srv/winnow");     // from the file
+  EXPECT_EQ(cl->options.listen, "127.0.0.1:0");       // the flag wins
+  EXPECT_FALSE(cl->options.sync_writes);              // from the file
+  EXPECT_EQ(cl->options.max_message_bytes, 2097152);  // from the file
+  EXPECT_EQ(cl->options.shutdown_grace_seconds,
+            ServerOptions{}.shutdown_grace_seconds);  // the default
+}
+
+TEST_F(ConfigFileTest, ExplicitFlagOverridesFileEvenWhenItEqualsTheDefault) {
+  std::string path = Write("sync_writes = false\n");
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--sync-writes=true", "--config", path});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_TRUE(cl->options.sync_writes);
+}
+
+TEST_F(ConfigFileTest, UnknownKeyIsAnErrorWithItsLine) {
+  std::string path = Write("listen = \"127.0.0.1:1\"\nsync_write = false\n");
+  absl::StatusOr<CommandLine> cl = Parse({"--config", path});
+  ASSERT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cl.status().message().find("unknown config key 'sync_write'"),
+            std::string::npos)
+      << cl.status();
+  EXPECT_NE(cl.status().message().find(":2"), std::string::npos) << cl.status();
+}
+
+TEST_F(ConfigFileTest, WrongTypeIsAnErrorNamingTheKey) {
+  std::string path = Write("max_message_bytes = \"64MiB\"\n");
+  absl::StatusOr<CommandLine> cl = Parse({"--config", path});
+  ASSERT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      cl.status().message().find("max_message_bytes: expected an integer"),
+      std::string::npos)
+      << cl.status();
+}
+
+TEST_F(ConfigFileTest, SyntaxErrorIsReportedWithItsPosition) {
+  std::string path = Write("listen = \n");
+  absl::StatusOr<CommandLine> cl = Parse({"--config", path});
+  ASSERT_EQ(cl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cl.status().message().find(path), std::string::npos) << cl.status();
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--config", "/nonexistent/winnow.toml"});
+  EXPECT_EQ(cl.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, BadValuesFromTheFileAreValidated) {
+  ServerOptions o;
+  ASSERT_TRUE(
+      ApplyConfigToml("shutdown_grace_seconds = -5\n", "c.toml", &o).ok());
+  EXPECT_EQ(o.shutdown_grace_seconds, -5);
+  EXPECT_FALSE(ValidateOptions(o).ok());
+}
+
+TEST(ConfigTest, ConfigKeyItselfIsNotAConfigKey) {
+  ServerOptions o;
+  absl::Status s = ApplyConfigToml("config = \"x.toml\"\n", "c.toml", &o);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace winnow::server

@@ -1,0 +1,369 @@
+// The server in process, on a free loopback port, against a real store:
+// the handler plumbing (reactors, acknowledgements, status mapping) that
+// unit tests of the helpers cannot reach. Whole-system tests with the real
+// client live in tests/system/.
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "winnow/v1/collection.grpc.pb.h"
+#include "winnow/v1/document.grpc.pb.h"
+#include "winnow/v1/score.grpc.pb.h"
+#include "winnow/v1/selection.grpc.pb.h"
+
+namespace winnow::server {
+namespace {
+
+namespace v1 = winnow::v1;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("winnow_server_test_" + std::to_string(::getpid()) + "_" +
+            std::to_string(counter++));
+    std::filesystem::remove_all(dir_);
+    ServerOptions options;
+    options.data_dir = dir_.string();
+    options.listen = "127.0.0.1:0";
+    options.shutdown_grace_seconds = 2;
+    options.worker_threads = 2;
+    ASSERT_TRUE(server_.BuildAndStart(options).ok());
+    ASSERT_GT(server_.port(), 0);
+    auto channel = grpc::CreateChannel(server_.address(),
+                                       grpc::InsecureChannelCredentials());
+    collections_ = v1::CollectionService::NewStub(channel);
+    documents_ = v1::DocumentService::NewStub(channel);
+    scores_ = v1::ScoreService::NewStub(channel);
+    selection_ = v1::SelectionService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    server_.RequestShutdown("test done");
+    EXPECT_TRUE(server_.WaitForTermination().ok());
+    std::filesystem::remove_all(dir_);
+  }
+
+  void CreateCollection(const std::string& name) {
+    grpc::ClientContext context;
+    v1::CreateCollectionRequest request;
+    request.mutable_collection()->set_name(name);
+    v1::CreateCollectionResponse response;
+    ASSERT_TRUE(
+        collections_->CreateCollection(&context, request, &response).ok());
+  }
+
+  // Upserts `n` documents doc-0..doc-(n-1) with quality i / n.
+  void Load(const std::string& collection, int n) {
+    grpc::ClientContext context;
+    auto stream = documents_->UpsertDocuments(&context);
+    v1::UpsertDocumentsRequest request;
+    request.set_collection(collection);
+    request.set_sequence(1);
+    v1::ScoreColumn* quality = request.mutable_columns()->add_scores();
+    quality->set_name("quality");
+    for (int i = 0; i < n; ++i) {
+      request.mutable_columns()->add_ids("doc-" + std::to_string(i));
+      request.mutable_columns()->add_lengths(10 + i);
+      quality->add_values(static_cast<float>(i) / n);
+    }
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::UpsertDocumentsResponse ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.sequence(), 1u);
+    EXPECT_EQ(ack.created_count(), n);
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+
+  std::vector<v1::SampleResponse> Sample(const v1::SampleRequest& request,
+                                         grpc::Status* status) {
+    grpc::ClientContext context;
+    auto reader = selection_->Sample(&context, request);
+    std::vector<v1::SampleResponse> out;
+    v1::SampleResponse response;
+    while (reader->Read(&response)) out.push_back(response);
+    *status = reader->Finish();
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  Server server_;
+  std::unique_ptr<v1::CollectionService::Stub> collections_;
+  std::unique_ptr<v1::DocumentService::Stub> documents_;
+  std::unique_ptr<v1::ScoreService::Stub> scores_;
+  std::unique_ptr<v1::SelectionService::Stub> selection_;
+};
+
+TEST_F(ServerTest, UnknownCollectionIsNotFound) {
+  grpc::ClientContext context;
+  v1::GetCollectionRequest request;
+  request.set_name("nope");
+  v1::GetCollectionResponse response;
+  grpc::Status status =
+      collections_->GetCollection(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, UpsertAcksInOrderAndABadBatchEndsTheStreamNamingIt) {
+  CreateCollection("c");
+  grpc::ClientContext context;
+  auto stream = documents_->UpsertDocuments(&context);
+  for (uint64_t sequence : {10, 11, 12, 13}) {
+    v1::UpsertDocumentsRequest request;
+    request.set_collection("c");
+    request.set_sequence(sequence);
+    v1::Document* d = request.add_documents();
+    d->set_id("doc-" + std::to_string(sequence));
+    if (sequence == 12) d->set_length(-1);  // the bad batch
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::vector<uint64_t> acked;
+  v1::UpsertDocumentsResponse ack;
+  while (stream->Read(&ack)) acked.push_back(ack.sequence());
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(acked, (std::vector<uint64_t>{10, 11}));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("sequence 12"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("length"), std::string::npos)
+      << status.error_message();
+
+  // The acknowledged batches stayed; the bad one and the one after did not.
+  grpc::ClientContext get_context;
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::GetCollectionResponse collection;
+  ASSERT_TRUE(collections_->GetCollection(&get_context, get, &collection).ok());
+  EXPECT_EQ(collection.collection().stats().document_count(), 2);
+}
+
+TEST_F(ServerTest, SampleRanksAreDisjointShardsOfTheGlobalSequence) {
+  CreateCollection("c");
+  Load("c", 100);
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(8);
+  request.set_num_epochs(1);
+  request.set_seed(42);
+  request.set_world_size(1);
+  grpc::Status status;
+  std::vector<v1::SampleResponse> global = Sample(request, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(global.size(), 12u);  // 100 / 8, the short batch dropped
+  request.set_world_size(3);
+  std::set<std::string> seen;
+  size_t served = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    request.set_rank(rank);
+    std::vector<v1::SampleResponse> mine = Sample(request, &status);
+    ASSERT_TRUE(status.ok());
+    ASSERT_EQ(mine.size(), 4u);  // 12 batches, whole rounds of 3
+    for (const v1::SampleResponse& r : mine) {
+      const v1::SampleBatch& b = r.batch();
+      EXPECT_EQ(b.global_batch_index() % 3, rank);
+      const v1::SampleBatch& want = global[b.global_batch_index()].batch();
+      EXPECT_EQ(std::vector<std::string>(b.ids().begin(), b.ids().end()),
+                std::vector<std::string>(want.ids().begin(), want.ids().end()));
+      seen.insert(b.ids().begin(), b.ids().end());
+      served += b.ids_size();
+      EXPECT_TRUE(r.plan_id().empty());
+      EXPECT_TRUE(r.cursor().empty());
+    }
+  }
+  EXPECT_EQ(seen.size(), served);  // disjoint
+  EXPECT_EQ(served, 96u);
+}
+
+TEST_F(ServerTest, SampleValidationNamesTheField) {
+  CreateCollection("c");
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(8);
+  request.set_world_size(0);
+  grpc::Status status;
+  Sample(request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "world_size must be >= 1, got 0");
+  request.set_world_size(1);
+  request.set_filter("qualty > 1");
+  Sample(request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message().rfind("filter: ", 0), 0u)
+      << status.error_message();
+  request.set_filter("");
+  request.set_cursor("opaque");
+  Sample(request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerTest, FilterStreamsBatchesAndResumesFromNextOrdinal) {
+  CreateCollection("c");
+  Load("c", 50);
+  auto run = [&](uint64_t start, std::vector<v1::FilterResponse>* out) {
+    grpc::ClientContext context;
+    v1::FilterRequest request;
+    request.set_collection("c");
+    request.set_filter("quality >= 0.5");
+    request.set_batch_size(10);
+    request.set_start_ordinal(start);
+    request.add_score_names("quality");
+    auto reader = selection_->Filter(&context, request);
+    v1::FilterResponse response;
+    while (reader->Read(&response)) out->push_back(response);
+    return reader->Finish();
+  };
+  std::vector<v1::FilterResponse> all;
+  ASSERT_TRUE(run(0, &all).ok());
+  ASSERT_EQ(all.size(), 3u);  // 25 matches in batches of 10
+  EXPECT_EQ(all[0].total_count(), 25);
+  EXPECT_EQ(all[0].ids(0), "doc-25");
+  EXPECT_EQ(all[0].scores(0).values_size(), 10);
+  std::vector<v1::FilterResponse> rest;
+  ASSERT_TRUE(run(all[0].next_ordinal(), &rest).ok());
+  EXPECT_EQ(rest[0].ids(0), all[1].ids(0));
+  EXPECT_EQ(rest[0].total_count(), 15);
+}
+
+TEST_F(ServerTest, PutScoresThenGetScores) {
+  CreateCollection("c");
+  Load("c", 5);
+  grpc::ClientContext context;
+  auto stream = scores_->PutScores(&context);
+  v1::PutScoresRequest request;
+  request.set_collection("c");
+  request.set_sequence(1);
+  request.add_ids("doc-1");
+  request.add_ids("doc-2");
+  v1::ScoreColumn* edu = request.add_scores();
+  edu->set_name("edu");
+  edu->add_values(1.5f);
+  edu->add_values(0);
+  edu->add_null_indexes(1);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  v1::PutScoresResponse ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.document_count(), 2);
+  ASSERT_TRUE(stream->Finish().ok());
+
+  grpc::ClientContext get_context;
+  v1::GetScoresRequest get;
+  get.set_collection("c");
+  get.add_ids("doc-1");
+  get.add_ids("doc-2");
+  get.add_score_names("edu");
+  v1::GetScoresResponse scores;
+  ASSERT_TRUE(scores_->GetScores(&get_context, get, &scores).ok());
+  ASSERT_EQ(scores.scores_size(), 1);
+  EXPECT_EQ(scores.scores(0).values(0), 1.5f);
+  ASSERT_EQ(scores.scores(0).null_indexes_size(), 1);
+  EXPECT_EQ(scores.scores(0).null_indexes(0), 1u);
+}
+
+TEST_F(ServerTest, UnservedRpcsAreUnimplemented) {
+  grpc::ClientContext context;
+  v1::ComputeScoresRequest request;
+  request.set_collection("c");
+  v1::ComputeScoresResponse response;
+  EXPECT_EQ(scores_->ComputeScores(&context, request, &response).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerTest, ManyBatchesInFlightAreAckedInOrderUpToTheBadOne) {
+  CreateCollection("c");
+  grpc::ClientContext context;
+  auto stream = documents_->UpsertDocuments(&context);
+  constexpr int kBatches = 40, kBad = 23, kDocs = 50;
+  for (int b = 1; b <= kBatches; ++b) {
+    v1::UpsertDocumentsRequest request;
+    request.set_collection("c");
+    request.set_sequence(b);
+    for (int i = 0; i < kDocs; ++i) {
+      request.mutable_columns()->add_ids(std::to_string(b) + "-" +
+                                         std::to_string(i));
+      request.mutable_columns()->add_lengths(b == kBad && i == 7 ? -1 : 1);
+    }
+    if (!stream->Write(request)) break;  // the server may end it early
+  }
+  stream->WritesDone();
+  std::vector<uint64_t> acked;
+  v1::UpsertDocumentsResponse ack;
+  while (stream->Read(&ack)) acked.push_back(ack.sequence());
+  grpc::Status status = stream->Finish();
+  std::vector<uint64_t> want;
+  for (int b = 1; b < kBad; ++b) want.push_back(b);
+  EXPECT_EQ(acked, want);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("sequence 23: columns.lengths[7]"),
+            std::string::npos)
+      << status.error_message();
+  grpc::ClientContext count_context;
+  v1::CountRequest count;
+  count.set_collection("c");
+  v1::CountResponse counted;
+  ASSERT_TRUE(selection_->Count(&count_context, count, &counted).ok());
+  EXPECT_EQ(counted.count(), (kBad - 1) * kDocs);
+}
+
+TEST_F(ServerTest, CancellingAnUnboundedSampleStreamEndsIt) {
+  CreateCollection("c");
+  Load("c", 20);
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(4);
+  request.set_world_size(1);  // num_epochs 0: unbounded
+  grpc::ClientContext context;
+  auto reader = selection_->Sample(&context, request);
+  v1::SampleResponse response;
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.batch().epoch(), 2);  // 5 batches per epoch
+  context.TryCancel();
+  while (reader->Read(&response)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(ServerTest, DeadlineEndsAnUnboundedSampleStream) {
+  CreateCollection("c");
+  Load("c", 20);
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(4);
+  request.set_world_size(1);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(300));
+  auto reader = selection_->Sample(&context, request);
+  v1::SampleResponse response;
+  int64_t read = 0;
+  while (reader->Read(&response)) ++read;
+  EXPECT_GT(read, 0);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(ServerTest, AfterShutdownNewRpcsAreUnavailable) {
+  server_.RequestShutdown("test");
+  ASSERT_TRUE(server_.WaitForTermination().ok());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::ListCollectionsRequest request;
+  v1::ListCollectionsResponse response;
+  EXPECT_EQ(
+      collections_->ListCollections(&context, request, &response).error_code(),
+      grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace winnow::server

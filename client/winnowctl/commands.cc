@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/winnowctl/progress.h"
@@ -17,11 +18,24 @@ void AppendFloat(float value, std::string* out) {
   out->append(buffer, end);
 }
 
-absl::Status Usage(const std::string& message) {
-  return absl::InvalidArgumentError(message);
-}
+// Marks a usage error (see UsageError).
+constexpr char kUsagePayload[] = "type.winnow.dev/winnowctl.UsageError";
+
+absl::Status Usage(const std::string& message) { return UsageError(message); }
 
 }  // namespace
+
+absl::Status UsageError(std::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(
+      absl::string_view(message.data(), message.size()));
+  status.SetPayload(kUsagePayload, absl::Cord());
+  return status;
+}
+
+bool IsUsageError(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument &&
+         status.GetPayload(kUsagePayload).has_value();
+}
 
 absl::Status RunCreate(const Client& client, const CreateArgs& args,
                        std::ostream& out) {
@@ -88,6 +102,10 @@ absl::Status RunDelete(const Client& client, const DeleteArgs& args,
 
 absl::Status RunImport(const Client& client, const ImportOptions& options,
                        std::ostream& out, std::ostream& err) {
+  if (options.batch_size < 1) return Usage("--batch-size must be at least 1");
+  if (options.resume_from_line < 1) {
+    return Usage("--resume-from-line must be at least 1");
+  }
   ImportResult r;
   absl::Status status = Import(client, options, &r);
   const std::string imported =

@@ -3,7 +3,8 @@
 // line; tests call these directly).
 //
 // Each returns OK or the error to report, which main prints as
-// "winnowctl: <CODE>: <message>" before exiting with status 1.
+// "winnowctl: <CODE>: <message>" before exiting with status 1, or with
+// status 2 for a usage error (IsUsageError).
 #ifndef WINNOW_CLIENT_WINNOWCTL_COMMANDS_H_
 #define WINNOW_CLIENT_WINNOWCTL_COMMANDS_H_
 
@@ -11,6 +12,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,6 +21,14 @@
 #include "winnow/client/client.h"
 
 namespace winnow::ctl {
+
+// A usage error found after the command line was parsed: a flag value or a
+// combination of flags that cannot work (delete without --yes, --alpha
+// without --weight-function power, ...). INVALID_ARGUMENT whose message
+// names the flag, marked so that IsUsageError tells it from an
+// INVALID_ARGUMENT of the server or of the input file; main exits 2 on it.
+absl::Status UsageError(std::string_view message);
+bool IsUsageError(const absl::Status& status);
 
 struct CreateArgs {
   std::string name;
@@ -87,8 +97,8 @@ struct SampleArgs {
   std::string plan_id;
   std::string format = "text";  // text | jsonl
 };
-// The SampleRequest the arguments ask for, or INVALID_ARGUMENT naming the
-// flag at fault.
+// The SampleRequest the arguments ask for, or a UsageError naming the flag
+// at fault.
 absl::StatusOr<v1::SampleRequest> BuildSampleRequest(const SampleArgs& args);
 // Prints one line per batch: "batch <global_index>: id id ..." (text), or
 // one JSON object per batch (jsonl) with plan_id, epoch,

@@ -62,6 +62,15 @@ bool IsNameChar(char c, bool first) {
   return (c >= 'a' && c <= 'z') || c == '_' || (!first && c >= '0' && c <= '9');
 }
 
+// [a-z_][a-z0-9_]*
+bool MatchesNamePattern(std::string_view name) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!IsNameChar(name[i], i == 0)) return false;
+  }
+  return true;
+}
+
 absl::Status ParseScores(element value, ParsedDocument* doc) {
   simdjson::dom::object scores;
   if (value.get_object().get(scores)) {
@@ -105,9 +114,14 @@ absl::Status ParseAttributes(element value, ParsedDocument* doc) {
   }
   for (simdjson::dom::key_value_pair attribute : attributes) {
     const std::string_view key = attribute.key;
-    if (!IsValidAttributeKey(key)) {
+    if (!MatchesNamePattern(key)) {
       return Invalid(absl::StrCat("attribute key '", AV(key),
                                   "' must match [a-z_][a-z0-9_]*"));
+    }
+    // The server's message (storage/names.cc), for the same rule.
+    if (IsReservedName(key)) {
+      return Invalid(absl::StrCat("attributes.", AV(key), ": '", AV(key),
+                                  "' is a reserved name"));
     }
     for (const auto& [seen, unused] : doc->attributes) {
       if (seen == key) {
@@ -176,24 +190,22 @@ void ParsedDocument::Clear() {
   embedding.clear();
 }
 
-bool IsValidAttributeKey(std::string_view key) {
-  if (key.empty()) return false;
-  for (size_t i = 0; i < key.size(); ++i) {
-    if (!IsNameChar(key[i], i == 0)) return false;
-  }
-  return true;
-}
-
-bool IsValidScoreName(std::string_view name) {
+bool IsReservedName(std::string_view name) {
+  // As storage/names.cc.
   static constexpr std::string_view kReserved[] = {
       "and", "or",     "not",    "in", "is_null",
       "pct", "domain", "length", "id", "attr"};
-  if (!IsValidAttributeKey(name)) return false;
   for (std::string_view reserved : kReserved) {
-    if (name == reserved) return false;
+    if (name == reserved) return true;
   }
-  return true;
+  return false;
 }
+
+bool IsValidScoreName(std::string_view name) {
+  return MatchesNamePattern(name) && !IsReservedName(name);
+}
+
+bool IsValidAttributeKey(std::string_view key) { return IsValidScoreName(key); }
 
 DocumentParser::DocumentParser(int embedding_dimension)
     : embedding_dimension_(embedding_dimension) {}

@@ -46,10 +46,13 @@ struct ParsedDocument {
   void Clear();
 };
 
+// Whether `name` is a reserved word of the filter language (design §4),
+// which the server refuses as a score name or an attribute key.
+bool IsReservedName(std::string_view name);
 // Whether `name` may name a score column: [a-z_][a-z0-9_]* and not a
-// reserved word of the filter language (design §4).
+// reserved word.
 bool IsValidScoreName(std::string_view name);
-// Whether `key` may be an attribute key: [a-z_][a-z0-9_]*.
+// Whether `key` may be an attribute key: the same rule as a score name.
 bool IsValidAttributeKey(std::string_view key);
 
 // Parses JSONL lines into documents.

@@ -4,7 +4,9 @@
 //             [--timeout SECONDS] COMMAND ...
 //
 // Exit status: 0 on success, 1 when the command failed (the error is
-// printed as "winnowctl: <CODE>: <message>"), 2 for a usage error.
+// printed as "winnowctl: <CODE>: <message>"), 2 for a usage error: one
+// found by the parser, or a flag combination refused after it (printed the
+// same way, as INVALID_ARGUMENT naming the flag).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -38,7 +40,7 @@ int Report(const absl::Status& status) {
   if (status.ok()) return 0;
   std::cerr << "winnowctl: " << winnow::StatusCodeName(status.code()) << ": "
             << status.message() << std::endl;
-  return 1;
+  return winnow::ctl::IsUsageError(status) ? 2 : 1;
 }
 
 }  // namespace

@@ -93,6 +93,7 @@ TEST(SampleRequestTest, BadFlagsAreNamed) {
     mutate(args);
     absl::StatusOr<v1::SampleRequest> r = BuildSampleRequest(args);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(IsUsageError(r.status())) << r.status();  // main exits 2
     return std::string(r.status().message());
   };
   EXPECT_EQ(error([](SampleArgs& a) { a.strategy = "weighted"; }),
@@ -235,8 +236,10 @@ TEST_F(CommandsTest, CreateListDelete) {
   out.str("");
   DeleteArgs del;
   del.name = "new";
-  EXPECT_EQ(RunDelete(client, del, out).code(),
-            absl::StatusCode::kInvalidArgument);  // no --yes
+  const absl::Status no_yes = RunDelete(client, del, out);
+  EXPECT_EQ(no_yes.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(IsUsageError(no_yes)) << no_yes;  // main exits 2
+  EXPECT_NE(no_yes.message().find("--yes"), absl::string_view::npos);
   del.yes = true;
   ASSERT_TRUE(RunDelete(client, del, out).ok());
   EXPECT_EQ(out.str(), "deleted collection 'new'\n");
@@ -263,6 +266,7 @@ TEST_F(CommandsTest, CountFilterSample) {
   absl::Status bad = RunCount(client, count, out);
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.message(), "filter: syntax error at 1:1");
+  EXPECT_FALSE(IsUsageError(bad));  // the server's: main exits 1
 
   out.str("");
   FilterArgs filter;
@@ -276,6 +280,32 @@ TEST_F(CommandsTest, CountFilterSample) {
   sample.name = "web";
   ASSERT_TRUE(RunSample(client, sample, out).ok());
   EXPECT_EQ(out.str(), "batch 0: a b\nbatch 1: c a\n");
+}
+
+TEST(UsageErrorTest, IsMarkedInvalidArgument) {
+  const absl::Status usage = UsageError("--alpha applies to power");
+  EXPECT_EQ(usage.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(usage.message(), "--alpha applies to power");
+  EXPECT_TRUE(IsUsageError(usage));
+  EXPECT_FALSE(IsUsageError(absl::InvalidArgumentError("from the server")));
+  EXPECT_FALSE(IsUsageError(absl::OkStatus()));
+}
+
+TEST_F(CommandsTest, ImportRefusesBadFlagsAsUsageErrors) {
+  Client client = MakeClient();
+  ImportOptions options;
+  options.collection = "web";
+  options.path = "/nonexistent.jsonl";
+  options.batch_size = 0;
+  std::ostringstream out, err;
+  absl::Status s = RunImport(client, options, out, err);
+  EXPECT_TRUE(IsUsageError(s)) << s;
+  EXPECT_EQ(s.message(), "--batch-size must be at least 1");
+  options.batch_size = 1;
+  options.resume_from_line = 0;
+  s = RunImport(client, options, out, err);
+  EXPECT_TRUE(IsUsageError(s)) << s;
+  EXPECT_EQ(s.message(), "--resume-from-line must be at least 1");
 }
 
 TEST_F(CommandsTest, ImportLoadsEveryDocumentInBatches) {
@@ -320,6 +350,7 @@ TEST_F(CommandsTest, ImportStopsAtABadLineAfterFlushingEarlierBatches) {
   EXPECT_EQ(s.message(),
             path + ":8: field 'length' must not be negative, got -5");
   EXPECT_EQ(result.bad_line, 8);
+  EXPECT_FALSE(IsUsageError(s));  // a bad line is not a usage error
   // Lines 1-6 went in two batches; line 7's batch, holding the bad line,
   // was never sent.
   EXPECT_EQ(result.documents_imported, 6);

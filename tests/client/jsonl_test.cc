@@ -173,8 +173,32 @@ TEST(NamesTest, ScoreNamesAndAttributeKeys) {
   for (const char* reserved : {"and", "or", "not", "in", "is_null", "pct",
                                "domain", "length", "id", "attr"}) {
     EXPECT_FALSE(IsValidScoreName(reserved)) << reserved;
-    EXPECT_TRUE(IsValidAttributeKey(reserved)) << reserved;
+    EXPECT_FALSE(IsValidAttributeKey(reserved)) << reserved;
+    EXPECT_TRUE(IsReservedName(reserved)) << reserved;
   }
+  EXPECT_TRUE(IsValidAttributeKey("lang"));
+  EXPECT_TRUE(IsValidAttributeKey("id_"));
+  EXPECT_FALSE(IsReservedName("lang"));
+}
+
+TEST(DocumentParserTest, ReservedAttributeKeysAreRefusedOnTheLine) {
+  DocumentParser parser(0);
+  ParsedDocument doc;
+  for (const char* reserved : {"and", "or", "not", "in", "is_null", "pct",
+                               "domain", "length", "id", "attr"}) {
+    const std::string key = reserved;
+    absl::Status s = parser.Parse(
+        R"({"id":"a","attributes":{"lang":"en",")" + key + R"(":"x"}})", &doc);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_EQ(s.message(),
+              "attributes." + key + ": '" + key + "' is a reserved name");
+  }
+  // A null value is checked too: the key is what the server refuses.
+  EXPECT_FALSE(
+      parser.Parse(R"({"id":"a","attributes":{"id":null}})", &doc).ok());
+  EXPECT_TRUE(
+      parser.Parse(R"({"id":"a","attributes":{"id_":"x","lang":"en"}})", &doc)
+          .ok());
 }
 
 ParsedDocument Parse(DocumentParser& parser, const std::string& line) {

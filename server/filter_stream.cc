@@ -11,8 +11,12 @@
 namespace winnow::server {
 namespace {
 
-// Room left in a message for its other fields and framing, in bytes.
-constexpr size_t kMessageSlack = 64 << 10;
+// Upper bounds on the wire size of one result in the IDS and ORDINALS
+// views: an id's tag and length prefix, a packed ordinal, and per score
+// column a packed float plus a packed null index.
+constexpr size_t kIdFramingBytes = 6;
+constexpr size_t kOrdinalBytes = 5;
+constexpr size_t kScoreBytes = 9;
 
 // The set ordinals of `bits` from `start` on, at most `limit` (0 = all).
 std::vector<uint32_t> CollectFrom(const Bitmap& bits, uint64_t start,
@@ -61,6 +65,8 @@ absl::Status FilterStream::Start() {
   Bitmap matches;
   filter->EvaluateInto(columns, &matches);
   matches_ = CollectFrom(matches, params_.start_ordinal, params_.max_results);
+  frozen_rows_ = snapshot->num_rows();
+  freeze_seq_ = snapshot->write_seq();
   scope_.Note("matches", static_cast<int64_t>(matches_.size()));
   return absl::OkStatus();
 }
@@ -83,32 +89,52 @@ absl::StatusOr<bool> FilterStream::Produce(winnow::v1::FilterResponse* out) {
 }
 
 absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
-  const size_t end = std::min(matches_.size(), next_ + params_.batch_size);
-  std::span<const uint32_t> batch(matches_.data() + next_, end - next_);
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot = ReopenColumns(
+      *env_.store, request_->collection(), frozen_rows_, freeze_seq_);
+  if (!snapshot.ok()) return snapshot.status();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
-  if (!batch.empty() && (ids || request_->score_names_size() > 0)) {
-    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-        env_.store->ReadColumns(request_->collection());
-    if (!snapshot.ok()) return snapshot.status();
-    if (batch.back() >= snapshot->num_rows()) {
-      return CollectionGoneError(request_->collection());
+  // Lower the batch if it would pass the message size limit; the rest go
+  // in the next message. At least one result per message.
+  const size_t budget = MessageBudget(env_.options->max_message_bytes);
+  const size_t score_bytes =
+      static_cast<size_t>(request_->score_names_size()) * kScoreBytes;
+  const size_t limit = std::min(matches_.size(), next_ + params_.batch_size);
+  size_t end = next_;
+  size_t bytes = 0;
+  for (; end < limit; ++end) {
+    // Every match is below frozen_rows_, so it has an id.
+    const size_t size =
+        score_bytes +
+        (ids ? snapshot->id(matches_[end]).size() + kIdFramingBytes
+             : kOrdinalBytes);
+    if (end > next_ && bytes + size > budget) break;
+    bytes += size;
+  }
+  std::span<const uint32_t> batch(matches_.data() + next_, end - next_);
+  if (ids) {
+    out->mutable_ids()->Reserve(static_cast<int>(batch.size()));
+    for (uint32_t ordinal : batch) {
+      out->add_ids(std::string(snapshot->id(ordinal)));
     }
-    if (ids) {
-      out->mutable_ids()->Reserve(static_cast<int>(batch.size()));
-      for (uint32_t ordinal : batch) {
-        out->add_ids(std::string(snapshot->id(ordinal)));
-      }
-    }
+  } else {
+    out->mutable_ordinals()->Assign(batch.begin(), batch.end());
+  }
+  if (!batch.empty()) {
     AppendScoreColumns(request_->score_names(), snapshot->columns(), batch,
                        out->mutable_scores());
   }
-  if (!ids) out->mutable_ordinals()->Assign(batch.begin(), batch.end());
   next_ = end;
   return absl::OkStatus();
 }
 
 absl::Status FilterStream::FillDocuments(winnow::v1::FilterResponse* out) {
   const size_t end = std::min(matches_.size(), next_ + params_.batch_size);
+  if (absl::Status s = ReopenColumns(*env_.store, request_->collection(),
+                                     frozen_rows_, freeze_seq_)
+                           .status();
+      !s.ok()) {
+    return s;
+  }
   if (end == next_) return absl::OkStatus();
   std::vector<uint64_t> ordinals(matches_.begin() + next_,
                                  matches_.begin() + end);
@@ -121,16 +147,16 @@ absl::Status FilterStream::FillDocuments(winnow::v1::FilterResponse* out) {
   options.include_deleted = true;
   absl::StatusOr<storage::GetDocumentsResult> result =
       env_.store->GetDocuments(request_->collection(), {}, ordinals, options);
+  if (absl::IsNotFound(result.status())) {
+    return CollectionGoneError(request_->collection());
+  }
   if (!result.ok()) return result.status();
   if (!result->missing_ordinals.empty()) {
     return CollectionGoneError(request_->collection());
   }
   // Lower the batch if the documents would pass the message size limit;
   // the rest go in the next message. At least one document per message.
-  const size_t budget =
-      static_cast<size_t>(env_.options->max_message_bytes) > 2 * kMessageSlack
-          ? static_cast<size_t>(env_.options->max_message_bytes) - kMessageSlack
-          : static_cast<size_t>(env_.options->max_message_bytes) / 2;
+  const size_t budget = MessageBudget(env_.options->max_message_bytes);
   size_t bytes = 0;
   size_t taken = 0;
   for (const storage::StoredDocument& d : result->documents) {

@@ -5,8 +5,11 @@
 // is then released, so writes to the collection are not held up while the
 // client reads. Each message maps its slice of ordinals to ids, scores or
 // whole documents under a fresh short snapshot (or a storage read for the
-// FULL view). There is always at least one message, so total_count always
-// arrives.
+// FULL view). A message holds at most batch_size results, fewer if more
+// would pass the message size limit. Every message first checks that the
+// collection still exists: a stream over a collection deleted meanwhile
+// ends with NOT_FOUND. There is always at least one message, so
+// total_count always arrives.
 //
 // Thread safety: see stream_reactor.h.
 #ifndef WINNOW_SERVER_FILTER_STREAM_H_
@@ -40,6 +43,8 @@ class FilterStream final : public StreamReactor<winnow::v1::FilterResponse> {
   FilterParams params_;
   bool started_ = false;
   std::vector<uint32_t> matches_;  // frozen at the start, ascending
+  uint32_t frozen_rows_ = 0;       // the collection's ordinals then
+  uint64_t freeze_seq_ = 0;        // and its write_seq
   size_t next_ = 0;                // first match not yet sent
   int64_t messages_ = 0;
 };

@@ -55,4 +55,36 @@ absl::Status CollectionGoneError(std::string_view collection) {
                    "' was deleted while the stream ran"));
 }
 
+absl::StatusOr<storage::ColumnsSnapshot> ReopenColumns(
+    const storage::Store& store, std::string_view collection,
+    uint32_t frozen_rows, uint64_t frozen_seq) {
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+      store.ReadColumns(collection);
+  if (absl::IsNotFound(snapshot.status())) {
+    return CollectionGoneError(collection);
+  }
+  if (!snapshot.ok()) return snapshot.status();
+  // Ordinals and write sequences only grow within one collection.
+  if (snapshot->num_rows() < frozen_rows ||
+      snapshot->write_seq() < frozen_seq) {
+    return CollectionGoneError(collection);
+  }
+  return snapshot;
+}
+
+size_t MessageBudget(int64_t max_message_bytes) {
+  // Room left for the other fields and framing.
+  constexpr size_t kSlack = 64 << 10;
+  const auto limit = static_cast<size_t>(max_message_bytes);
+  return limit > 2 * kSlack ? limit - kSlack : limit / 2;
+}
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes > 0 && bytes % (int64_t{1} << 20) == 0) {
+    return absl::StrCat(bytes >> 20, " MiB");
+  }
+  if (bytes > 0 && bytes % 1024 == 0) return absl::StrCat(bytes >> 10, " KiB");
+  return absl::StrCat(bytes, " bytes");
+}
+
 }  // namespace winnow::server

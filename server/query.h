@@ -17,6 +17,7 @@
 #include "selection/bitmap.h"
 #include "selection/filter/filter.h"
 #include "storage/snapshot.h"
+#include "storage/store.h"
 #include "winnow/v1/common.pb.h"
 
 namespace winnow::server {
@@ -40,6 +41,22 @@ void AppendScoreColumns(
 
 // The collection was deleted (and maybe recreated) under a running stream.
 absl::Status CollectionGoneError(std::string_view collection);
+
+// A fresh snapshot of `collection` for a stream that froze it with
+// `frozen_rows` ordinals at write sequence `frozen_seq`. Every message of a
+// stream takes one, so a stream notices a DeleteCollection at its next
+// message: CollectionGoneError if the collection is gone, or if the one of
+// that name now is a new one (fewer ordinals or an older write sequence).
+absl::StatusOr<storage::ColumnsSnapshot> ReopenColumns(
+    const storage::Store& store, std::string_view collection,
+    uint32_t frozen_rows, uint64_t frozen_seq);
+
+// The bytes of a response message that a stream may fill with results: the
+// message size limit less room for framing and the other fields.
+size_t MessageBudget(int64_t max_message_bytes);
+
+// A size for a message: "64 MiB", "48 KiB" or "1000 bytes".
+std::string FormatBytes(int64_t bytes);
 
 }  // namespace winnow::server
 

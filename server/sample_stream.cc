@@ -97,6 +97,7 @@ absl::Status SampleStream::Start() {
       }
     }
     freeze_seq_ = snapshot->write_seq();
+    frozen_rows_ = snapshot->num_rows();
   }
   if (params_.kind == SampleParams::Kind::kWeighted) {
     absl::StatusOr<Weights> weights =
@@ -152,7 +153,22 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
   out_batch->set_global_batch_index(static_cast<int64_t>(batch.index));
   out_batch->set_last_in_epoch(served_in_epoch_ == schedule_->count());
   if (absl::Status s = FillBatch(batch, out_batch); !s.ok()) return s;
-  return true;
+  return CheckSize(*out);
+}
+
+absl::StatusOr<bool> SampleStream::CheckSize(
+    const winnow::v1::SampleResponse& response) const {
+  const size_t size = response.ByteSizeLong();
+  const int64_t limit = env_.options->max_message_bytes;
+  if (size <= static_cast<size_t>(limit)) return true;
+  const bool full = params_.view == winnow::v1::RESULT_VIEW_FULL;
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "batch ", response.batch().global_batch_index(), " in the ",
+      full ? "FULL"
+           : (params_.view == winnow::v1::RESULT_VIEW_IDS ? "IDS" : "ORDINALS"),
+      " view is ", size, " bytes, over the ", FormatBytes(limit),
+      " message limit; use a smaller batch_size",
+      full ? ", a read_mask without payload, or the IDS view" : ""));
 }
 
 uint32_t SampleStream::FrozenLength(uint32_t ordinal) const {
@@ -177,6 +193,12 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
       padded == 0 ? 0.0 : 1.0 - static_cast<double>(tokens) / padded);
 
   if (params_.view == winnow::v1::RESULT_VIEW_FULL) {
+    if (absl::Status s = ReopenColumns(*env_.store, request_->collection(),
+                                       frozen_rows_, freeze_seq_)
+                             .status();
+        !s.ok()) {
+      return s;
+    }
     std::vector<uint64_t> wanted(ordinals.begin(), ordinals.end());
     storage::GetDocumentsOptions options = ToReadOptions(
         params_.mask,
@@ -185,6 +207,9 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
     options.include_deleted = true;  // served in its slot, marked deleted
     absl::StatusOr<storage::GetDocumentsResult> result =
         env_.store->GetDocuments(request_->collection(), {}, wanted, options);
+    if (absl::IsNotFound(result.status())) {
+      return CollectionGoneError(request_->collection());
+    }
     if (!result.ok()) return result.status();
     if (result->documents.size() != ordinals.size()) {
       return CollectionGoneError(request_->collection());
@@ -204,15 +229,11 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
     return absl::OkStatus();
   }
 
-  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-      env_.store->ReadColumns(request_->collection());
+  // Every candidate is below frozen_rows_.
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot = ReopenColumns(
+      *env_.store, request_->collection(), frozen_rows_, freeze_seq_);
   if (!snapshot.ok()) return snapshot.status();
   const ColumnSet& columns = snapshot->columns();
-  if (!ordinals.empty() &&
-      *std::max_element(ordinals.begin(), ordinals.end()) >=
-          snapshot->num_rows()) {
-    return CollectionGoneError(request_->collection());
-  }
   std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
   for (size_t i = 0; i < ordinals.size(); ++i) {

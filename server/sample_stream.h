@@ -11,7 +11,12 @@
 // over the same data therefore gets disjoint batches of one global
 // sequence. Each batch maps its ordinals to ids, domains and scores under a
 // fresh short snapshot, and marks documents deleted or replaced since the
-// freeze (design §4 guarantee 4), with their frozen lengths.
+// freeze (design §4 guarantee 4), with their frozen lengths. A stream over
+// a collection deleted meanwhile ends with NOT_FOUND at its next batch.
+//
+// A batch is never split (batch boundaries are part of the guarantees): a
+// batch whose message would pass the message size limit ends the stream
+// with RESOURCE_EXHAUSTED naming the request fields to change.
 //
 // Responses carry no plan_id and no cursor yet: the sampling issue adds
 // durable plans and signed cursors.
@@ -51,6 +56,10 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   uint32_t FrozenLength(uint32_t ordinal) const;
   absl::Status FillBatch(const GlobalBatch& batch,
                          winnow::v1::SampleBatch* out);
+  // True if `response` fits the message size limit, else the
+  // RESOURCE_EXHAUSTED that ends the stream.
+  absl::StatusOr<bool> CheckSize(
+      const winnow::v1::SampleResponse& response) const;
 
   const winnow::v1::SampleRequest* const request_;
   SampleParams params_;
@@ -61,7 +70,8 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   std::vector<uint64_t> id_hashes_;
   std::vector<double> weights_;  // empty for uniform
   std::vector<uint32_t> lengths_;
-  uint64_t freeze_seq_ = 0;  // the collection's write_seq at the freeze
+  uint64_t freeze_seq_ = 0;   // the collection's write_seq at the freeze
+  uint32_t frozen_rows_ = 0;  // and its ordinals
   Candidates candidates_;
 
   // The current epoch.

@@ -37,6 +37,7 @@ class ServerTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.shutdown_grace_seconds = 2;
     options.worker_threads = 2;
+    Configure(&options);
     ASSERT_TRUE(server_.BuildAndStart(options).ok());
     ASSERT_GT(server_.port(), 0);
     auto channel = grpc::CreateChannel(server_.address(),
@@ -46,6 +47,9 @@ class ServerTest : public ::testing::Test {
     scores_ = v1::ScoreService::NewStub(channel);
     selection_ = v1::SelectionService::NewStub(channel);
   }
+
+  // Overridden by fixtures that need other server options.
+  virtual void Configure(ServerOptions* options) {}
 
   void TearDown() override {
     server_.RequestShutdown("test done");
@@ -83,6 +87,35 @@ class ServerTest : public ::testing::Test {
     EXPECT_EQ(ack.sequence(), 1u);
     EXPECT_EQ(ack.created_count(), n);
     ASSERT_TRUE(stream->Finish().ok());
+  }
+
+  // Upserts `n` documents, `per_batch` a request: ids of `id_bytes`
+  // characters ending in their index, each with `payload_bytes` of payload.
+  void LoadLarge(const std::string& collection, int n, int per_batch,
+                 size_t id_bytes, size_t payload_bytes) {
+    grpc::ClientContext context;
+    auto stream = documents_->UpsertDocuments(&context);
+    int sequence = 0;
+    for (int first = 0; first < n; first += per_batch) {
+      v1::UpsertDocumentsRequest request;
+      request.set_collection(collection);
+      request.set_sequence(++sequence);
+      for (int i = first; i < std::min(n, first + per_batch); ++i) {
+        std::string id = std::to_string(i);
+        id.insert(0, id_bytes - id.size(), 'x');
+        v1::Document* d = request.add_documents();
+        d->set_id(id);
+        d->set_length(1);
+        if (payload_bytes > 0) d->set_payload(std::string(payload_bytes, 'p'));
+      }
+      ASSERT_TRUE(stream->Write(request));
+    }
+    stream->WritesDone();
+    v1::UpsertDocumentsResponse ack;
+    int acked = 0;
+    while (stream->Read(&ack)) ++acked;
+    ASSERT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(acked, sequence);
   }
 
   std::vector<v1::SampleResponse> Sample(const v1::SampleRequest& request,
@@ -233,6 +266,146 @@ TEST_F(ServerTest, FilterStreamsBatchesAndResumesFromNextOrdinal) {
   ASSERT_TRUE(run(all[0].next_ordinal(), &rest).ok());
   EXPECT_EQ(rest[0].ids(0), all[1].ids(0));
   EXPECT_EQ(rest[0].total_count(), 15);
+}
+
+TEST_F(ServerTest, FilterEndsWithNotFoundWhenTheCollectionIsDeleted) {
+  CreateCollection("c");
+  Load("c", 20000);
+  for (v1::ResultView view : {v1::RESULT_VIEW_ORDINALS, v1::RESULT_VIEW_IDS}) {
+    grpc::ClientContext context;
+    v1::FilterRequest request;
+    request.set_collection("c");
+    request.set_batch_size(1);
+    request.set_view(view);
+    auto reader = selection_->Filter(&context, request);
+    v1::FilterResponse response;
+    ASSERT_TRUE(reader->Read(&response));
+    {
+      grpc::ClientContext delete_context;
+      v1::DeleteCollectionRequest del;
+      del.set_name("c");
+      v1::DeleteCollectionResponse deleted;
+      ASSERT_TRUE(
+          collections_->DeleteCollection(&delete_context, del, &deleted).ok());
+    }
+    while (reader->Read(&response)) {
+    }
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND)
+        << status.error_message();
+    EXPECT_EQ(status.error_message(),
+              "collection 'c' was deleted while the stream ran");
+    CreateCollection("c");
+    Load("c", 20000);
+  }
+}
+
+TEST_F(ServerTest, SampleEndsWithNotFoundWhenTheCollectionIsDeleted) {
+  CreateCollection("c");
+  Load("c", 20);
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(2);
+  request.set_world_size(1);  // unbounded
+  request.set_view(v1::RESULT_VIEW_ORDINALS);
+  grpc::ClientContext context;
+  auto reader = selection_->Sample(&context, request);
+  v1::SampleResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  {
+    grpc::ClientContext delete_context;
+    v1::DeleteCollectionRequest del;
+    del.set_name("c");
+    v1::DeleteCollectionResponse deleted;
+    ASSERT_TRUE(
+        collections_->DeleteCollection(&delete_context, del, &deleted).ok());
+  }
+  while (reader->Read(&response)) {
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND)
+      << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "collection 'c' was deleted while the stream ran");
+}
+
+// A server whose message size limit is small enough to reach in a test.
+class SmallMessageServerTest : public ServerTest {
+ protected:
+  static constexpr int64_t kLimit = 32 << 10;
+  void Configure(ServerOptions* options) override {
+    options->max_message_bytes = kLimit;
+  }
+};
+
+TEST_F(SmallMessageServerTest, FilterLowersBatchesToFitTheMessageLimit) {
+  // 600 ids of 200 bytes, and 20000 ordinals, each pass 32 KiB together.
+  CreateCollection("ids");
+  LoadLarge("ids", 600, /*per_batch=*/50, /*id_bytes=*/200,
+            /*payload_bytes=*/0);
+  CreateCollection("ordinals");
+  LoadLarge("ordinals", 20000, /*per_batch=*/1000, /*id_bytes=*/8,
+            /*payload_bytes=*/0);
+  for (v1::ResultView view : {v1::RESULT_VIEW_IDS, v1::RESULT_VIEW_ORDINALS}) {
+    const bool ids = view == v1::RESULT_VIEW_IDS;
+    grpc::ClientContext context;
+    v1::FilterRequest request;
+    request.set_collection(ids ? "ids" : "ordinals");
+    request.set_batch_size(100000);
+    request.set_view(view);
+    auto reader = selection_->Filter(&context, request);
+    v1::FilterResponse response;
+    int64_t results = 0;
+    int messages = 0;
+    uint64_t next = 0;
+    while (reader->Read(&response)) {
+      ++messages;
+      EXPECT_LE(static_cast<int64_t>(response.ByteSizeLong()), kLimit);
+      const int size = ids ? response.ids_size() : response.ordinals_size();
+      results += size;
+      EXPECT_GT(size, 0);
+      if (!ids) {
+        EXPECT_EQ(response.ordinals(0), next);  // nothing skipped
+        next = response.next_ordinal();
+      }
+    }
+    grpc::Status status = reader->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(results, ids ? 600 : 20000);
+    EXPECT_GT(messages, 1);
+  }
+}
+
+TEST_F(SmallMessageServerTest, SampleRefusesABatchOverTheMessageLimit) {
+  CreateCollection("c");
+  // 40 documents of 2 KiB payload: a batch of 32 passes 32 KiB.
+  LoadLarge("c", 40, /*per_batch=*/8, /*id_bytes=*/8, /*payload_bytes=*/2048);
+  v1::SampleRequest request;
+  request.set_collection("c");
+  request.set_batch_size(32);
+  request.set_num_epochs(1);
+  request.set_world_size(1);
+  request.set_view(v1::RESULT_VIEW_FULL);
+  grpc::Status status;
+  std::vector<v1::SampleResponse> served = Sample(request, &status);
+  EXPECT_TRUE(served.empty());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message().rfind("batch 0 in the FULL view is ", 0), 0u)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find(
+                "over the 32 KiB message limit; use a smaller batch_size, a "
+                "read_mask without payload, or the IDS view"),
+            std::string::npos)
+      << status.error_message();
+
+  // Batches that fit are served whole.
+  request.set_batch_size(8);
+  served = Sample(request, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(served.size(), 5u);
+  for (const v1::SampleResponse& r : served) {
+    EXPECT_EQ(r.batch().samples_size(), 8);
+  }
 }
 
 TEST_F(ServerTest, PutScoresThenGetScores) {

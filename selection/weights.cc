@@ -100,7 +100,8 @@ absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
   }
   switch (spec.function) {
     case WeightFunction::kRaw:
-      RawWeights(scores.data(), n, max_positive > 0 ? 1.0 / max_positive : 0.0, w);
+      RawWeights(scores.data(), n, max_positive > 0 ? 1.0 / max_positive : 0.0,
+                 w);
       break;
     case WeightFunction::kPower: {
       // w / w_max = (s / s_ref)^alpha, where s_ref maximises s^alpha.
@@ -127,9 +128,6 @@ absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
       break;
     }
   }
-  size_t included = 0;
-  for (size_t i = 0; i < n; ++i) included += w[i] > 0;
-  out.included = included;
   return out;
 }
 

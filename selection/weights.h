@@ -44,8 +44,6 @@ struct Weights {
   // 0 for one that is excluded; a positive weight that underflowed after
   // scaling is stored as the smallest positive double.
   std::vector<double> values;
-  // Number of entries > 0.
-  size_t included = 0;
 };
 
 // Applies `spec` to `scores` (NaN = null). Fails only on an invalid spec.

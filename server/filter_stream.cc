@@ -65,8 +65,7 @@ absl::Status FilterStream::Start() {
   Bitmap matches;
   filter->EvaluateInto(columns, &matches);
   matches_ = CollectFrom(matches, params_.start_ordinal, params_.max_results);
-  frozen_rows_ = snapshot->num_rows();
-  freeze_seq_ = snapshot->write_seq();
+  frozen_collection_id_ = snapshot->collection_id();
   scope_.Note("matches", static_cast<int64_t>(matches_.size()));
   return absl::OkStatus();
 }
@@ -89,8 +88,8 @@ absl::StatusOr<bool> FilterStream::Produce(winnow::v1::FilterResponse* out) {
 }
 
 absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
-  absl::StatusOr<storage::ColumnsSnapshot> snapshot = ReopenColumns(
-      *env_.store, request_->collection(), frozen_rows_, freeze_seq_);
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+      ReopenColumns(*env_.store, request_->collection(), frozen_collection_id_);
   if (!snapshot.ok()) return snapshot.status();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
   // Lower the batch if it would pass the message size limit; the rest go
@@ -102,7 +101,7 @@ absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
   size_t end = next_;
   size_t bytes = 0;
   for (; end < limit; ++end) {
-    // Every match is below frozen_rows_, so it has an id.
+    // Ordinals only grow within one collection, so every match has an id.
     const size_t size =
         score_bytes +
         (ids ? snapshot->id(matches_[end]).size() + kIdFramingBytes
@@ -130,7 +129,7 @@ absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
 absl::Status FilterStream::FillDocuments(winnow::v1::FilterResponse* out) {
   const size_t end = std::min(matches_.size(), next_ + params_.batch_size);
   if (absl::Status s = ReopenColumns(*env_.store, request_->collection(),
-                                     frozen_rows_, freeze_seq_)
+                                     frozen_collection_id_)
                            .status();
       !s.ok()) {
     return s;

@@ -42,10 +42,9 @@ class FilterStream final : public StreamReactor<winnow::v1::FilterResponse> {
   const winnow::v1::FilterRequest* const request_;
   FilterParams params_;
   bool started_ = false;
-  std::vector<uint32_t> matches_;  // frozen at the start, ascending
-  uint32_t frozen_rows_ = 0;       // the collection's ordinals then
-  uint64_t freeze_seq_ = 0;        // and its write_seq
-  size_t next_ = 0;                // first match not yet sent
+  std::vector<uint32_t> matches_;      // frozen at the start, ascending
+  uint32_t frozen_collection_id_ = 0;  // storage's id of the collection
+  size_t next_ = 0;                    // first match not yet sent
   int64_t messages_ = 0;
 };
 

@@ -57,16 +57,14 @@ absl::Status CollectionGoneError(std::string_view collection) {
 
 absl::StatusOr<storage::ColumnsSnapshot> ReopenColumns(
     const storage::Store& store, std::string_view collection,
-    uint32_t frozen_rows, uint64_t frozen_seq) {
+    uint32_t frozen_collection_id) {
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
       store.ReadColumns(collection);
   if (absl::IsNotFound(snapshot.status())) {
     return CollectionGoneError(collection);
   }
   if (!snapshot.ok()) return snapshot.status();
-  // Ordinals and write sequences only grow within one collection.
-  if (snapshot->num_rows() < frozen_rows ||
-      snapshot->write_seq() < frozen_seq) {
+  if (snapshot->collection_id() != frozen_collection_id) {
     return CollectionGoneError(collection);
   }
   return snapshot;

@@ -42,14 +42,14 @@ void AppendScoreColumns(
 // The collection was deleted (and maybe recreated) under a running stream.
 absl::Status CollectionGoneError(std::string_view collection);
 
-// A fresh snapshot of `collection` for a stream that froze it with
-// `frozen_rows` ordinals at write sequence `frozen_seq`. Every message of a
-// stream takes one, so a stream notices a DeleteCollection at its next
-// message: CollectionGoneError if the collection is gone, or if the one of
-// that name now is a new one (fewer ordinals or an older write sequence).
+// A fresh snapshot of `collection` for a stream that froze the collection
+// whose storage id was `frozen_collection_id`. Every message of a stream
+// takes one, so a stream notices a DeleteCollection at its next message:
+// CollectionGoneError if the collection is gone, or if the one of that name
+// now is a new one (storage never reuses a collection id).
 absl::StatusOr<storage::ColumnsSnapshot> ReopenColumns(
     const storage::Store& store, std::string_view collection,
-    uint32_t frozen_rows, uint64_t frozen_seq);
+    uint32_t frozen_collection_id);
 
 // The bytes of a response message that a stream may fill with results: the
 // message size limit less room for framing and the other fields.

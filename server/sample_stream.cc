@@ -84,20 +84,20 @@ absl::Status SampleStream::Start() {
     filter->EvaluateInto(columns, &matches);
     ordinals_ = matches.ToOrdinals();
     id_hashes_.reserve(ordinals_.size());
-    lengths_.reserve(ordinals_.size());
     std::span<const uint64_t> hashes = snapshot->id_hashes();
     if (params_.kind == SampleParams::Kind::kWeighted) {
       candidate_scores.reserve(ordinals_.size());
     }
     for (uint32_t o : ordinals_) {
       id_hashes_.push_back(hashes[o]);
-      lengths_.push_back(columns.length[o]);
       if (params_.kind == SampleParams::Kind::kWeighted) {
         candidate_scores.push_back(o < scores.size() ? scores[o] : NAN);
       }
     }
     freeze_seq_ = snapshot->write_seq();
-    frozen_rows_ = snapshot->num_rows();
+    // Lengths as of the freeze, by ordinal: one copy, then O(1) per sample.
+    frozen_lengths_.assign(columns.length.begin(), columns.length.end());
+    frozen_collection_id_ = snapshot->collection_id();
   }
   if (params_.kind == SampleParams::Kind::kWeighted) {
     absl::StatusOr<Weights> weights =
@@ -171,18 +171,13 @@ absl::StatusOr<bool> SampleStream::CheckSize(
       full ? ", a read_mask without payload, or the IDS view" : ""));
 }
 
-uint32_t SampleStream::FrozenLength(uint32_t ordinal) const {
-  auto it = std::lower_bound(ordinals_.begin(), ordinals_.end(), ordinal);
-  return lengths_[static_cast<size_t>(it - ordinals_.begin())];
-}
-
 absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
                                      winnow::v1::SampleBatch* out) {
   const std::vector<uint32_t>& ordinals = batch.ordinals;
   int64_t tokens = 0;
   int64_t longest = 0;
   for (uint32_t o : ordinals) {
-    int64_t length = FrozenLength(o);
+    int64_t length = frozen_lengths_[o];
     tokens += length;
     longest = std::max(longest, length);
   }
@@ -194,7 +189,7 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
 
   if (params_.view == winnow::v1::RESULT_VIEW_FULL) {
     if (absl::Status s = ReopenColumns(*env_.store, request_->collection(),
-                                       frozen_rows_, freeze_seq_)
+                                       frozen_collection_id_)
                              .status();
         !s.ok()) {
       return s;
@@ -218,7 +213,7 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
       const storage::StoredDocument& d = result->documents[i];
       winnow::v1::SampledDocument* sample = out->add_samples();
       ToProto(d, params_.mask, sample->mutable_document());
-      sample->mutable_document()->set_length(FrozenLength(d.ordinal));
+      sample->mutable_document()->set_length(frozen_lengths_[d.ordinal]);
       const bool deleted = d.deleted;
       const bool modified = !deleted && d.upsert_seq > freeze_seq_;
       sample->set_deleted(deleted);
@@ -229,9 +224,9 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
     return absl::OkStatus();
   }
 
-  // Every candidate is below frozen_rows_.
-  absl::StatusOr<storage::ColumnsSnapshot> snapshot = ReopenColumns(
-      *env_.store, request_->collection(), frozen_rows_, freeze_seq_);
+  // Ordinals only grow within one collection: every candidate has an id.
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+      ReopenColumns(*env_.store, request_->collection(), frozen_collection_id_);
   if (!snapshot.ok()) return snapshot.status();
   const ColumnSet& columns = snapshot->columns();
   std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
@@ -243,7 +238,7 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
     } else {
       out->add_ordinals(o);
     }
-    out->add_lengths(FrozenLength(o));
+    out->add_lengths(frozen_lengths_[o]);
     out->add_domains(columns.domain_names[columns.domain[o]]);
     if (!columns.live->Get(o)) {
       out->add_deleted_indexes(static_cast<uint32_t>(i));

@@ -52,8 +52,6 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   // Opens epoch_'s order and schedule. False if the epoch gives this rank
   // no batch.
   absl::StatusOr<bool> OpenEpoch();
-  // The frozen length of a candidate ordinal.
-  uint32_t FrozenLength(uint32_t ordinal) const;
   absl::Status FillBatch(const GlobalBatch& batch,
                          winnow::v1::SampleBatch* out);
   // True if `response` fits the message size limit, else the
@@ -69,9 +67,11 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   std::vector<uint32_t> ordinals_;
   std::vector<uint64_t> id_hashes_;
   std::vector<double> weights_;  // empty for uniform
-  std::vector<uint32_t> lengths_;
-  uint64_t freeze_seq_ = 0;   // the collection's write_seq at the freeze
-  uint32_t frozen_rows_ = 0;  // and its ordinals
+  // Every document's length at the freeze, indexed by ordinal: a deleted or
+  // replaced document is served with the length it had then.
+  std::vector<uint32_t> frozen_lengths_;
+  uint64_t freeze_seq_ = 0;  // the collection's write_seq at the freeze
+  uint32_t frozen_collection_id_ = 0;  // storage's id of the collection
   Candidates candidates_;
 
   // The current epoch.

@@ -38,4 +38,6 @@ uint32_t ColumnsSnapshot::embedding_dimension() const {
   return collection_->embedding_dimension();
 }
 
+uint32_t ColumnsSnapshot::collection_id() const { return collection_->id(); }
+
 }  // namespace winnow::storage

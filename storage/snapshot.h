@@ -70,6 +70,10 @@ class ColumnsSnapshot {
 
   const std::string& collection() const;
   uint32_t embedding_dimension() const;
+  // The collection's internal id. Ids are never reused, so a collection
+  // deleted and created again under the same name has a new one: a reader
+  // that compares ids across snapshots knows it reads the same collection.
+  uint32_t collection_id() const;
 
  private:
   friend class internal::Collection;

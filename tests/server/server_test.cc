@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "server/query.h"
+#include "storage/store.h"
 #include "winnow/v1/collection.grpc.pb.h"
 #include "winnow/v1/document.grpc.pb.h"
 #include "winnow/v1/score.grpc.pb.h"
@@ -298,6 +300,46 @@ TEST_F(ServerTest, FilterEndsWithNotFoundWhenTheCollectionIsDeleted) {
     CreateCollection("c");
     Load("c", 20000);
   }
+}
+
+// Streams reopen the collection they froze at every message; a collection
+// deleted and created again under the same name, even a larger one, is not
+// that collection.
+TEST(ReopenColumnsTest, ARecreatedCollectionOfTheSameNameIsGone) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("winnow-reopen-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  storage::StoreOptions options;
+  options.data_dir = dir.string();
+  auto store = storage::Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto load = [&](int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) ids.push_back("d" + std::to_string(i));
+    storage::DocumentBatch batch;
+    batch.ids.assign(ids.begin(), ids.end());
+    ASSERT_TRUE((*store)->UpsertDocuments("c", batch).ok());
+  };
+  ASSERT_TRUE((*store)->CreateCollection({.name = "c"}).ok());
+  load(10);
+  uint32_t frozen = 0;
+  {
+    auto snapshot = (*store)->ReadColumns("c");
+    ASSERT_TRUE(snapshot.ok());
+    frozen = snapshot->collection_id();
+  }
+  EXPECT_TRUE(ReopenColumns(**store, "c", frozen).ok());
+  ASSERT_TRUE((*store)->DeleteCollection("c").ok());
+  EXPECT_EQ(ReopenColumns(**store, "c", frozen).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*store)->CreateCollection({.name = "c"}).ok());
+  load(100);
+  absl::Status gone = ReopenColumns(**store, "c", frozen).status();
+  EXPECT_EQ(gone.code(), absl::StatusCode::kNotFound) << gone;
+  EXPECT_EQ(gone.message(), "collection 'c' was deleted while the stream ran");
+  ASSERT_TRUE((*store)->Close().ok());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ServerTest, SampleEndsWithNotFoundWhenTheCollectionIsDeleted) {

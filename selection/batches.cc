@@ -23,6 +23,27 @@ absl::StatusOr<RankSchedule> RankSchedule::Make(uint64_t num_positions,
   if (batch_size == 0) {
     return absl::InvalidArgumentError("batch_size must be > 0");
   }
+  // A start past the last batch is allowed only at the epoch's end
+  // boundary, which names no batch.
+  const uint64_t all_batches =
+      NumGlobalBatches(num_positions, batch_size, false);
+  if (start_batch > all_batches) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start batch ", start_batch, " is past the epoch's ",
+                     all_batches, " global batches"));
+  }
+  absl::StatusOr<RankSchedule> s = FromBatches(
+      NumGlobalBatches(num_positions, batch_size, drop_last), world_size,
+      rank, std::min(start_batch, all_batches), drop_last);
+  if (!s.ok()) return s;
+  s->num_positions_ = num_positions;
+  s->batch_size_ = batch_size;
+  return s;
+}
+
+absl::StatusOr<RankSchedule> RankSchedule::FromBatches(
+    uint64_t num_global_batches, uint32_t world_size, uint32_t rank,
+    uint64_t start_batch, bool drop_last) {
   if (world_size == 0) {
     return absl::InvalidArgumentError("world_size must be > 0");
   }
@@ -31,21 +52,11 @@ absl::StatusOr<RankSchedule> RankSchedule::Make(uint64_t num_positions,
         "rank must be < world_size (", world_size, "), got ", rank));
   }
   RankSchedule s;
-  s.num_positions_ = num_positions;
-  s.batch_size_ = batch_size;
-  s.num_global_batches_ = NumGlobalBatches(num_positions, batch_size, drop_last);
+  s.num_global_batches_ = num_global_batches;
   s.world_size_ = world_size;
   s.rank_ = rank;
   s.start_ = start_batch;
-  const uint64_t g = s.num_global_batches_;
-  // A start past the last batch is allowed only at the epoch's end
-  // boundary, which names no batch.
-  const uint64_t all_batches = NumGlobalBatches(num_positions, batch_size, false);
-  if (start_batch > all_batches) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("start batch ", start_batch, " is past the epoch's ",
-                     all_batches, " global batches"));
-  }
+  const uint64_t g = num_global_batches;
   if (start_batch >= g) {
     s.count_ = 0;
   } else if (drop_last) {

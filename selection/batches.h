@@ -42,6 +42,13 @@ class RankSchedule {
                                            uint32_t world_size, uint32_t rank,
                                            uint64_t start_batch,
                                            bool drop_last);
+  // The same for an epoch of `num_global_batches` batches of any size (for
+  // length-bucketed batches, where drop_last drops only incomplete rounds).
+  static absl::StatusOr<RankSchedule> FromBatches(uint64_t num_global_batches,
+                                                  uint32_t world_size,
+                                                  uint32_t rank,
+                                                  uint64_t start_batch,
+                                                  bool drop_last);
 
   // Batches this rank receives in the rest of the epoch.
   uint64_t count() const { return count_; }

@@ -14,12 +14,9 @@ uint64_t NumGlobalBatches(uint64_t num_positions, uint64_t batch_size,
                    : (num_positions + batch_size - 1) / batch_size;
 }
 
-absl::StatusOr<RankSchedule> RankSchedule::Make(uint64_t num_positions,
-                                                uint64_t batch_size,
-                                                uint32_t world_size,
-                                                uint32_t rank,
-                                                uint64_t start_batch,
-                                                bool drop_last) {
+absl::StatusOr<RankSchedule> RankSchedule::Make(
+    uint64_t num_positions, uint64_t batch_size, uint32_t world_size,
+    uint32_t rank, uint64_t start_batch, bool drop_last) {
   if (batch_size == 0) {
     return absl::InvalidArgumentError("batch_size must be > 0");
   }
@@ -33,8 +30,8 @@ absl::StatusOr<RankSchedule> RankSchedule::Make(uint64_t num_positions,
                      all_batches, " global batches"));
   }
   absl::StatusOr<RankSchedule> s = FromBatches(
-      NumGlobalBatches(num_positions, batch_size, drop_last), world_size,
-      rank, std::min(start_batch, all_batches), drop_last);
+      NumGlobalBatches(num_positions, batch_size, drop_last), world_size, rank,
+      std::min(start_batch, all_batches), drop_last);
   if (!s.ok()) return s;
   s->num_positions_ = num_positions;
   s->batch_size_ = batch_size;

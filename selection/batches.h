@@ -81,8 +81,8 @@ class RankSchedule {
 
 // One served global batch.
 struct GlobalBatch {
-  uint64_t index = 0;        // global batch index within the epoch
-  uint64_t next_batch = 0;   // the cursor's next global batch after it
+  uint64_t index = 0;       // global batch index within the epoch
+  uint64_t next_batch = 0;  // the cursor's next global batch after it
   std::vector<uint32_t> ordinals;
 };
 

@@ -67,7 +67,8 @@ class PlanSampler::Sequence {
   virtual ~Sequence() = default;
   virtual uint64_t size() const = 0;
   // Appends the candidate indices at positions [begin, min(end, size())).
-  virtual void Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) = 0;
+  virtual void Get(uint64_t begin, uint64_t end,
+                   std::vector<uint32_t>* out) = 0;
   virtual size_t MemoryBytes() const = 0;
   // Serialized state checkpoints (kMixture), appended to an epoch index.
   virtual void SaveState(Writer&) const {}
@@ -447,8 +448,8 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
       epoch->seq = std::make_unique<FixedSequence>(positions);
       break;
     case SequenceKind::kAlias:
-      epoch->seq = std::make_unique<AliasSequence>(&*alias_, config_.seed, e,
-                                                   positions);
+      epoch->seq =
+          std::make_unique<AliasSequence>(&*alias_, config_.seed, e, positions);
       break;
     case SequenceKind::kMixture: {
       auto m = std::make_unique<MixtureSequence>(
@@ -470,12 +471,12 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
   if (!config_.token_budget) {
     info.all_batches = NumGlobalBatches(info.positions, config_.batch_size,
                                         /*drop_last=*/false);
-    info.batches = NumGlobalBatches(info.positions, config_.batch_size,
-                                    config_.drop_last);
+    info.batches =
+        NumGlobalBatches(info.positions, config_.batch_size, config_.drop_last);
   } else {
     const TokenBudgetSpec& tb = *config_.token_budget;
-    epoch->batcher =
-        std::make_unique<BucketBatcher>(tb.edges, tb.max_tokens, tb.batch_sizes);
+    epoch->batcher = std::make_unique<BucketBatcher>(tb.edges, tb.max_tokens,
+                                                     tb.batch_sizes);
     if (saved.empty()) {
       // One pass: count the batches, checkpoint every K.
       BucketBatcher scan(tb.edges, tb.max_tokens, tb.batch_sizes);
@@ -611,8 +612,8 @@ absl::Status PlanSampler::Generate(Epoch& epoch, uint64_t j) {
       epoch.batcher->Flush(&emitted);
       epoch.flushed = true;
     } else {
-      return absl::OutOfRangeError(absl::StrCat("global batch ", j,
-                                                " is past the epoch's end"));
+      return absl::OutOfRangeError(
+          absl::StrCat("global batch ", j, " is past the epoch's end"));
     }
     for (Batch& b : emitted) {
       epoch.cache.push_back(std::move(b));
@@ -629,7 +630,8 @@ absl::Status PlanSampler::Generate(Epoch& epoch, uint64_t j) {
 absl::Status PlanSampler::GetBatch(uint64_t e, uint64_t j, Batch* out) {
   auto it = epochs_.find(e);
   if (it == epochs_.end()) {
-    return absl::FailedPreconditionError(absl::StrCat("epoch ", e, " is not open"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("epoch ", e, " is not open"));
   }
   Epoch& epoch = *it->second;
   out->items.clear();

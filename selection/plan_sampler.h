@@ -54,8 +54,8 @@ enum class SequenceKind { kKeyed, kFixed, kAlias, kMixture };
 
 // A plan's frozen candidates, aligned arrays in the plan's canonical order.
 struct FrozenCandidates {
-  std::vector<uint32_t> ordinals;  // storage ordinals
-  std::vector<uint32_t> lengths;   // tokens, as at the freeze
+  std::vector<uint32_t> ordinals;   // storage ordinals
+  std::vector<uint32_t> lengths;    // tokens, as at the freeze
   std::vector<uint64_t> id_hashes;  // IdHash(doc id)
   // kKeyed / kAlias: weights (empty = all 1). A weight not > 0 leaves the
   // candidate out of kKeyed epochs.
@@ -75,13 +75,13 @@ struct MixtureSpec {
     uint64_t start_sample = 0;  // across epochs: epoch e starts at e * spe
     std::vector<double> weights;
   };
-  std::vector<Step> steps;  // ascending start_sample
+  std::vector<Step> steps;      // ascending start_sample
   bool drop_exhausted = false;  // else reshuffle
 };
 
 struct TokenBudgetSpec {
   int64_t max_tokens = 0;
-  std::vector<uint32_t> edges;  // resolved inclusive upper edges
+  std::vector<uint32_t> edges;       // resolved inclusive upper edges
   std::vector<int32_t> batch_sizes;  // empty or one per bucket
 };
 

@@ -78,8 +78,7 @@ uint32_t AliasTable::Draw(uint64_t draw) const {
   const uint64_t column = ((draw >> 32) * n) >> 32;
   const double coin =
       (static_cast<double>(draw & 0xffffffffULL) + 0.5) * 0x1p-32;
-  return coin < prob_[column] ? static_cast<uint32_t>(column)
-                              : alias_[column];
+  return coin < prob_[column] ? static_cast<uint32_t>(column) : alias_[column];
 }
 
 // ---- Ordering ----
@@ -156,9 +155,8 @@ std::vector<uint32_t> ClusterBalancedSelect(std::span<const float> clusters,
     }
   }
   // Size ascending; the map already orders equal sizes by cluster value.
-  std::stable_sort(rest.begin(), rest.end(), [](auto* a, auto* b) {
-    return a->size() < b->size();
-  });
+  std::stable_sort(rest.begin(), rest.end(),
+                   [](auto* a, auto* b) { return a->size() < b->size(); });
   std::vector<uint32_t> selected;
   uint64_t remaining = budget;
   uint64_t left = rest.size();
@@ -221,9 +219,9 @@ absl::StatusOr<PoolPrediction> PredictPools(std::span<const int64_t> sizes,
           absl::StrCat("pools[", i, "].tau must be > 0, got ", p.tau));
     }
     if (!(p.a > 0) || !std::isfinite(p.a) || !std::isfinite(p.d)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pools[", i, "].a must be > 0 and d finite, got a=", p.a,
-          " d=", p.d));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pools[", i, "].a must be > 0 and d finite, got a=", p.a,
+                       " d=", p.d));
     }
   }
   PoolPrediction out;
@@ -247,8 +245,8 @@ absl::StatusOr<PoolPrediction> PredictPools(std::span<const int64_t> sizes,
     double y = 0;
     double n_prev = 0;
     for (int64_t e = 0; e < c.repetitions; ++e) {
-      const double n = static_cast<double>(
-          std::min<int64_t>(pool_size * (e + 1), budget));
+      const double n =
+          static_cast<double>(std::min<int64_t>(pool_size * (e + 1), budget));
       double b_e = 0;
       for (size_t i = 0; i < m; ++i) {
         b_e += pools[i].b * DetExp2(-static_cast<double>(e) / pools[i].tau);
@@ -343,8 +341,7 @@ void BucketBatcher::Add(uint32_t index, uint32_t length,
   buckets_[bucket].push_back(index);
   longest_[bucket] = std::max(longest_[bucket], length);
   if (!batch_sizes_.empty() &&
-      static_cast<int64_t>(buckets_[bucket].size()) >=
-          batch_sizes_[bucket]) {
+      static_cast<int64_t>(buckets_[bucket].size()) >= batch_sizes_[bucket]) {
     Emit(bucket, out);
   }
 }

@@ -100,15 +100,15 @@ struct CurvePoint {
 };
 
 struct PoolChoice {
-  int32_t pool_count = 0;    // m
-  int64_t pool_size = 0;     // P: candidates in the best m pools
-  int64_t repetitions = 0;   // r = ceil(N / P)
+  int32_t pool_count = 0;   // m
+  int64_t pool_size = 0;    // P: candidates in the best m pools
+  int64_t repetitions = 0;  // r = ceil(N / P)
   double predicted_error = 0;
   std::vector<CurvePoint> curve;
 };
 
 struct PoolPrediction {
-  int32_t chosen = 0;  // the m with the least predicted error
+  int32_t chosen = 0;               // the m with the least predicted error
   std::vector<PoolChoice> choices;  // m = 1..M
 };
 

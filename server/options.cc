@@ -29,6 +29,14 @@ constexpr std::array kFields = {
                 "trace, debug, info, warn, error, critical or off"},
     OptionField{"max_message_bytes", &O::max_message_bytes,
                 "Largest gRPC message accepted or sent, in bytes"},
+    OptionField{"plan_ttl_seconds", &O::plan_ttl_seconds,
+                "Delete a plan unused for this many seconds"},
+    OptionField{"plan_checkpoint_batches", &O::plan_checkpoint_batches,
+                "Global batches between a plan's durable sampler checkpoints"},
+    OptionField{"max_plan_memory_bytes", &O::max_plan_memory_bytes,
+                "Memory all sampling plans may hold (0 = no limit)"},
+    OptionField{"max_plans_per_token", &O::max_plans_per_token,
+                "Live plans one token may own (0 = no limit)"},
     OptionField{"worker_threads", &O::worker_threads,
                 "Request worker threads; 0 means 2 per CPU core, at least 4"},
 };
@@ -89,6 +97,26 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes: must be in [1024, ", INT_MAX,
                      "], got ", options.max_message_bytes));
+  }
+  if (options.plan_ttl_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "plan_ttl_seconds: must be >= 1, got ", options.plan_ttl_seconds));
+  }
+  if (options.plan_checkpoint_batches < 1 ||
+      options.plan_checkpoint_batches > 1000000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan_checkpoint_batches: must be in [1, 1000000], got ",
+                     options.plan_checkpoint_batches));
+  }
+  if (options.max_plan_memory_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_plan_memory_bytes: must be >= 0, got ",
+                     options.max_plan_memory_bytes));
+  }
+  if (options.max_plans_per_token < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_plans_per_token: must be >= 0, got ",
+                     options.max_plans_per_token));
   }
   if (options.worker_threads < 0 || options.worker_threads > 1024) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -56,6 +56,19 @@ struct ServerOptions {
   // with 1,024-d float32 embeddings.
   int64_t max_message_bytes = int64_t{64} << 20;
 
+  // ---- Sampling plans (design §4) ----
+
+  // A plan unused for this long is deleted, in seconds (30 days).
+  int64_t plan_ttl_seconds = int64_t{30} * 24 * 3600;
+  // K: a plan durably checkpoints its sampler state every K global batches,
+  // so a resume regenerates at most K batches.
+  int64_t plan_checkpoint_batches = 64;
+  // Memory all plans may hold, in bytes; a new plan past it is refused with
+  // RESOURCE_EXHAUSTED. 0 = no limit.
+  int64_t max_plan_memory_bytes = int64_t{8} << 30;
+  // Live plans one token may own; 0 = no limit.
+  int64_t max_plans_per_token = 256;
+
   // ---- Performance ----
 
   // Threads that run request work (storage writes and reads, filter

@@ -1,41 +1,19 @@
 #include "server/sample_stream.h"
 
 #include <algorithm>
-#include <array>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/str_cat.h"
-#include "selection/weights.h"
+#include "selection/hash.h"
 #include "server/convert.h"
 #include "server/query.h"
 
 namespace winnow::server {
 namespace {
 
-// KeyedOrder breaks an exact tie of keys (a 2^-53 event) by doc id. The
-// stream holds no snapshot while it draws, so the rare lookup takes its own
-// short one. Two slots, because a comparison holds two ids at once.
-std::function<std::string_view(uint32_t)> TieBreakIds(storage::Store* store,
-                                                      std::string collection) {
-  struct State {
-    storage::Store* store;
-    std::string collection;
-    std::array<std::string, 2> slots;
-    size_t next = 0;
-  };
-  auto state =
-      std::make_shared<State>(State{store, std::move(collection), {}, 0});
-  return [state](uint32_t ordinal) -> std::string_view {
-    std::string& slot = state->slots[state->next++ % 2];
-    slot.clear();
-    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-        state->store->ReadColumns(state->collection);
-    if (snapshot.ok() && ordinal < snapshot->num_rows()) {
-      slot.assign(snapshot->id(ordinal));
-    }
-    return slot;
-  };
+absl::Status PlanDeletedError(const std::string& plan_id) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("plan '", plan_id, "' was deleted; start a new run"));
 }
 
 }  // namespace
@@ -51,80 +29,106 @@ SampleStream::SampleStream(grpc::CallbackServerContext* context,
   Begin();
 }
 
+SampleStream::~SampleStream() {
+  if (plan_ != nullptr) plan_->AddStream(-1);
+}
+
 absl::Status SampleStream::Start() {
   absl::StatusOr<SampleParams> params = ValidateSampleRequest(*request_);
   if (!params.ok()) return params.status();
   params_ = *std::move(params);
-
-  // Freeze the candidates under one snapshot, then let it go.
-  std::vector<float> candidate_scores;
-  {
-    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-        env_.store->ReadColumns(request_->collection());
-    if (!snapshot.ok()) return snapshot.status();
-    const ColumnSet& columns = snapshot->columns();
-    absl::StatusOr<Filter> filter = CompileFilter(request_->filter(), columns);
-    if (!filter.ok()) return filter.status();
-    if (params_.view != winnow::v1::RESULT_VIEW_FULL) {
-      if (absl::Status s = CheckScoreNames(request_->score_names(), columns);
-          !s.ok()) {
-        return s;
-      }
+  PlanRegistry& plans = *env_.plans;
+  uint64_t start_batch = 0;
+  if (!request_->cursor().empty()) {
+    absl::StatusOr<winnow::v1::Cursor> cursor =
+        plans.cursors().Decode(request_->cursor());
+    if (!cursor.ok()) return cursor.status();
+    if (!request_->collection().empty() &&
+        cursor->collection() != request_->collection()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cursor: it belongs to collection '", cursor->collection(),
+          "', not '", request_->collection(), "'"));
     }
-    std::span<const float> scores;
-    if (params_.kind == SampleParams::Kind::kWeighted) {
-      auto it = columns.scores.find(params_.score);
-      if (it == columns.scores.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "strategy.weighted.score: unknown score '", params_.score, "'"));
-      }
-      scores = it->second;
+    if (cursor->sampler_version() != kSamplerVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cursor: its plan was sampled by sampler version ",
+          cursor->sampler_version(), ", which this server (version ",
+          kSamplerVersion, ") cannot reproduce; start a new run"));
     }
-    Bitmap matches;
-    filter->EvaluateInto(columns, &matches);
-    ordinals_ = matches.ToOrdinals();
-    id_hashes_.reserve(ordinals_.size());
-    std::span<const uint64_t> hashes = snapshot->id_hashes();
-    if (params_.kind == SampleParams::Kind::kWeighted) {
-      candidate_scores.reserve(ordinals_.size());
+    if (!request_->plan_id().empty() &&
+        request_->plan_id() != cursor->plan_id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("plan_id: '", request_->plan_id(),
+                       "' is not the cursor's plan '", cursor->plan_id(), "'"));
     }
-    for (uint32_t o : ordinals_) {
-      id_hashes_.push_back(hashes[o]);
-      if (params_.kind == SampleParams::Kind::kWeighted) {
-        candidate_scores.push_back(o < scores.size() ? scores[o] : NAN);
-      }
+    absl::StatusOr<std::shared_ptr<Plan>> plan = plans.Get(cursor->plan_id());
+    if (absl::IsNotFound(plan.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cursor: its plan '", cursor->plan_id(),
+                       "' is gone (deleted or expired); start a new run"));
     }
-    freeze_seq_ = snapshot->write_seq();
-    // Lengths as of the freeze, by ordinal: one copy, then O(1) per sample.
-    frozen_lengths_.assign(columns.length.begin(), columns.length.end());
-    frozen_collection_id_ = snapshot->collection_id();
+    if (!plan.ok()) return plan.status();
+    plan_ = *std::move(plan);
+    epoch_ = static_cast<uint64_t>(cursor->epoch());
+    start_batch = static_cast<uint64_t>(cursor->next_global_batch());
+  } else if (!request_->plan_id().empty()) {
+    absl::StatusOr<std::shared_ptr<Plan>> plan = plans.Get(request_->plan_id());
+    if (!plan.ok()) return Annotate(plan.status(), "plan_id");
+    plan_ = *std::move(plan);
+  } else {
+    absl::StatusOr<std::shared_ptr<Plan>> plan =
+        plans.FindOrCreate(*request_, /*owner=*/"");
+    if (!plan.ok()) return plan.status();
+    plan_ = *std::move(plan);
   }
-  if (params_.kind == SampleParams::Kind::kWeighted) {
-    absl::StatusOr<Weights> weights =
-        ComputeWeights(candidate_scores, params_.weight_spec);
-    if (!weights.ok()) return Annotate(weights.status(), "strategy.weighted");
-    weights_ = std::move(weights->values);
+  plan_->AddStream(1);
+  plan_->Touch();
+  // A resumed stream may repeat the plan fields; they must be the plan's.
+  if ((!request_->cursor().empty() || !request_->plan_id().empty()) &&
+      PlanRegistry::HasPlanFields(*request_)) {
+    winnow::v1::SampleRequest with_collection = *request_;
+    if (with_collection.collection().empty()) {
+      with_collection.set_collection(plan_->collection());
+    }
+    if (PlanRegistry::PlanKey(with_collection) != plan_->key()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the plan fields (filter, strategy, seed, run_id, epochs, "
+          "batching, drop_last) differ from those of plan '",
+          plan_->id(), "'; leave them empty or send the same values"));
+    }
   }
-  candidates_.ordinals = ordinals_;
-  candidates_.id_hashes = id_hashes_;
-  candidates_.weights = weights_;
-  candidates_.doc_id = TieBreakIds(env_.store, request_->collection());
-  scope_.Note("candidates", static_cast<int64_t>(ordinals_.size()));
+  if (!request_->collection().empty() &&
+      request_->collection() != plan_->collection()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plan '", plan_->id(), "' belongs to collection '", plan_->collection(),
+        "', not '", request_->collection(), "'"));
+  }
+  scope_.Note("plan", plan_->id());
+  scope_.Note("epoch", static_cast<int64_t>(epoch_));
+  scope_.Note("start_batch", static_cast<int64_t>(start_batch));
+  if (plan_->num_epochs() != 0 && epoch_ >= plan_->num_epochs()) {
+    schedule_.reset();
+    return absl::OkStatus();  // the run is complete: the stream ends OK
+  }
+  absl::StatusOr<bool> any = OpenEpoch(start_batch);
+  if (!any.ok()) return any.status();
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> SampleStream::OpenEpoch() {
-  order_ = std::make_unique<KeyedOrder>(candidates_, params_.seed, epoch_);
-  uint64_t positions = order_->size();
-  if (params_.samples_per_epoch != 0) {
-    positions = std::min(positions, params_.samples_per_epoch);
+absl::StatusOr<bool> SampleStream::OpenEpoch(uint64_t start) {
+  absl::StatusOr<EpochInfo> info = plan_->OpenEpoch(epoch_);
+  if (!info.ok()) return info.status();
+  if (start > info->all_batches) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cursor: global batch ", start, " is past epoch ", epoch_,
+                     "'s ", info->all_batches, " batches"));
   }
   absl::StatusOr<RankSchedule> schedule =
-      RankSchedule::Make(positions, params_.batch_size, params_.world_size,
-                         params_.rank, /*start_batch=*/0, params_.drop_last);
+      RankSchedule::FromBatches(info->batches, params_.world_size, params_.rank,
+                                start, plan_->drop_last());
   if (!schedule.ok()) return schedule.status();
   schedule_ = *schedule;
-  batches_ = std::make_unique<RankBatchStream>(order_.get(), *schedule_);
+  epoch_batches_ = info->batches;
   served_in_epoch_ = 0;
   return schedule_->count() > 0;
 }
@@ -134,25 +138,59 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
     started_ = true;
     if (absl::Status s = Start(); !s.ok()) return s;
   }
+  if (plan_->deleted()) return PlanDeletedError(plan_->id());
   if (params_.max_batches != 0 && served_ >= params_.max_batches) return false;
-  if (order_ == nullptr || served_in_epoch_ >= schedule_->count()) {
-    if (order_ != nullptr) ++epoch_;
-    if (params_.num_epochs != 0 && epoch_ >= params_.num_epochs) return false;
-    absl::StatusOr<bool> any = OpenEpoch();
+  // Move to the next epoch that gives this rank a batch.
+  int empty_epochs = 0;
+  while (!schedule_ || served_in_epoch_ >= schedule_->count()) {
+    if (schedule_) ++epoch_;
+    if (plan_->num_epochs() != 0 && epoch_ >= plan_->num_epochs()) {
+      return false;
+    }
+    absl::StatusOr<bool> any = OpenEpoch(0);
     if (!any.ok()) return any.status();
-    // Every epoch has as many positions as the first, so an epoch that
+    // Epochs of an unbounded plan all have the same size, so one that
     // gives this rank nothing means none will; end rather than spin.
-    if (!*any) return false;
+    if (!*any && ++empty_epochs >= 2) return false;
   }
-  GlobalBatch batch;
-  batches_->Next(&batch);
-  ++served_in_epoch_;
+  const uint64_t i = served_in_epoch_++;
   ++served_;
+  const uint64_t j = schedule_->GlobalBatch(i);
+  Batch batch;
+  if (absl::Status s = plan_->GetBatch(epoch_, j, &batch); !s.ok()) return s;
+
+  out->set_plan_id(plan_->id());
   winnow::v1::SampleBatch* out_batch = out->mutable_batch();
   out_batch->set_epoch(static_cast<int64_t>(epoch_));
-  out_batch->set_global_batch_index(static_cast<int64_t>(batch.index));
+  out_batch->set_global_batch_index(static_cast<int64_t>(j));
   out_batch->set_last_in_epoch(served_in_epoch_ == schedule_->count());
+  out_batch->set_over_budget(batch.over_budget);
+  if (batch.bucket >= 0) out_batch->set_bucket_index(batch.bucket);
   if (absl::Status s = FillBatch(batch, out_batch); !s.ok()) return s;
+
+  // The cursor: the next round of this epoch, or the next epoch.
+  winnow::v1::Cursor cursor;
+  cursor.set_format_version(kCursorFormatVersion);
+  cursor.set_plan_id(plan_->id());
+  cursor.set_collection(plan_->collection());
+  cursor.set_sampler_version(plan_->sampler_version());
+  const uint64_t next = schedule_->NextBatchAfter(i);
+  if (next >= epoch_batches_) {
+    cursor.set_epoch(static_cast<int64_t>(epoch_ + 1));
+    cursor.set_next_global_batch(0);
+  } else {
+    cursor.set_epoch(static_cast<int64_t>(epoch_));
+    cursor.set_next_global_batch(static_cast<int64_t>(next));
+  }
+  out->set_cursor(env_.plans->cursors().Encode(cursor));
+  if (first_message_) {
+    first_message_ = false;
+    *out->mutable_plan() = plan_->Describe();
+    if (plan_->prediction()) {
+      *out->mutable_repetition_budget_prediction() = *plan_->prediction();
+    }
+    *out->mutable_domain_weights() = plan_->description().domain_weights();
+  }
   return CheckSize(*out);
 }
 
@@ -167,17 +205,20 @@ absl::StatusOr<bool> SampleStream::CheckSize(
       full ? "FULL"
            : (params_.view == winnow::v1::RESULT_VIEW_IDS ? "IDS" : "ORDINALS"),
       " view is ", size, " bytes, over the ", FormatBytes(limit),
-      " message limit; use a smaller batch_size",
+      " message limit; use a smaller batch_size or token budget",
       full ? ", a read_mask without payload, or the IDS view" : ""));
 }
 
-absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
+absl::Status SampleStream::FillBatch(const Batch& batch,
                                      winnow::v1::SampleBatch* out) {
-  const std::vector<uint32_t>& ordinals = batch.ordinals;
+  const FrozenCandidates& frozen = plan_->frozen();
+  std::vector<uint32_t> ordinals;
+  ordinals.reserve(batch.items.size());
   int64_t tokens = 0;
   int64_t longest = 0;
-  for (uint32_t o : ordinals) {
-    int64_t length = frozen_lengths_[o];
+  for (uint32_t index : batch.items) {
+    ordinals.push_back(frozen.ordinals[index]);
+    const int64_t length = frozen.lengths[index];
     tokens += length;
     longest = std::max(longest, length);
   }
@@ -186,10 +227,11 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
   out->set_padded_token_count(padded);
   out->set_padding_ratio(
       padded == 0 ? 0.0 : 1.0 - static_cast<double>(tokens) / padded);
+  const uint64_t freeze_seq = plan_->freeze_seq();
 
   if (params_.view == winnow::v1::RESULT_VIEW_FULL) {
-    if (absl::Status s = ReopenColumns(*env_.store, request_->collection(),
-                                       frozen_collection_id_)
+    if (absl::Status s = ReopenColumns(*env_.store, plan_->collection(),
+                                       plan_->collection_id())
                              .status();
         !s.ok()) {
       return s;
@@ -201,23 +243,24 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
         /*allow_missing=*/true);
     options.include_deleted = true;  // served in its slot, marked deleted
     absl::StatusOr<storage::GetDocumentsResult> result =
-        env_.store->GetDocuments(request_->collection(), {}, wanted, options);
+        env_.store->GetDocuments(plan_->collection(), {}, wanted, options);
     if (absl::IsNotFound(result.status())) {
-      return CollectionGoneError(request_->collection());
+      return CollectionGoneError(plan_->collection());
     }
     if (!result.ok()) return result.status();
     if (result->documents.size() != ordinals.size()) {
-      return CollectionGoneError(request_->collection());
+      return CollectionGoneError(plan_->collection());
     }
     for (size_t i = 0; i < ordinals.size(); ++i) {
       const storage::StoredDocument& d = result->documents[i];
       winnow::v1::SampledDocument* sample = out->add_samples();
       ToProto(d, params_.mask, sample->mutable_document());
-      sample->mutable_document()->set_length(frozen_lengths_[d.ordinal]);
+      sample->mutable_document()->set_length(frozen.lengths[batch.items[i]]);
       const bool deleted = d.deleted;
-      const bool modified = !deleted && d.upsert_seq > freeze_seq_;
+      const bool modified = !deleted && d.upsert_seq > freeze_seq;
       sample->set_deleted(deleted);
       sample->set_modified(modified);
+      sample->set_over_budget(batch.over_budget);
       if (deleted) out->add_deleted_indexes(static_cast<uint32_t>(i));
       if (modified) out->add_modified_indexes(static_cast<uint32_t>(i));
     }
@@ -226,9 +269,15 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
 
   // Ordinals only grow within one collection: every candidate has an id.
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-      ReopenColumns(*env_.store, request_->collection(), frozen_collection_id_);
+      ReopenColumns(*env_.store, plan_->collection(), plan_->collection_id());
   if (!snapshot.ok()) return snapshot.status();
   const ColumnSet& columns = snapshot->columns();
+  if (params_.view != winnow::v1::RESULT_VIEW_FULL) {
+    if (absl::Status s = CheckScoreNames(request_->score_names(), columns);
+        !s.ok()) {
+      return s;
+    }
+  }
   std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
   for (size_t i = 0; i < ordinals.size(); ++i) {
@@ -238,11 +287,11 @@ absl::Status SampleStream::FillBatch(const GlobalBatch& batch,
     } else {
       out->add_ordinals(o);
     }
-    out->add_lengths(frozen_lengths_[o]);
+    out->add_lengths(frozen.lengths[batch.items[i]]);
     out->add_domains(columns.domain_names[columns.domain[o]]);
     if (!columns.live->Get(o)) {
       out->add_deleted_indexes(static_cast<uint32_t>(i));
-    } else if (upsert_seqs[o] > freeze_seq_) {
+    } else if (upsert_seqs[o] > freeze_seq) {
       out->add_modified_indexes(static_cast<uint32_t>(i));
     }
   }

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/filter_stream.h"
 #include "server/histogram.h"
@@ -96,6 +97,78 @@ grpc::ServerWriteReactor<winnow::v1::SampleResponse>*
 SelectionServiceImpl::Sample(grpc::CallbackServerContext* context,
                              const winnow::v1::SampleRequest* request) {
   return new SampleStream(context, env_, request);
+}
+
+grpc::ServerUnaryReactor* SelectionServiceImpl::ListPlans(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::ListPlansRequest* request,
+    winnow::v1::ListPlansResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.SelectionService/ListPlans",
+      [this, request, response](RpcScope& scope) -> absl::Status {
+        scope.Note("collection", request->collection());
+        if (request->page_size() < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "page_size must be >= 0, got ", request->page_size()));
+        }
+        const int page_size = request->page_size() == 0
+                                  ? 100
+                                  : std::min(request->page_size(), 1000);
+        // The page token is the number of plans already listed.
+        size_t offset = 0;
+        if (!request->page_token().empty() &&
+            !absl::SimpleAtoi(request->page_token(), &offset)) {
+          return absl::InvalidArgumentError(
+              "page_token: not a token from a ListPlansResponse");
+        }
+        size_t matched = 0;
+        int64_t memory = 0;
+        for (const std::shared_ptr<Plan>& plan : env_.plans->List()) {
+          if (!request->collection().empty() &&
+              plan->collection() != request->collection()) {
+            continue;
+          }
+          if (!request->run_id().empty() &&
+              plan->description().run_id() != request->run_id()) {
+            continue;
+          }
+          memory += plan->MemoryBytes();
+          if (matched >= offset && response->plans_size() < page_size) {
+            *response->add_plans() = plan->Describe();
+          }
+          ++matched;
+        }
+        if (offset + response->plans_size() < matched) {
+          response->set_next_page_token(
+              absl::StrCat(offset + response->plans_size()));
+        }
+        response->set_total_memory_bytes(memory);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* SelectionServiceImpl::DeletePlan(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::DeletePlanRequest* request,
+    winnow::v1::DeletePlanResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.SelectionService/DeletePlan",
+      [this, request, response](RpcScope& scope) -> absl::Status {
+        scope.Note("plan", request->plan_id());
+        if (request->plan_id().empty()) {
+          return absl::InvalidArgumentError("plan_id must not be empty");
+        }
+        absl::StatusOr<int64_t> released =
+            env_.plans->Delete(request->plan_id());
+        if (absl::IsNotFound(released.status()) && request->allow_missing()) {
+          response->set_deleted(false);
+          return absl::OkStatus();
+        }
+        if (!released.ok()) return released.status();
+        response->set_deleted(true);
+        response->set_released_memory_bytes(*released);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace winnow::server

@@ -27,6 +27,14 @@ class SelectionServiceImpl final
   grpc::ServerWriteReactor<winnow::v1::SampleResponse>* Sample(
       grpc::CallbackServerContext* context,
       const winnow::v1::SampleRequest* request) override;
+  grpc::ServerUnaryReactor* ListPlans(
+      grpc::CallbackServerContext* context,
+      const winnow::v1::ListPlansRequest* request,
+      winnow::v1::ListPlansResponse* response) override;
+  grpc::ServerUnaryReactor* DeletePlan(
+      grpc::CallbackServerContext* context,
+      const winnow::v1::DeletePlanRequest* request,
+      winnow::v1::DeletePlanResponse* response) override;
 
  private:
   ServiceEnv& env_;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
+#include "server/plans.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
 #include "server/service_env.h"
@@ -39,6 +40,7 @@ struct Server::Impl {
   Options options;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<Workers> workers;
+  std::unique_ptr<PlanRegistry> plans;
   ServiceEnv env;
   std::unique_ptr<CollectionServiceImpl> collections;
   std::unique_ptr<DocumentServiceImpl> documents;
@@ -89,12 +91,26 @@ absl::Status Server::BuildAndStart(const Options& options) {
                                      "': ", store.status().message()));
   }
   impl.store = *std::move(store);
+  PlanOptions plan_options;
+  plan_options.ttl_seconds = options.plan_ttl_seconds;
+  plan_options.checkpoint_every =
+      static_cast<uint64_t>(options.plan_checkpoint_batches);
+  plan_options.max_plan_memory_bytes = options.max_plan_memory_bytes;
+  plan_options.max_plans_per_token = options.max_plans_per_token;
+  impl.plans = std::make_unique<PlanRegistry>(impl.store.get(), plan_options);
+  if (absl::Status s = impl.plans->Init(); !s.ok()) {
+    impl.plans.reset();
+    (void)impl.store->Close();
+    return absl::Status(s.code(),
+                        absl::StrCat("loading sampling plans: ", s.message()));
+  }
   impl.workers =
       std::make_unique<Workers>(static_cast<size_t>(options.worker_threads));
 
   impl.env.store = impl.store.get();
   impl.env.workers = impl.workers.get();
   impl.env.options = &impl.options;
+  impl.env.plans = impl.plans.get();
   impl.collections = std::make_unique<CollectionServiceImpl>(impl.env);
   impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
   impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
@@ -122,6 +138,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
     if (impl.grpc_server != nullptr) impl.grpc_server->Shutdown();
     impl.grpc_server.reset();
     impl.workers->Join();
+    impl.plans.reset();
     (void)impl.store->Close();
     return absl::UnavailableError(
         absl::StrCat("listen: cannot bind '", options.listen, "'"));
@@ -196,6 +213,7 @@ void Server::Shutdown(std::string reason) {
   // then cancels them and waits for their reactors to finish.
   impl.grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
   impl.workers->Join();
+  impl.plans.reset();  // stops plan expiry before the store closes
   absl::Status closed = impl.store->Close();
   if (closed.ok()) {
     spdlog::info("shutdown: done; store closed");

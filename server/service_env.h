@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "server/options.h"
+#include "server/plans.h"
 #include "server/workers.h"
 #include "storage/store.h"
 
@@ -26,6 +27,7 @@ struct ServiceEnv {
   storage::Store* store = nullptr;
   Workers* workers = nullptr;
   const ServerOptions* options = nullptr;
+  PlanRegistry* plans = nullptr;
 
   // Shutdown has begun: new RPCs are answered UNAVAILABLE while gRPC stops
   // accepting them; RPCs already running go on (they drain).

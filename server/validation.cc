@@ -13,40 +13,6 @@ absl::Status Invalid(const std::string& message) {
   return absl::InvalidArgumentError(message);
 }
 
-absl::Status NotYet(std::string_view field, std::string_view what) {
-  return absl::UnimplementedError(absl::StrCat(
-      std::string(field), ": ", std::string(what),
-      " is not implemented yet; this server samples with the uniform and "
-      "weighted strategies, without plans or cursors"));
-}
-
-absl::StatusOr<WeightSpec> ToWeightSpec(const winnow::v1::WeightedStrategy& w) {
-  WeightSpec spec;
-  switch (w.weight_function()) {
-    case winnow::v1::WEIGHT_FUNCTION_UNSPECIFIED:
-    case winnow::v1::WEIGHT_FUNCTION_RAW:
-      spec.function = WeightFunction::kRaw;
-      break;
-    case winnow::v1::WEIGHT_FUNCTION_POWER:
-      spec.function = WeightFunction::kPower;
-      break;
-    case winnow::v1::WEIGHT_FUNCTION_SOFTMAX:
-      spec.function = WeightFunction::kSoftmax;
-      break;
-    default:
-      return Invalid(
-          absl::StrCat("strategy.weighted.weight_function: unknown value ",
-                       static_cast<int>(w.weight_function())));
-  }
-  if (w.has_alpha()) spec.alpha = w.alpha();
-  if (w.has_temperature()) spec.temperature = w.temperature();
-  if (absl::Status s = ValidateWeightSpec(spec); !s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat("strategy.weighted: ", s.message()));
-  }
-  return spec;
-}
-
 }  // namespace
 
 absl::Status RequireCollection(std::string_view name, std::string_view field) {
@@ -163,8 +129,11 @@ absl::Status ValidateCountRequest(const winnow::v1::CountRequest& request) {
 
 absl::StatusOr<SampleParams> ValidateSampleRequest(
     const winnow::v1::SampleRequest& request) {
-  if (absl::Status s = RequireCollection(request.collection()); !s.ok()) {
-    return s;
+  const bool resuming = !request.cursor().empty() || !request.plan_id().empty();
+  if (!resuming) {
+    if (absl::Status s = RequireCollection(request.collection()); !s.ok()) {
+      return s;
+    }
   }
   SampleParams params;
   if (request.world_size() < 1) {
@@ -178,29 +147,20 @@ absl::StatusOr<SampleParams> ValidateSampleRequest(
   }
   params.world_size = static_cast<uint32_t>(request.world_size());
   params.rank = static_cast<uint32_t>(request.rank());
-
-  // Plans and cursors arrive with the sampling issue; until then a request
-  // that depends on them must not be served as if they were absent.
-  if (!request.cursor().empty()) {
-    return NotYet("cursor", "resuming from a cursor");
-  }
-  if (!request.plan_id().empty()) {
-    return NotYet("plan_id", "binding to a plan");
-  }
-  if (request.has_token_budget()) {
-    return NotYet("token_budget", "token-budget batching");
-  }
-
   switch (request.batching_case()) {
     case winnow::v1::SampleRequest::kBatchSize:
       if (request.batch_size() < 1) {
         return Invalid(absl::StrCat("batch_size must be >= 1, got ",
                                     request.batch_size()));
       }
-      params.batch_size = static_cast<uint64_t>(request.batch_size());
+      break;
+    case winnow::v1::SampleRequest::kTokenBudget:
       break;
     default:
-      return Invalid("batch_size must be >= 1, got unset");
+      if (!resuming) {
+        return Invalid(
+            "batch_size must be >= 1, got unset (or set token_budget)");
+      }
   }
   if (request.num_epochs() < 0) {
     return Invalid(
@@ -214,49 +174,7 @@ absl::StatusOr<SampleParams> ValidateSampleRequest(
     return Invalid(
         absl::StrCat("max_batches must be >= 0, got ", request.max_batches()));
   }
-  params.seed = request.seed();
-  params.num_epochs = static_cast<uint64_t>(request.num_epochs());
-  params.samples_per_epoch = static_cast<uint64_t>(request.samples_per_epoch());
   params.max_batches = static_cast<uint64_t>(request.max_batches());
-  params.drop_last = !request.has_drop_last() || request.drop_last();
-
-  const winnow::v1::Strategy& strategy = request.strategy();
-  switch (strategy.kind_case()) {
-    case winnow::v1::Strategy::KIND_NOT_SET:
-    case winnow::v1::Strategy::kUniform:
-      params.kind = SampleParams::Kind::kUniform;
-      break;
-    case winnow::v1::Strategy::kWeighted: {
-      const winnow::v1::WeightedStrategy& w = strategy.weighted();
-      if (w.score().empty()) {
-        return Invalid("strategy.weighted.score must not be empty");
-      }
-      if (w.update() != winnow::v1::WEIGHT_UPDATE_UNSPECIFIED &&
-          w.update() != winnow::v1::WEIGHT_UPDATE_FROZEN) {
-        return NotYet("strategy.weighted.update",
-                      "re-reading weights (EPOCH or LIVE)");
-      }
-      absl::StatusOr<WeightSpec> spec = ToWeightSpec(w);
-      if (!spec.ok()) return spec.status();
-      params.kind = SampleParams::Kind::kWeighted;
-      params.score = w.score();
-      params.weight_spec = *spec;
-      break;
-    }
-    case winnow::v1::Strategy::kWeightedWithReplacement:
-      return NotYet("strategy", "the weighted_with_replacement strategy");
-    case winnow::v1::Strategy::kTopK:
-      return NotYet("strategy", "the top_k strategy");
-    case winnow::v1::Strategy::kMixture:
-      return NotYet("strategy", "the mixture strategy");
-    case winnow::v1::Strategy::kOrdered:
-      return NotYet("strategy", "the ordered strategy");
-    case winnow::v1::Strategy::kClusterBalanced:
-      return NotYet("strategy", "the cluster_balanced strategy");
-    case winnow::v1::Strategy::kRepetitionBudget:
-      return NotYet("strategy", "the repetition_budget strategy");
-  }
-
   absl::StatusOr<ResultView> view = ResolveView(request.view());
   if (!view.ok()) return view.status();
   params.view = *view;

@@ -69,23 +69,9 @@ absl::StatusOr<FilterParams> ValidateFilterRequest(
 // OK, or INVALID_ARGUMENT / UNIMPLEMENTED for the options not served yet.
 absl::Status ValidateCountRequest(const winnow::v1::CountRequest& request);
 
-// A Sample request with its defaults resolved, for the strategies served so
-// far (uniform and weighted, without plans or cursors).
+// A Sample request's per-stream fields, resolved. The plan fields are
+// checked where the plan is frozen (plans.h), against the collection.
 struct SampleParams {
-  enum class Kind { kUniform, kWeighted };
-  Kind kind = Kind::kUniform;
-  // kWeighted: the score column and its weight function.
-  std::string score;
-  WeightSpec weight_spec;
-
-  uint64_t seed = 0;
-  // 0 = unbounded.
-  uint64_t num_epochs = 0;
-  // 0 = every candidate once per epoch; otherwise each epoch is cut to the
-  // first samples_per_epoch positions of its order.
-  uint64_t samples_per_epoch = 0;
-  uint64_t batch_size = 1;
-  bool drop_last = true;
   uint32_t rank = 0;
   uint32_t world_size = 1;
   // 0 = no limit.
@@ -94,9 +80,10 @@ struct SampleParams {
   DocumentMask mask;
 };
 
-// INVALID_ARGUMENT naming the field for bad values; UNIMPLEMENTED, saying
-// so, for a cursor, a plan_id, a token_budget, a strategy other than
-// uniform and weighted, or weights that are re-read (update EPOCH/LIVE).
+// INVALID_ARGUMENT naming the field for bad values of the stream fields
+// (rank, world_size, max_batches, view, read_mask) and of the plan fields
+// that need no data to check (a missing batch_size or token_budget when no
+// cursor or plan_id is given, negative counts).
 absl::StatusOr<SampleParams> ValidateSampleRequest(
     const winnow::v1::SampleRequest& request);
 

@@ -203,6 +203,29 @@ class Store {
 
   // ---- Operations ----
 
+  // ---- Sampling plans (design §4): records the server serializes ----
+  //
+  // A plan is a set of named entries ("meta", "frozen", "epoch/3", ...)
+  // under its id. Storage neither parses nor interprets them.
+
+  // Writes `entries` of plan `plan_id` in one atomic batch, WAL-synced
+  // (unless sync_writes is off): either all of them land or none.
+  virtual absl::Status PutPlanEntries(
+      std::string_view plan_id,
+      const std::vector<std::pair<std::string, std::string>>& entries) = 0;
+  // One entry; NOT_FOUND if the plan or the entry does not exist.
+  virtual absl::StatusOr<std::string> GetPlanEntry(
+      std::string_view plan_id, std::string_view key) const = 0;
+  // (plan id, value) of entry `key` of every plan that has one.
+  virtual std::vector<std::pair<std::string, std::string>> ListPlanEntries(
+      std::string_view key) const = 0;
+  // Deletes every entry of the plan, durably; OK if there was none.
+  virtual absl::Status DeletePlan(std::string_view plan_id) = 0;
+  // A random 32-byte secret named `name`, created on first use and kept in
+  // the database, so a backup carries it (the cursor HMAC key).
+  virtual absl::StatusOr<std::string> GetOrCreateSecret(
+      std::string_view name) = 0;
+
   // RocksDB figures for metrics. Cheap (reads properties).
   virtual StoreStats GetStats() const = 0;
 

@@ -1,7 +1,9 @@
 #include "storage/store_impl.h"
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <system_error>
 
 #include "absl/strings/str_format.h"
@@ -191,6 +193,101 @@ absl::Status StoreImpl::LoadCollections() {
                    std::chrono::steady_clock::now() - start)
                    .count());
   return absl::OkStatus();
+}
+
+// ---- Sampling plans ----
+
+namespace {
+
+// Plan entries live in the meta family under "plan/<id>/<key>"; plan ids
+// are [A-Za-z0-9_-], so '/' separates unambiguously.
+std::string PlanKey(std::string_view plan_id, std::string_view key) {
+  std::string k = "plan/";
+  k.append(plan_id).append("/").append(key);
+  return k;
+}
+
+}  // namespace
+
+absl::Status StoreImpl::PutPlanEntries(
+    std::string_view plan_id,
+    const std::vector<std::pair<std::string, std::string>>& entries) {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, value] : entries) {
+    rocksdb::Status s = batch.Put(families_.meta, PlanKey(plan_id, key), value);
+    if (!s.ok()) return FromRocksDb(s, "writing a plan");
+  }
+  return Commit(&batch, options_.sync_writes, "writing a plan");
+}
+
+absl::StatusOr<std::string> StoreImpl::GetPlanEntry(
+    std::string_view plan_id, std::string_view key) const {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.meta,
+                               PlanKey(plan_id, key), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError("plan '" + std::string(plan_id) +
+                               "' has no entry '" + std::string(key) + "'");
+  }
+  if (!s.ok()) return FromRocksDb(s, "reading a plan");
+  return value;
+}
+
+std::vector<std::pair<std::string, std::string>> StoreImpl::ListPlanEntries(
+    std::string_view key) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (closed_.load()) return out;
+  const std::string suffix = "/" + std::string(key);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
+  for (it->Seek("plan/"); it->Valid() && it->key().starts_with("plan/");
+       it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    k.remove_prefix(5);
+    const size_t slash = k.find('/');
+    if (slash == std::string_view::npos || k.substr(slash) != suffix) continue;
+    out.emplace_back(std::string(k.substr(0, slash)), it->value().ToString());
+  }
+  return out;
+}
+
+absl::Status StoreImpl::DeletePlan(std::string_view plan_id) {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  rocksdb::WriteBatch batch;
+  const std::string begin = PlanKey(plan_id, "");
+  std::string end = begin;
+  end.back() = '/' + 1;  // every key of the plan sorts in [begin, end)
+  rocksdb::Status s = batch.DeleteRange(families_.meta, begin, end);
+  if (!s.ok()) return FromRocksDb(s, "deleting a plan");
+  return Commit(&batch, options_.sync_writes, "deleting a plan");
+}
+
+absl::StatusOr<std::string> StoreImpl::GetOrCreateSecret(
+    std::string_view name) {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  std::lock_guard<std::mutex> lock(secret_mu_);
+  const std::string key = "secret/" + std::string(name);
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), families_.meta, key, &value);
+  if (s.ok()) return value;
+  if (!s.IsNotFound()) return FromRocksDb(s, "reading a secret");
+  std::random_device random;  // the kernel's CSPRNG on Linux
+  value.resize(32);
+  for (size_t i = 0; i < value.size(); i += 4) {
+    const uint32_t r = random();
+    std::memcpy(&value[i], &r, 4);
+  }
+  rocksdb::WriteBatch batch;
+  s = batch.Put(families_.meta, key, value);
+  if (!s.ok()) return FromRocksDb(s, "writing a secret");
+  if (absl::Status st = Commit(&batch, /*sync=*/true, "writing a secret");
+      !st.ok()) {
+    return st;
+  }
+  return value;
 }
 
 absl::Status StoreImpl::Commit(rocksdb::WriteBatch* batch, bool sync,

@@ -52,6 +52,15 @@ class StoreImpl final : public Store {
   absl::StatusOr<ColumnsSnapshot> ReadColumns(
       std::string_view collection) const override;
 
+  absl::Status PutPlanEntries(
+      std::string_view plan_id,
+      const std::vector<std::pair<std::string, std::string>>& entries) override;
+  absl::StatusOr<std::string> GetPlanEntry(std::string_view plan_id,
+                                           std::string_view key) const override;
+  std::vector<std::pair<std::string, std::string>> ListPlanEntries(
+      std::string_view key) const override;
+  absl::Status DeletePlan(std::string_view plan_id) override;
+  absl::StatusOr<std::string> GetOrCreateSecret(std::string_view name) override;
   StoreStats GetStats() const override;
   absl::Status CreateCheckpoint(const std::string& dir) const override;
   absl::Status Compact() override;
@@ -99,6 +108,7 @@ class StoreImpl final : public Store {
   uint64_t wal_synced_ = 0;   // GUARDED_BY(sync_mu_)
   bool wal_syncing_ = false;  // GUARDED_BY(sync_mu_)
   std::atomic<bool> needs_resume_{false};
+  std::mutex secret_mu_;  // serializes GetOrCreateSecret
 
   // Guards the collection map and the id counter. Held exclusive by
   // CreateCollection and DeleteCollection across their RocksDB writes (rare

@@ -33,8 +33,8 @@ struct Fixture {
     for (size_t i = 0; i < n; ++i) {
       f.ids.push_back("doc-" + std::to_string(i));
       f.frozen->ordinals.push_back(static_cast<uint32_t>(2 * i + 5));
-      f.frozen->lengths.push_back(
-          static_cast<uint32_t>(std::clamp(std::round(len(rng)), 16.0, 32768.0)));
+      f.frozen->lengths.push_back(static_cast<uint32_t>(
+          std::clamp(std::round(len(rng)), 16.0, 32768.0)));
       f.frozen->id_hashes.push_back(IdHash(f.ids.back()));
       f.frozen->domains.push_back(i % 10 < 6 ? 0 : (i % 10 < 9 ? 1 : 2));
       if (weighted) f.frozen->weights.push_back(double(i % 10 + 1));
@@ -69,7 +69,8 @@ std::vector<Batch> ReadEpoch(PlanSampler& s, uint64_t e,
   return out;
 }
 
-void ExpectSameBatches(const std::vector<Batch>& a, const std::vector<Batch>& b) {
+void ExpectSameBatches(const std::vector<Batch>& a,
+                       const std::vector<Batch>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t j = 0; j < a.size(); ++j) {
     ASSERT_EQ(a[j].items, b[j].items) << "batch " << j;
@@ -104,9 +105,12 @@ std::vector<Case> Cases() {
       return c;
     };
     std::string suffix = bucketed ? "_bucketed" : "";
-    cases.push_back({"uniform" + suffix, base(SequenceKind::kKeyed), false, true});
-    cases.push_back({"weighted" + suffix, base(SequenceKind::kKeyed), true, true});
-    cases.push_back({"fixed" + suffix, base(SequenceKind::kFixed), false, true});
+    cases.push_back(
+        {"uniform" + suffix, base(SequenceKind::kKeyed), false, true});
+    cases.push_back(
+        {"weighted" + suffix, base(SequenceKind::kKeyed), true, true});
+    cases.push_back(
+        {"fixed" + suffix, base(SequenceKind::kFixed), false, true});
     SamplerConfig alias = base(SequenceKind::kAlias);
     alias.samples_per_epoch = 3000;
     cases.push_back({"alias" + suffix, alias, true, false});
@@ -207,9 +211,11 @@ TEST_P(PlanSamplerCaseTest, DeterministicAnyOrderAndReopenable) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kinds, PlanSamplerCaseTest, ::testing::ValuesIn(Cases()),
-    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Kinds, PlanSamplerCaseTest,
+                         ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.name;
+                         });
 
 TEST(PlanSamplerTest, ShardsOverRanksAreDisjointAndCompleteWithBuckets) {
   Fixture f = Fixture::Make(3000, true);

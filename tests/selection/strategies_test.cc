@@ -27,8 +27,8 @@ double ChiSquare(const std::vector<double>& observed,
                  const std::vector<double>& expected) {
   double x = 0;
   for (size_t i = 0; i < observed.size(); ++i) {
-    x += (observed[i] - expected[i]) * (observed[i] - expected[i]) /
-         expected[i];
+    x +=
+        (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
   }
   return x;
 }
@@ -53,7 +53,8 @@ TEST(AliasTableTest, DrawFrequenciesFollowTheWeights) {
 }
 
 TEST(AliasTableTest, ZeroWeightIsNeverDrawnAndBadWeightsAreRefused) {
-  absl::StatusOr<AliasTable> table = AliasTable::Build(std::vector<double>{0.0, 1.0, 0.0, 3.0});
+  absl::StatusOr<AliasTable> table =
+      AliasTable::Build(std::vector<double>{0.0, 1.0, 0.0, 3.0});
   ASSERT_TRUE(table.ok());
   for (int i = 0; i < 10000; ++i) {
     uint32_t d = table->Draw(PositionDraw(7, i));
@@ -108,18 +109,18 @@ TEST(ClusterBalancedTest, WaterFillsFromTheSmallestCluster) {
   };
   // Budget 18: quotas 18/3 = 6 (cluster 3 whole: 5), 13/2 = 6, 7/1 = 7.
   for (uint64_t seed : {1u, 9u}) {
-    std::vector<uint32_t> sel = ClusterBalancedSelect(clusters, hashes, 18,
-                                                      seed, id);
+    std::vector<uint32_t> sel =
+        ClusterBalancedSelect(clusters, hashes, 18, seed, id);
     EXPECT_EQ(sel.size(), 18u);
     EXPECT_TRUE(std::is_sorted(sel.begin(), sel.end()));
-    EXPECT_EQ(per_cluster(sel),
-              (std::map<float, int>{{3, 5}, {4, 6}, {5, 7}}));
+    EXPECT_EQ(per_cluster(sel), (std::map<float, int>{{3, 5}, {4, 6}, {5, 7}}));
   }
   // Budget 40: every big cluster whole (35), leftover 5 > the 3 tiny ones.
-  std::vector<uint32_t> all = ClusterBalancedSelect(clusters, hashes, 40, 1, id);
+  std::vector<uint32_t> all =
+      ClusterBalancedSelect(clusters, hashes, 40, 1, id);
   EXPECT_EQ(all.size(), 38u);
-  EXPECT_EQ(per_cluster(all), (std::map<float, int>{
-                                  {1, 1}, {2, 2}, {3, 5}, {4, 10}, {5, 20}}));
+  EXPECT_EQ(per_cluster(all),
+            (std::map<float, int>{{1, 1}, {2, 2}, {3, 5}, {4, 10}, {5, 20}}));
   // Budget 36: leftover 1 comes from the tiny clusters.
   EXPECT_EQ(ClusterBalancedSelect(clusters, hashes, 36, 1, id).size(), 36u);
   // Seeds change which members of a sampled cluster are taken.
@@ -147,7 +148,8 @@ TEST(RepetitionBudgetTest, FollowsTheRecursionAndPicksTheLeastError) {
     for (int64_t e = 0; e < c.repetitions; ++e) {
       double n = std::min<double>(size * (e + 1), budget);
       double b = 0;
-      for (int i = 0; i < m; ++i) b += pools[i].b * std::pow(0.5, e / pools[i].tau);
+      for (int i = 0; i < m; ++i)
+        b += pools[i].b * std::pow(0.5, e / pools[i].tau);
       b /= m;
       y = e == 0 ? std::pow(a * n / 1e5, b) + d : y * std::pow(n / n_prev, b);
       n_prev = n;
@@ -175,8 +177,8 @@ TEST(BucketEdgesTest, BucketsHoldAboutEqualTokens) {
   std::lognormal_distribution<double> dist(std::log(600.0), 1.0);
   std::vector<uint32_t> lengths;
   for (int i = 0; i < 100000; ++i) {
-    lengths.push_back(
-        static_cast<uint32_t>(std::clamp(std::round(dist(rng)), 16.0, 32768.0)));
+    lengths.push_back(static_cast<uint32_t>(
+        std::clamp(std::round(dist(rng)), 16.0, 32768.0)));
   }
   std::vector<uint32_t> edges = EstimateBucketEdges(lengths, 10);
   ASSERT_EQ(edges.size(), 9u);
@@ -199,8 +201,8 @@ TEST(BucketBatcherTest, BatchesRespectTheBudgetAndServeEverySampleOnce) {
   std::lognormal_distribution<double> dist(std::log(600.0), 1.0);
   std::vector<uint32_t> lengths;
   for (int i = 0; i < 20000; ++i) {
-    lengths.push_back(
-        static_cast<uint32_t>(std::clamp(std::round(dist(rng)), 16.0, 32768.0)));
+    lengths.push_back(static_cast<uint32_t>(
+        std::clamp(std::round(dist(rng)), 16.0, 32768.0)));
   }
   for (int64_t budget : {4096, 16384}) {
     BucketBatcher b(EstimateBucketEdges(lengths, 30), budget, {});

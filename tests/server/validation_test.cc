@@ -27,19 +27,31 @@ void ExpectError(const absl::Status& s, absl::StatusCode code,
 TEST(SampleValidationTest, DefaultsResolve) {
   absl::StatusOr<SampleParams> p = ValidateSampleRequest(GoodSample());
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_EQ(p->kind, SampleParams::Kind::kUniform);
-  EXPECT_TRUE(p->drop_last);  // unset means true
-  EXPECT_EQ(p->batch_size, 8u);
-  EXPECT_EQ(p->num_epochs, 0u);
+  EXPECT_EQ(p->world_size, 1u);
+  EXPECT_EQ(p->max_batches, 0u);
   EXPECT_EQ(p->view, winnow::v1::RESULT_VIEW_IDS);
 }
 
-TEST(SampleValidationTest, DropLastFalseIsKept) {
+TEST(SampleValidationTest, ResumingNeedsNoPlanFields) {
+  // With a cursor or a plan_id the plan fields (collection and batching
+  // included) may be left empty; the plan supplies them.
+  SampleRequest r;
+  r.set_world_size(2);
+  r.set_rank(1);
+  r.set_cursor("token");
+  EXPECT_TRUE(ValidateSampleRequest(r).ok());
+  r.clear_cursor();
+  r.set_plan_id("p1");
+  EXPECT_TRUE(ValidateSampleRequest(r).ok());
+  r.clear_plan_id();
+  ExpectError(ValidateSampleRequest(r).status(),
+              absl::StatusCode::kInvalidArgument, "collection");
+}
+
+TEST(SampleValidationTest, TokenBudgetReplacesBatchSize) {
   SampleRequest r = GoodSample();
-  r.set_drop_last(false);
-  absl::StatusOr<SampleParams> p = ValidateSampleRequest(r);
-  ASSERT_TRUE(p.ok());
-  EXPECT_FALSE(p->drop_last);
+  r.mutable_token_budget()->set_max_tokens(4096);
+  EXPECT_TRUE(ValidateSampleRequest(r).ok());
 }
 
 TEST(SampleValidationTest, WorldSizeZeroIsInvalid) {
@@ -93,79 +105,6 @@ TEST(SampleValidationTest, MissingCollectionIsInvalid) {
   r.clear_collection();
   ExpectError(ValidateSampleRequest(r).status(),
               absl::StatusCode::kInvalidArgument, "collection");
-}
-
-TEST(SampleValidationTest, PlansAndCursorsAreNotImplementedYet) {
-  SampleRequest r = GoodSample();
-  r.set_cursor("abc");
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "cursor");
-  r = GoodSample();
-  r.set_plan_id("p1");
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "plan_id");
-  r = GoodSample();
-  r.mutable_token_budget()->set_max_tokens(4096);
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "token_budget");
-}
-
-TEST(SampleValidationTest, OtherStrategiesAreNotImplementedYet) {
-  SampleRequest r = GoodSample();
-  r.mutable_strategy()->mutable_top_k()->set_score("q");
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "top_k");
-  r = GoodSample();
-  r.mutable_strategy()->mutable_mixture();
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "mixture");
-  r = GoodSample();
-  r.mutable_strategy()->mutable_weighted_with_replacement();
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "weighted_with_replacement");
-}
-
-TEST(SampleValidationTest, WeightedNeedsAScoreAndAValidFunction) {
-  SampleRequest r = GoodSample();
-  r.mutable_strategy()->mutable_weighted();
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kInvalidArgument,
-              "strategy.weighted.score must not be empty");
-  auto* w = r.mutable_strategy()->mutable_weighted();
-  w->set_score("quality");
-  w->set_weight_function(winnow::v1::WEIGHT_FUNCTION_SOFTMAX);
-  w->set_temperature(0);
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kInvalidArgument, "temperature");
-  w->set_temperature(0.5);
-  absl::StatusOr<SampleParams> p = ValidateSampleRequest(r);
-  ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_EQ(p->kind, SampleParams::Kind::kWeighted);
-  EXPECT_EQ(p->score, "quality");
-  EXPECT_EQ(p->weight_spec.function, WeightFunction::kSoftmax);
-  EXPECT_EQ(p->weight_spec.temperature, 0.5);
-}
-
-TEST(SampleValidationTest, PowerUsesAlphaDefaultOne) {
-  SampleRequest r = GoodSample();
-  auto* w = r.mutable_strategy()->mutable_weighted();
-  w->set_score("q");
-  w->set_weight_function(winnow::v1::WEIGHT_FUNCTION_POWER);
-  absl::StatusOr<SampleParams> p = ValidateSampleRequest(r);
-  ASSERT_TRUE(p.ok());
-  EXPECT_EQ(p->weight_spec.function, WeightFunction::kPower);
-  EXPECT_EQ(p->weight_spec.alpha, 1.0);
-  w->set_alpha(2);
-  EXPECT_EQ(ValidateSampleRequest(r)->weight_spec.alpha, 2.0);
-}
-
-TEST(SampleValidationTest, LiveWeightsAreNotImplementedYet) {
-  SampleRequest r = GoodSample();
-  auto* w = r.mutable_strategy()->mutable_weighted();
-  w->set_score("q");
-  w->set_update(winnow::v1::WEIGHT_UPDATE_LIVE);
-  ExpectError(ValidateSampleRequest(r).status(),
-              absl::StatusCode::kUnimplemented, "update");
 }
 
 TEST(SampleValidationTest, UnknownViewIsInvalid) {

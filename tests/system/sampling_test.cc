@@ -1,0 +1,536 @@
+// Whole-system tests of the sampling guarantees (design §4): plans shared by
+// every rank, signed cursors, exact resume after a SIGKILL with another
+// world size, every strategy, token budgets, and plans that stay stable
+// under writes. A real winnowd, a real RocksDB in a temp dir, the real
+// client.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/system/winnowd_process.h"
+#include "winnow/client/client.h"
+
+namespace winnow {
+namespace {
+
+using testing::TempDir;
+using testing::WinnowdProcess;
+
+constexpr int kDocs = 6000;
+
+// Documents s-0000..: 4 domains of unequal size, lengths 16..4000, quality
+// in (0, 1), an integer cluster 0..39.
+v1::UpsertDocumentsRequest CorpusBatch(int begin, int end, uint64_t seed) {
+  static const char* kDomains[] = {"web",  "web",  "web",   "wiki",
+                                   "wiki", "code", "books", "web"};
+  std::mt19937_64 rng(seed + begin);
+  v1::UpsertDocumentsRequest req;
+  v1::DocumentColumns* cols = req.mutable_columns();
+  v1::ScoreColumn* q = cols->add_scores();
+  q->set_name("quality");
+  v1::ScoreColumn* cl = cols->add_scores();
+  cl->set_name("cluster");
+  char id[32];
+  for (int i = begin; i < end; ++i) {
+    snprintf(id, sizeof(id), "s-%05d", i);
+    cols->add_ids(id);
+    cols->add_domains(kDomains[rng() % 8]);
+    cols->add_lengths(16 + static_cast<int64_t>(rng() % 3985));
+    q->add_values(static_cast<float>((rng() % 9999 + 1) / 10000.0));
+    cl->add_values(static_cast<float>(rng() % 40));
+  }
+  return req;
+}
+
+absl::Status LoadCorpus(const Client& client, const std::string& name) {
+  v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name(name);
+  if (absl::Status s = client.CreateCollection(create).status(); !s.ok()) {
+    return s;
+  }
+  DocumentWriter w = client.UpsertDocuments(name);
+  for (int b = 0; b < kDocs; b += 1000) {
+    if (absl::Status s = w.Write(CorpusBatch(b, b + 1000, 1)); !s.ok())
+      return s;
+  }
+  return w.Close();
+}
+
+struct Served {
+  int64_t epoch;
+  int64_t index;
+  std::vector<std::string> ids;
+  std::string cursor;
+  std::string plan_id;
+};
+
+// One rank's stream: every batch with its position and cursor.
+std::vector<Served> Read(const Client& client, v1::SampleRequest req, int rank,
+                         int world, absl::Status* status) {
+  req.set_rank(rank);
+  req.set_world_size(world);
+  SampleReader reader = client.Sample(req);
+  std::vector<Served> out;
+  v1::SampleResponse resp;
+  while (reader.Next(&resp)) {
+    out.push_back({resp.batch().epoch(),
+                   resp.batch().global_batch_index(),
+                   {resp.batch().ids().begin(), resp.batch().ids().end()},
+                   resp.cursor(),
+                   resp.plan_id()});
+  }
+  *status = reader.Finish();
+  return out;
+}
+
+struct StrategyCase {
+  std::string name;
+  v1::SampleRequest request;
+};
+
+std::vector<StrategyCase> Strategies() {
+  std::vector<StrategyCase> cases;
+  auto base = [](const std::string& run) {
+    v1::SampleRequest r;
+    r.set_collection("docs");
+    r.set_seed(11);
+    r.set_run_id(run);
+    r.set_num_epochs(2);
+    r.set_batch_size(50);
+    return r;
+  };
+  cases.push_back({"uniform", base("uniform")});
+  {
+    v1::SampleRequest r = base("weighted_bucketed");
+    auto* w = r.mutable_strategy()->mutable_weighted();
+    w->set_score("quality");
+    w->set_weight_function(v1::WEIGHT_FUNCTION_POWER);
+    w->set_alpha(2);
+    r.mutable_token_budget()->set_max_tokens(16384);
+    r.mutable_token_budget()->set_bucket_count(8);
+    r.set_filter("length < 3000");
+    cases.push_back({"weighted_bucketed", r});
+  }
+  {
+    v1::SampleRequest r = base("mixture");
+    r.set_samples_per_epoch(2500);
+    auto* m = r.mutable_strategy()->mutable_mixture();
+    for (auto [d, w] : std::vector<std::pair<const char*, double>>{
+             {"web", 0.4}, {"wiki", 0.2}, {"code", 0.2}, {"books", 0.2}}) {
+      auto* dw = m->add_domain_weights();
+      dw->set_domain(d);
+      dw->set_weight(w);
+    }
+    cases.push_back({"mixture", r});
+  }
+  {
+    v1::SampleRequest r = base("with_replacement");
+    r.set_samples_per_epoch(3000);
+    r.mutable_strategy()->mutable_weighted_with_replacement()->set_score(
+        "quality");
+    cases.push_back({"with_replacement", r});
+  }
+  {
+    v1::SampleRequest r = base("folding");
+    r.mutable_strategy()->mutable_ordered()->set_score("quality");
+    r.mutable_strategy()->mutable_ordered()->set_direction(
+        v1::ORDER_DIRECTION_FOLDING);
+    cases.push_back({"folding", r});
+  }
+  {
+    v1::SampleRequest r = base("top_k");
+    r.mutable_strategy()->mutable_top_k()->set_score("quality");
+    r.mutable_strategy()->mutable_top_k()->set_fraction(0.5);
+    r.mutable_strategy()->mutable_top_k()->set_shuffle(true);
+    cases.push_back({"top_k", r});
+  }
+  {
+    v1::SampleRequest r = base("cluster_balanced");
+    r.mutable_strategy()->mutable_cluster_balanced()->set_budget(2000);
+    cases.push_back({"cluster_balanced", r});
+  }
+  {
+    v1::SampleRequest r = base("repetition_budget");
+    r.set_num_epochs(0);
+    r.mutable_strategy()->mutable_repetition_budget()->set_score("quality");
+    r.mutable_strategy()->mutable_repetition_budget()->set_sample_budget(9000);
+    cases.push_back({"repetition_budget", r});
+  }
+  return cases;
+}
+
+// The guarantee trainers live on: a run read by 3 ranks, stopped after k
+// batches per rank, the server SIGKILLed, then resumed from the cursor by
+// 2 ranks, serves exactly the batches of the single-rank run at the same
+// (epoch, global batch) positions, each once, and loses only what
+// drop_last drops at the end of an epoch.
+TEST(SamplingSystemTest, ExactResumeAfterSigkillWithAnotherWorldSize) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  std::vector<StrategyCase> cases = Strategies();
+  std::map<std::string,
+           std::map<std::pair<int64_t, int64_t>, std::vector<std::string>>>
+      reference;
+  std::map<std::string, std::string> resume_cursor;
+  std::map<std::string, std::set<std::pair<int64_t, int64_t>>> before;
+  {
+    auto server = WinnowdProcess::Start(data);
+    ASSERT_NE(server, nullptr);
+    absl::StatusOr<Client> client = Client::Connect(server->target());
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+    for (const StrategyCase& c : cases) {
+      absl::Status status;
+      std::vector<Served> all = Read(*client, c.request, 0, 1, &status);
+      ASSERT_TRUE(status.ok()) << c.name << ": " << status;
+      ASSERT_GT(all.size(), 8u) << c.name;
+      for (const Served& s : all) {
+        reference[c.name][{s.epoch, s.index}] = s.ids;
+      }
+      // Three ranks, 3 batches each; every rank's cursor after its i-th
+      // batch is the same.
+      v1::SampleRequest three = c.request;
+      three.set_max_batches(3);
+      std::vector<std::vector<Served>> ranks;
+      for (int r = 0; r < 3; ++r) {
+        ranks.push_back(Read(*client, three, r, 3, &status));
+        ASSERT_TRUE(status.ok()) << c.name << ": " << status;
+        ASSERT_EQ(ranks.back().size(), 3u) << c.name;
+      }
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(ranks[0][i].cursor, ranks[1][i].cursor) << c.name;
+        EXPECT_EQ(ranks[0][i].cursor, ranks[2][i].cursor) << c.name;
+        for (int r = 0; r < 3; ++r) {
+          const Served& s = ranks[r][i];
+          EXPECT_EQ(s.plan_id, all[0].plan_id) << c.name;  // one shared plan
+          EXPECT_EQ(s.index, 3 * i + r) << c.name;
+          EXPECT_EQ(s.ids, (reference[c.name][{s.epoch, s.index}])) << c.name;
+          before[c.name].insert({s.epoch, s.index});
+        }
+      }
+      resume_cursor[c.name] = ranks[0][2].cursor;
+    }
+    server->Signal(SIGKILL);
+    server->Wait();
+  }
+  auto server = WinnowdProcess::Start(data);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  for (const StrategyCase& c : cases) {
+    v1::SampleRequest resume;
+    resume.set_cursor(resume_cursor[c.name]);
+    std::map<std::pair<int64_t, int64_t>, int> seen;
+    for (int r = 0; r < 2; ++r) {
+      absl::Status status;
+      for (const Served& s : Read(*client, resume, r, 2, &status)) {
+        ++seen[{s.epoch, s.index}];
+        EXPECT_EQ(s.ids, (reference[c.name][{s.epoch, s.index}]))
+            << c.name << " epoch " << s.epoch << " batch " << s.index;
+      }
+      ASSERT_TRUE(status.ok()) << c.name << ": " << status;
+    }
+    // Each position once, none before the cursor, and every position of
+    // the reference after it except at most one dropped batch per epoch.
+    std::map<int64_t, int> missing;
+    for (const auto& [pos, ids] : reference[c.name]) {
+      if (before[c.name].count(pos)) {
+        EXPECT_EQ(seen.count(pos), 0u) << c.name;
+      } else if (!seen.count(pos)) {
+        ++missing[pos.first];
+      }
+    }
+    for (const auto& [pos, n] : seen) EXPECT_EQ(n, 1) << c.name;
+    for (const auto& [epoch, n] : missing) {
+      EXPECT_LE(n, 1) << c.name << " epoch " << epoch;
+    }
+  }
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+TEST(SamplingSystemTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
+  TempDir dir;
+  auto server = WinnowdProcess::Start(dir.path() + "/data");
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+  v1::CreateCollectionRequest other;
+  other.mutable_collection()->set_name("other");
+  ASSERT_TRUE(client->CreateCollection(other).ok());
+
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(10);
+  req.set_max_batches(1);
+  absl::Status status;
+  std::vector<Served> one = Read(*client, req, 0, 1, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(one.size(), 1u);
+  const std::string cursor = one[0].cursor;
+
+  v1::SampleRequest resume;
+  resume.set_max_batches(1);
+  // A flipped character anywhere is refused, never trusted.
+  for (size_t at : {size_t{0}, cursor.size() / 2, cursor.size() - 2}) {
+    std::string bad = cursor;
+    bad[at] = bad[at] == 'A' ? 'B' : 'A';
+    resume.set_cursor(bad);
+    Read(*client, resume, 0, 1, &status);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << at;
+    EXPECT_NE(status.message().find("cursor"), std::string::npos) << status;
+  }
+  resume.set_cursor("not a cursor!");
+  Read(*client, resume, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  // From another collection.
+  resume.set_cursor(cursor);
+  resume.set_collection("other");
+  Read(*client, resume, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  // Plan fields that differ from the cursor's plan.
+  resume.set_collection("docs");
+  resume.set_seed(99);
+  Read(*client, resume, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  resume.clear_seed();
+  EXPECT_EQ(Read(*client, resume, 0, 1, &status).size(), 1u);
+  EXPECT_TRUE(status.ok()) << status;
+  // rank >= world_size.
+  Read(*client, resume, 2, 2, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+
+  // ListPlans shows the plan with its memory; DeletePlan drops it, and its
+  // cursor is FAILED_PRECONDITION from then on.
+  v1::ListPlansRequest list;
+  list.set_collection("docs");
+  absl::StatusOr<v1::ListPlansResponse> plans = client->ListPlans(list);
+  ASSERT_TRUE(plans.ok());
+  ASSERT_EQ(plans->plans_size(), 1);
+  EXPECT_EQ(plans->plans(0).plan_id(), one[0].plan_id);
+  EXPECT_EQ(plans->plans(0).candidate_count(), kDocs);
+  EXPECT_GT(plans->plans(0).memory_bytes(), 0);
+  EXPECT_GT(plans->total_memory_bytes(), 0);
+  v1::DeletePlanRequest del;
+  del.set_plan_id(one[0].plan_id);
+  absl::StatusOr<v1::DeletePlanResponse> deleted = client->DeletePlan(del);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->deleted());
+  Read(*client, resume, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(client->DeletePlan(del).status().code(),
+            absl::StatusCode::kNotFound);
+  del.set_allow_missing(true);
+  deleted = client->DeletePlan(del);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_FALSE(deleted->deleted());
+  v1::SampleRequest by_id;
+  by_id.set_plan_id(one[0].plan_id);
+  Read(*client, by_id, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+
+  // Strategy errors name their field.
+  v1::SampleRequest bad = req;
+  bad.mutable_strategy()->mutable_weighted()->set_score("qualty");
+  Read(*client, bad, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("strategy.weighted.score"), std::string::npos)
+      << status;
+  bad = req;
+  auto* dw = bad.mutable_strategy()->mutable_mixture()->add_domain_weights();
+  dw->set_domain("nope");
+  dw->set_weight(1);
+  bad.set_samples_per_epoch(100);
+  Read(*client, bad, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("domain_weights[0].domain"),
+            std::string::npos)
+      << status;
+  bad = req;
+  bad.mutable_strategy()->mutable_weighted_with_replacement();
+  Read(*client, bad, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("samples_per_epoch"), std::string::npos)
+      << status;
+  bad = req;
+  bad.mutable_token_budget()->set_bucket_count(4);  // no max_tokens, no sizes
+  Read(*client, bad, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("token_budget.max_tokens"), std::string::npos)
+      << status;
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+TEST(SamplingSystemTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
+  TempDir dir;
+  auto server = WinnowdProcess::Start(dir.path() + "/data");
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(100);
+  req.set_max_batches(1);
+  req.set_run_id("run-a");
+  std::vector<std::string> ids(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      absl::Status status;
+      std::vector<Served> got = Read(*client, req, t % 4, 4, &status);
+      if (status.ok() && !got.empty()) ids[t] = got[0].plan_id;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
+  ASSERT_FALSE(ids[0].empty());
+  // A new run_id freezes a new plan over the current data.
+  {
+    DocumentWriter w = client->UpsertDocuments("docs");
+    ASSERT_TRUE(w.Write(CorpusBatch(kDocs, kDocs + 500, 1)).ok());
+    ASSERT_TRUE(w.Close().ok());
+  }
+  req.set_run_id("run-b");
+  absl::Status status;
+  std::vector<Served> b = Read(*client, req, 0, 1, &status);
+  ASSERT_TRUE(status.ok());
+  EXPECT_NE(b[0].plan_id, ids[0]);
+  absl::StatusOr<v1::ListPlansResponse> plans =
+      client->ListPlans(v1::ListPlansRequest());
+  ASSERT_TRUE(plans.ok());
+  ASSERT_EQ(plans->plans_size(), 2);
+  std::map<std::string, int64_t> candidates;
+  for (const v1::Plan& p : plans->plans()) {
+    candidates[p.run_id()] = p.candidate_count();
+  }
+  EXPECT_EQ(candidates["run-a"], kDocs);
+  EXPECT_EQ(candidates["run-b"], kDocs + 500);
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+TEST(SamplingSystemTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
+  TempDir dir;
+  auto server = WinnowdProcess::Start(dir.path() + "/data");
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(200);
+  req.set_num_epochs(1);
+  req.set_seed(3);
+  req.add_score_names("quality");
+  req.set_world_size(1);
+  absl::Status status;
+  // The first batch only: the plan is frozen now.
+  v1::SampleRequest first = req;
+  first.set_max_batches(1);
+  std::vector<Served> head = Read(*client, first, 0, 1, &status);
+  ASSERT_TRUE(status.ok());
+  const std::string deleted_id = head[0].ids[5];
+  const std::string replaced_id = head[0].ids[7];
+  v1::DeleteDocumentsRequest del;
+  del.set_collection("docs");
+  del.add_ids(deleted_id);
+  ASSERT_TRUE(client->DeleteDocuments(del).ok());
+  {
+    DocumentWriter w = client->UpsertDocuments("docs");
+    v1::UpsertDocumentsRequest up;
+    v1::Document* d = up.add_documents();
+    d->set_id(replaced_id);
+    d->set_length(7);
+    (*d->mutable_scores())["quality"] = 0.5f;
+    ASSERT_TRUE(w.Write(up).ok());
+    ASSERT_TRUE(w.Write(CorpusBatch(kDocs, kDocs + 100, 2)).ok());  // new docs
+    ASSERT_TRUE(w.Close().ok());
+  }
+  SampleReader reader = client->Sample(req);
+  v1::SampleResponse resp;
+  ASSERT_TRUE(reader.Next(&resp)) << reader.Finish();
+  const v1::SampleBatch& b = resp.batch();
+  EXPECT_EQ(std::vector<std::string>(b.ids().begin(), b.ids().end()),
+            head[0].ids);  // positions never shift
+  EXPECT_EQ(std::vector<uint32_t>(b.deleted_indexes().begin(),
+                                  b.deleted_indexes().end()),
+            std::vector<uint32_t>{5});
+  EXPECT_EQ(std::vector<uint32_t>(b.modified_indexes().begin(),
+                                  b.modified_indexes().end()),
+            std::vector<uint32_t>{7});
+  EXPECT_NE(b.lengths(7), 7);  // the frozen length, not the new one
+  EXPECT_FLOAT_EQ(b.scores(0).values(7), 0.5f);  // the current score
+  int64_t served = b.ids_size();
+  std::set<std::string> all(b.ids().begin(), b.ids().end());
+  while (reader.Next(&resp)) {
+    served += resp.batch().ids_size();
+    all.insert(resp.batch().ids().begin(), resp.batch().ids().end());
+  }
+  ASSERT_TRUE(reader.Finish().ok());
+  EXPECT_EQ(served, kDocs);  // the new documents join later plans only
+  EXPECT_EQ(all.size(), static_cast<size_t>(kDocs));
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+TEST(SamplingSystemTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {
+  TempDir dir;
+  auto server = WinnowdProcess::Start(dir.path() + "/data");
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_num_epochs(1);
+  req.set_drop_last(false);
+  req.mutable_token_budget()->set_max_tokens(3000);
+  req.set_world_size(1);
+  SampleReader reader = client->Sample(req);
+  v1::SampleResponse resp;
+  std::set<std::string> seen;
+  int over = 0;
+  double padded = 0, tokens = 0;
+  while (reader.Next(&resp)) {
+    const v1::SampleBatch& b = resp.batch();
+    if (resp.has_plan()) {
+      // The resolved default: 30 buckets of about equal tokens.
+      EXPECT_EQ(resp.plan().token_budget().bucket_count(), 30);
+      EXPECT_GT(resp.plan().token_budget().bucket_edges_size(), 20);
+    }
+    ASSERT_TRUE(b.has_bucket_index());
+    int64_t longest = 0;
+    for (int64_t l : b.lengths()) longest = std::max(longest, l);
+    EXPECT_EQ(b.padded_token_count(), longest * b.ids_size());
+    if (b.over_budget()) {
+      ++over;
+      EXPECT_EQ(b.ids_size(), 1);
+    } else {
+      EXPECT_LE(b.padded_token_count(), 3000);
+    }
+    EXPECT_NEAR(b.padding_ratio(),
+                1.0 - double(b.token_count()) / b.padded_token_count(), 1e-12);
+    padded += b.padded_token_count();
+    tokens += b.token_count();
+    for (const std::string& id : b.ids()) EXPECT_TRUE(seen.insert(id).second);
+  }
+  absl::Status finished = reader.Finish();
+  ASSERT_TRUE(finished.ok()) << finished;
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kDocs));
+  EXPECT_GT(over, 0);  // lengths reach 4000 > 3000
+  EXPECT_LT(1 - tokens / padded, 0.2);
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+}  // namespace
+}  // namespace winnow

@@ -510,9 +510,13 @@ absl::Status PlanRegistry::Init() {
     ++loaded;
   }
   if (loaded > 0) spdlog::info("{} sampling plans on record", loaded);
-  expiry_ = std::thread([this] {
+  // Look for idle plans at least twice per TTL, at most once a minute.
+  const auto interval = std::clamp<std::chrono::milliseconds>(
+      std::chrono::milliseconds(options_.ttl_seconds * 500),
+      std::chrono::milliseconds(200), std::chrono::milliseconds(60000));
+  expiry_ = std::thread([this, interval] {
     std::unique_lock<std::mutex> lock(stop_mu_);
-    while (!stop_cv_.wait_for(lock, options_.expiry_interval,
+    while (!stop_cv_.wait_for(lock, interval,
                               [this] { return stop_; })) {
       lock.unlock();
       ExpireIdle(std::chrono::system_clock::now());
@@ -573,7 +577,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::FindOrCreate(
       lock.unlock();
       return future.get();
     }
-    if (options_.max_plans_per_token > 0) {
+    if (options_.max_plans_per_token > 0 && !owner.empty()) {
       int64_t owned = 0;
       for (const auto& [id, plan] : by_id_) owned += plan->owner() == owner;
       if (owned >= options_.max_plans_per_token) {

@@ -50,10 +50,9 @@ struct PlanOptions {
   // Memory all loaded plans may hold; a new plan past it is
   // RESOURCE_EXHAUSTED. 0 = no limit.
   int64_t max_plan_memory_bytes = 0;
-  // Live plans per token (owner); 0 = no limit.
+  // Live plans per token (owner); 0 = no limit. Plans created without a
+  // token have no owner and no quota.
   int64_t max_plans_per_token = 0;
-  // How often idle plans are looked for.
-  std::chrono::seconds expiry_interval{60};
 };
 
 class Plan {

@@ -532,5 +532,45 @@ TEST(SamplingSystemTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {
   EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
+TEST(SamplingSystemTest, IdlePlansExpireAndPlanMemoryIsBounded) {
+  TempDir dir;
+  auto server = WinnowdProcess::Start(
+      dir.path() + "/data", 0,
+      {"--plan-ttl-seconds=1", "--max-plan-memory-bytes=1"});
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(10);
+  req.set_max_batches(1);
+  req.set_run_id("first");
+  absl::Status status;
+  std::vector<Served> first = Read(*client, req, 0, 1, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  // The first plan holds more than the 1-byte budget: a second is refused.
+  req.set_run_id("second");
+  Read(*client, req, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("max_plan_memory_bytes"), std::string::npos)
+      << status;
+  // Unused for its 1 s TTL, the plan is deleted; its cursor is refused.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  absl::StatusOr<v1::ListPlansResponse> plans =
+      client->ListPlans(v1::ListPlansRequest());
+  ASSERT_TRUE(plans.ok());
+  EXPECT_EQ(plans->plans_size(), 0);
+  v1::SampleRequest resume;
+  resume.set_cursor(first[0].cursor);
+  Read(*client, resume, 0, 1, &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  // With the memory released, a new plan fits again.
+  Read(*client, req, 0, 1, &status);
+  EXPECT_TRUE(status.ok()) << status;
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
 }  // namespace
 }  // namespace winnow

@@ -372,6 +372,12 @@ int64_t Plan::MemoryBytes() const { return memory_bytes_.load(); }
 
 absl::Status Plan::EnsureLoaded() {
   if (sampler_ != nullptr) return absl::OkStatus();
+  if (description_.sampler_version() != kSamplerVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plan '", id_, "' was sampled by sampler version ",
+        description_.sampler_version(), ", which this server (version ",
+        kSamplerVersion, ") cannot reproduce; start a new run"));
+  }
   if (deleted_.load()) {
     return absl::FailedPreconditionError(
         absl::StrCat("plan '", id_, "' was deleted"));
@@ -516,8 +522,7 @@ absl::Status PlanRegistry::Init() {
       std::chrono::milliseconds(200), std::chrono::milliseconds(60000));
   expiry_ = std::thread([this, interval] {
     std::unique_lock<std::mutex> lock(stop_mu_);
-    while (!stop_cv_.wait_for(lock, interval,
-                              [this] { return stop_; })) {
+    while (!stop_cv_.wait_for(lock, interval, [this] { return stop_; })) {
       lock.unlock();
       ExpireIdle(std::chrono::system_clock::now());
       lock.lock();

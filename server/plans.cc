@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -25,7 +26,7 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr uint32_t kFrozenFormat = 1;
+constexpr uint32_t kFrozenFormat = 2;
 constexpr uint32_t kInternalFormat = 1;
 constexpr int32_t kDefaultBuckets = 30;
 constexpr uint32_t kDefaultFolds = 3;
@@ -116,11 +117,35 @@ struct FrozenRecord {
   std::vector<uint16_t> domains;
 };
 
+// Compact forms: ascending ordinals (most strategies) as a bitmap when
+// that is smaller, and lengths as 16 bits when they all fit.
 std::string EncodeFrozen(const FrozenRecord& f) {
   std::string out;
   out.append(reinterpret_cast<const char*>(&kFrozenFormat), 4);
-  PutArray(&out, f.ordinals);
-  PutArray(&out, f.lengths);
+  const size_t n = f.ordinals.size();
+  const bool ascending =
+      std::is_sorted(f.ordinals.begin(), f.ordinals.end()) &&
+      std::adjacent_find(f.ordinals.begin(), f.ordinals.end()) ==
+          f.ordinals.end();
+  const uint64_t bits = n == 0 ? 0 : uint64_t{f.ordinals.back()} + 1;
+  if (ascending && bits / 8 < n * 4) {
+    out.push_back(1);
+    std::vector<uint64_t> words((bits + 63) / 64, 0);
+    for (uint32_t o : f.ordinals) words[o / 64] |= uint64_t{1} << (o % 64);
+    PutArray(&out, words);
+  } else {
+    out.push_back(0);
+    PutArray(&out, f.ordinals);
+  }
+  const bool short_lengths = std::all_of(f.lengths.begin(), f.lengths.end(),
+                                         [](uint32_t l) { return l < 65536; });
+  if (short_lengths) {
+    out.push_back(1);
+    PutArray(&out, std::vector<uint16_t>(f.lengths.begin(), f.lengths.end()));
+  } else {
+    out.push_back(0);
+    PutArray(&out, f.lengths);
+  }
   PutArray(&out, f.scores);
   PutArray(&out, f.domains);
   return out;
@@ -128,13 +153,36 @@ std::string EncodeFrozen(const FrozenRecord& f) {
 
 bool DecodeFrozen(std::string_view in, FrozenRecord* f) {
   uint32_t format = 0;
-  if (in.size() < 4) return false;
+  if (in.size() < 5) return false;
   std::memcpy(&format, in.data(), 4);
   in.remove_prefix(4);
-  return format == kFrozenFormat && GetArray(&in, &f->ordinals) &&
-         GetArray(&in, &f->lengths) && GetArray(&in, &f->scores) &&
-         GetArray(&in, &f->domains) && in.empty() &&
-         f->lengths.size() == f->ordinals.size() &&
+  if (format != kFrozenFormat) return false;
+  const char ordinal_mode = in[0];
+  in.remove_prefix(1);
+  if (ordinal_mode == 1) {
+    std::vector<uint64_t> words;
+    if (!GetArray(&in, &words)) return false;
+    for (size_t w = 0; w < words.size(); ++w) {
+      for (uint64_t x = words[w]; x != 0; x &= x - 1) {
+        f->ordinals.push_back(
+            static_cast<uint32_t>(w * 64 + std::countr_zero(x)));
+      }
+    }
+  } else if (ordinal_mode != 0 || !GetArray(&in, &f->ordinals)) {
+    return false;
+  }
+  if (in.empty()) return false;
+  const char length_mode = in[0];
+  in.remove_prefix(1);
+  if (length_mode == 1) {
+    std::vector<uint16_t> lengths;
+    if (!GetArray(&in, &lengths)) return false;
+    f->lengths.assign(lengths.begin(), lengths.end());
+  } else if (length_mode != 0 || !GetArray(&in, &f->lengths)) {
+    return false;
+  }
+  return GetArray(&in, &f->scores) && GetArray(&in, &f->domains) &&
+         in.empty() && f->lengths.size() == f->ordinals.size() &&
          (f->scores.empty() || f->scores.size() == f->ordinals.size()) &&
          (f->domains.empty() || f->domains.size() == f->ordinals.size());
 }
@@ -739,6 +787,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   const winnow::v1::Strategy& strategy = d.strategy();
 
   FrozenRecord record;
+  std::vector<uint64_t> id_hashes;  // aligned with record.ordinals
   std::optional<winnow::v1::RepetitionBudgetPrediction> prediction;
   {
     absl::StatusOr<storage::ColumnsSnapshot> snapshot =
@@ -1063,6 +1112,10 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
       if (!record.domains.empty()) domains.push_back(record.domains[i]);
     }
     if (!record.domains.empty()) record.domains = std::move(domains);
+    id_hashes.reserve(record.ordinals.size());
+    for (uint32_t o : record.ordinals) {
+      id_hashes.push_back(snapshot->id_hashes()[o]);
+    }
     plan->collection_id_ = snapshot->collection_id();
     plan->freeze_seq_ = snapshot->write_seq();
 
@@ -1117,27 +1170,21 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     }
   }
   d.set_candidate_count(static_cast<int64_t>(record.ordinals.size()));
+  const size_t candidate_count = record.ordinals.size();
   if (prediction) plan->prediction_ = prediction;
 
   // The generator, built over the frozen set exactly as a restart would.
+  std::string frozen_entry = EncodeFrozen(record);
   auto frozen = std::make_shared<FrozenCandidates>();
-  frozen->ordinals = record.ordinals;
-  frozen->lengths = record.lengths;
-  frozen->domains = record.domains;
+  frozen->id_hashes = std::move(id_hashes);
   frozen->num_domains = static_cast<uint32_t>(d.domain_weights_size());
-  {
-    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-        store_->ReadColumns(request.collection());
-    if (!snapshot.ok()) return snapshot.status();
-    frozen->id_hashes.reserve(record.ordinals.size());
-    for (uint32_t o : record.ordinals) {
-      frozen->id_hashes.push_back(snapshot->id_hashes()[o]);
-    }
-  }
   absl::StatusOr<std::vector<double>> weights =
       WeightsFor(d.strategy(), record.scores);
   if (!weights.ok()) return weights.status();
   frozen->weights = *std::move(weights);
+  frozen->ordinals = std::move(record.ordinals);
+  frozen->lengths = std::move(record.lengths);
+  frozen->domains = std::move(record.domains);
   plan->frozen_ = frozen;
   absl::StatusOr<std::unique_ptr<PlanSampler>> sampler =
       PlanSampler::Make(frozen, ConfigFor(d, options_.checkpoint_every),
@@ -1178,7 +1225,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   std::vector<std::pair<std::string, std::string>> entries = {
       {"meta", d.SerializeAsString()},
       {"internal", EncodeInternal(in)},
-      {"frozen", EncodeFrozen(record)},
+      {"frozen", std::move(frozen_entry)},
   };
   if (prediction) {
     entries.push_back({"prediction", prediction->SerializeAsString()});
@@ -1189,7 +1236,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   }
   spdlog::info("plan {} created: collection={} run_id='{}' candidates={}",
                plan->id_, request.collection(), request.run_id(),
-               record.ordinals.size());
+               candidate_count);
   return plan;
 }
 

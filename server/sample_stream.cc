@@ -280,6 +280,14 @@ absl::Status SampleStream::FillBatch(const Batch& batch,
   }
   std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
+  const int n = static_cast<int>(ordinals.size());
+  if (ids) {
+    out->mutable_ids()->Reserve(n);
+  } else {
+    out->mutable_ordinals()->Reserve(n);
+  }
+  out->mutable_lengths()->Reserve(n);
+  out->mutable_domains()->Reserve(n);
   for (size_t i = 0; i < ordinals.size(); ++i) {
     const uint32_t o = ordinals[i];
     if (ids) {

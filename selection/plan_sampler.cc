@@ -652,6 +652,8 @@ absl::Status PlanSampler::GetBatch(uint64_t e, uint64_t j, Batch* out) {
   return absl::OkStatus();
 }
 
+void PlanSampler::CloseEpochs() { epochs_.clear(); }
+
 size_t PlanSampler::MemoryBytes() const {
   size_t bytes = frozen_->MemoryBytes() + identity_.capacity() * 4;
   if (alias_) bytes += alias_->MemoryBytes();

@@ -130,6 +130,10 @@ class PlanSampler {
   // Global batch j (< all_batches) of an open epoch.
   absl::Status GetBatch(uint64_t e, uint64_t j, Batch* out);
 
+  // Drops every open epoch (an idle plan keeps only its frozen arrays);
+  // the next OpenEpoch rebuilds or reloads it.
+  void CloseEpochs();
+
   const FrozenCandidates& frozen() const { return *frozen_; }
   const SamplerConfig& config() const { return config_; }
   size_t MemoryBytes() const;

@@ -410,6 +410,15 @@ winnow::v1::Plan Plan::Describe() const {
 
 void Plan::Touch() { last_use_ns_.store(NowNanos()); }
 
+void Plan::AddStream(int delta) {
+  if (streams_.fetch_add(delta) + delta != 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sampler_ != nullptr && streams_.load() == 0) {
+    sampler_->CloseEpochs();
+    memory_bytes_.store(static_cast<int64_t>(sampler_->MemoryBytes()));
+  }
+}
+
 std::chrono::system_clock::time_point Plan::last_use() const {
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -788,6 +797,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
 
   FrozenRecord record;
   std::vector<uint64_t> id_hashes;  // aligned with record.ordinals
+  std::vector<double> weights;      // aligned with record.ordinals
   std::optional<winnow::v1::RepetitionBudgetPrediction> prediction;
   {
     absl::StatusOr<storage::ColumnsSnapshot> snapshot =
@@ -808,7 +818,8 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     };
     // `order`: indices into cands, the plan's canonical order.
     std::vector<uint32_t> order;
-    std::vector<float> kept_scores;  // aligned with cands
+    std::vector<float> kept_scores;    // aligned with cands
+    std::vector<double> cand_weights;  // aligned with cands
     auto all = [&] {
       order.resize(cands.size());
       for (uint32_t i = 0; i < cands.size(); ++i) order[i] = i;
@@ -837,6 +848,9 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
             WeightsFor(strategy, kept_scores);
         if (!w.ok()) return w.status();
         // Candidates without a positive weight are left out of the plan.
+        // Weights scale by the largest, which is among those kept, so
+        // w[keep] equals the weights of the kept scores bit for bit (what
+        // a restart recomputes).
         std::vector<uint32_t> keep;
         for (uint32_t i = 0; i < cands.size(); ++i) {
           if ((*w)[i] > 0) keep.push_back(i);
@@ -846,6 +860,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
             return snapshot->id(cands[a]) < snapshot->id(cands[b]);
           });
         }
+        cand_weights = *std::move(w);
         order = std::move(keep);
         break;
       }
@@ -1109,6 +1124,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
       record.ordinals.push_back(cands[i]);
       record.lengths.push_back(columns.length[cands[i]]);
       if (!kept_scores.empty()) record.scores.push_back(kept_scores[i]);
+      if (!cand_weights.empty()) weights.push_back(cand_weights[i]);
       if (!record.domains.empty()) domains.push_back(record.domains[i]);
     }
     if (!record.domains.empty()) record.domains = std::move(domains);
@@ -1178,10 +1194,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   auto frozen = std::make_shared<FrozenCandidates>();
   frozen->id_hashes = std::move(id_hashes);
   frozen->num_domains = static_cast<uint32_t>(d.domain_weights_size());
-  absl::StatusOr<std::vector<double>> weights =
-      WeightsFor(d.strategy(), record.scores);
-  if (!weights.ok()) return weights.status();
-  frozen->weights = *std::move(weights);
+  frozen->weights = std::move(weights);
   frozen->ordinals = std::move(record.ordinals);
   frozen->lengths = std::move(record.lengths);
   frozen->domains = std::move(record.domains);

@@ -85,7 +85,9 @@ class Plan {
   const FrozenCandidates& frozen() const { return *frozen_; }
 
   bool deleted() const { return deleted_.load(); }
-  void AddStream(int delta) { streams_ += delta; }
+  // Counts open streams; when the last one closes, the plan drops its open
+  // epochs' buffers (the keys of a 1M-candidate epoch are 12 MB).
+  void AddStream(int delta);
   void Touch();
   int64_t MemoryBytes() const;
   std::chrono::system_clock::time_point last_use() const;

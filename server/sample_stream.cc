@@ -26,7 +26,7 @@ SampleStream::SampleStream(grpc::CallbackServerContext* context,
   scope_.Note("collection", request_->collection());
   scope_.Note("rank", request_->rank());
   scope_.Note("world_size", request_->world_size());
-  Begin();
+  Begin(*request_);
 }
 
 SampleStream::~SampleStream() {

@@ -80,7 +80,7 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::Count(
     const winnow::v1::CountRequest* request,
     winnow::v1::CountResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.SelectionService/Count",
+      context, env_, "winnow.v1.SelectionService/Count", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (absl::Status s = ValidateCountRequest(*request); !s.ok()) {

@@ -1,5 +1,6 @@
 #include "server/transport.h"
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
@@ -116,6 +117,10 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(
     const std::string& address, int* port) {
   grpc::ServerBuilder builder;
   builder.SetOption(std::make_unique<WithoutReflection>());
+  // Every other method answers UNIMPLEMENTED. (gRPC also needs one callback
+  // service registered before it adds its default health service.)
+  static grpc::CallbackGenericService unimplemented;
+  builder.RegisterCallbackGenericService(&unimplemented);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Health requests are tiny.

@@ -338,6 +338,7 @@ std::vector<Rpc> AllRpcs() {
          v1::SampleRequest r;
          r.set_collection("web-a");
          r.set_batch_size(1);
+         r.set_world_size(1);
          r.set_num_epochs(1);
          r.set_max_batches(1);
          return Drain(c.Sample(r));
@@ -626,7 +627,7 @@ TEST_F(TokenTest, WinnowctlTokenPrintsATokenAndItsLine) {
   EXPECT_NE(list.output.find("web-a"), std::string::npos) << list.output;
   EXPECT_EQ(list.output.find("wiki"), std::string::npos) << list.output;
   ShellRun denied =
-      Shell("WINNOW_TOKEN=" + token + " " + ctl + " count wiki 2>&1");
+      Shell("env WINNOW_TOKEN=" + token + " " + ctl + " count wiki 2>&1");
   EXPECT_EQ(denied.exit_code, 1);
   EXPECT_NE(denied.output.find("PERMISSION_DENIED"), std::string::npos)
       << denied.output;
@@ -673,6 +674,7 @@ TEST(StreamLimitTest, OneStreamOverTheLimitIsResourceExhausted) {
   v1::SampleRequest endless;
   endless.set_collection("docs");
   endless.set_batch_size(1);
+  endless.set_world_size(1);
   endless.set_num_epochs(0);  // unbounded: open until cancelled
   std::vector<SampleReader> open;
   for (int i = 0; i < 2; ++i) {
@@ -907,6 +909,7 @@ TEST(HealthPortTest, ReportsNotServingWhileTheServerDrains) {
   v1::SampleRequest endless;
   endless.set_collection("docs");
   endless.set_batch_size(1);
+  endless.set_world_size(1);
   endless.set_num_epochs(0);
   SampleReader stream = client.Sample(endless);
   v1::SampleResponse first;

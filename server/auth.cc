@@ -49,7 +49,7 @@ constexpr MethodRule kRules[] = {
      "collection"},
     {"winnow.v1.SelectionService/Count", R::kReader, S::kCollection,
      "collection"},
-    {"winnow.v1.SelectionService/Sample", R::kReader, S::kCollection,
+    {"winnow.v1.SelectionService/Sample", R::kReader, S::kCollectionOrObject,
      "collection"},
     {"winnow.v1.SelectionService/Nearest", R::kReader, S::kCollection,
      "collection"},
@@ -174,7 +174,9 @@ absl::Status CheckScope(const Principal& principal, const MethodRule& rule,
   if (rule.field.empty()) return absl::OkStatus();
   absl::StatusOr<std::string> collection = FieldAt(request, rule.field);
   if (!collection.ok()) return collection.status();
-  if (rule.scope == Scope::kList && collection->empty()) {
+  if ((rule.scope == Scope::kList ||
+       rule.scope == Scope::kCollectionOrObject) &&
+      collection->empty()) {
     return absl::OkStatus();  // the handler filters
   }
   if (!principal.MaySee(*collection)) {
@@ -415,6 +417,15 @@ absl::StatusOr<Principal> Authorize(const TokenStore* tokens,
     return ServerWideError(*principal, *rule);
   }
   return principal;
+}
+
+absl::Status CheckObjectScope(const Principal& principal,
+                              std::string_view collection,
+                              std::string_view field, bool hide,
+                              std::string_view not_found) {
+  if (principal.MaySee(collection)) return absl::OkStatus();
+  if (hide) return absl::NotFoundError(std::string(not_found));
+  return OutsideScope(principal, field, collection);
 }
 
 absl::Status AuthorizeMessage(const Principal& principal,

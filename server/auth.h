@@ -137,6 +137,11 @@ enum class Scope {
   // must match; without one, the handler shows only the collections the
   // token may see (Principal::MaySee).
   kList,
+  // The request names a collection in `field` or, without one, an object
+  // that belongs to one (Sample resuming from a cursor or a plan id): a
+  // collection that is set must match; the handler checks the object's
+  // collection with CheckObjectScope once it is found.
+  kCollectionOrObject,
   // Server-wide (Backup, ListBackups): needs a token with no collection
   // limit.
   kServer,
@@ -173,6 +178,16 @@ absl::StatusOr<Principal> Authorize(const TokenStore* tokens,
                                     const ClientMetadata& metadata,
                                     std::string_view method,
                                     const google::protobuf::Message* request);
+
+// For an object named by id (a plan, an operation, a cursor's plan) once
+// found: OK if its collection is in the principal's scope, otherwise
+// NOT_FOUND with `not_found` as the message (so that ids in other
+// collections stay unknown) when `hide` is set, or PERMISSION_DENIED naming
+// `field` (for a cursor, which names its collection itself).
+absl::Status CheckObjectScope(const Principal& principal,
+                              std::string_view collection,
+                              std::string_view field, bool hide,
+                              std::string_view not_found);
 
 // The collection check alone, for one message of a stream whose messages
 // each name a collection (UpsertDocuments, PutScores, ReportTraining).

@@ -526,6 +526,82 @@ TEST_F(TokenTest, ATokenOutsideItsCollectionsIsDeniedBeforeExistence) {
   }
 }
 
+TEST_F(TokenTest, PlansOfOtherCollectionsStayHidden) {
+  // One document in each collection, so that each can hold a plan.
+  for (const char* name : {"web-a", "wiki"}) {
+    DocumentWriter w = As(kAdmin).UpsertDocuments(name);
+    v1::UpsertDocumentsRequest batch;
+    v1::Document* d = batch.add_documents();
+    d->set_id("d1");
+    d->set_length(1);
+    ASSERT_TRUE(w.Write(std::move(batch)).ok());
+    ASSERT_TRUE(w.Close().ok());
+  }
+  // A plan on each, and the first batch's cursor.
+  std::map<std::string, v1::SampleResponse> first;
+  for (const char* name : {"web-a", "wiki"}) {
+    v1::SampleRequest r;
+    r.set_collection(name);
+    r.set_batch_size(1);
+    r.set_world_size(1);
+    r.set_num_epochs(1);
+    SampleReader reader = As(kReader).Sample(r);
+    ASSERT_TRUE(reader.Next(&first[name])) << reader.Finish();
+    ASSERT_FALSE(first[name].plan_id().empty());
+  }
+  const std::string wiki_plan = first["wiki"].plan_id();
+
+  // Listed: only the plans of visible collections.
+  absl::StatusOr<v1::ListPlansResponse> all = As(kReader).ListPlans({});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->plans_size(), 2);
+  absl::StatusOr<v1::ListPlansResponse> web = As(kWebReader).ListPlans({});
+  ASSERT_TRUE(web.ok()) << web.status();
+  ASSERT_EQ(web->plans_size(), 1);
+  EXPECT_EQ(web->plans(0).plan_id(), first["web-a"].plan_id());
+  v1::ListPlansRequest wiki_only;
+  wiki_only.set_collection("wiki");
+  EXPECT_EQ(As(kWebReader).ListPlans(wiki_only).status().code(),
+            Code::kPermissionDenied);
+
+  // By plan id: as unknown as a plan that does not exist.
+  v1::SampleRequest by_id;
+  by_id.set_plan_id(wiki_plan);
+  by_id.set_world_size(1);
+  SampleReader hidden = As(kWebReader).Sample(by_id);
+  v1::SampleResponse response;
+  EXPECT_FALSE(hidden.Next(&response));
+  absl::Status s = hidden.Finish();
+  EXPECT_EQ(s.code(), Code::kNotFound) << s;
+  EXPECT_EQ(s.message().find("wiki"), std::string::npos) << s;
+  v1::DeletePlanRequest del;
+  del.set_plan_id(wiki_plan);
+  absl::Status deleted = As(kWebWriter).DeletePlan(del).status();
+  EXPECT_EQ(deleted.code(), Code::kNotFound) << deleted;
+  del.set_allow_missing(true);
+  absl::StatusOr<v1::DeletePlanResponse> missing =
+      As(kWebWriter).DeletePlan(del);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->deleted());
+
+  // By cursor, which names its collection: denied.
+  v1::SampleRequest by_cursor;
+  by_cursor.set_cursor(first["wiki"].cursor());
+  by_cursor.set_world_size(1);
+  SampleReader denied = As(kWebReader).Sample(by_cursor);
+  EXPECT_FALSE(denied.Next(&response));
+  EXPECT_EQ(denied.Finish().code(), Code::kPermissionDenied);
+  // ...while the web plan resumes for the web token.
+  by_cursor.set_cursor(first["web-a"].cursor());
+  SampleReader resumed = As(kWebReader).Sample(by_cursor);
+  EXPECT_EQ(Drain(std::move(resumed)), Code::kOk);
+
+  // The wiki plan is still there for those who may see it.
+  absl::StatusOr<v1::DeletePlanResponse> gone = As(kWriter).DeletePlan(del);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->deleted());
+}
+
 TEST_F(TokenTest, ListCallsShowOnlyVisibleCollections) {
   absl::StatusOr<v1::ListCollectionsResponse> all =
       As(kReader).ListCollections({});

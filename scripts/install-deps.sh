@@ -16,6 +16,8 @@ PACKAGES=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libxxhash-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev libsimdjson-dev
+  # the security tests make their certificates with the openssl command
+  openssl
   # the demo's data generator and the README's Python example
   python3 python3-grpcio python3-protobuf
 )

@@ -23,6 +23,10 @@
 // drains; once the drain deadline is close, the next batch is refused with
 // UNAVAILABLE: the batches acknowledged so far are durable.
 //
+// The stream is authorized when it opens (the token's role) and each batch
+// before it starts (the collection it names, auth.h); a refused batch ends
+// the stream like any failed one.
+//
 // Thread safety: gRPC reactions and the worker tasks run on different
 // threads; state is guarded by mu_, and gRPC operations are started outside
 // it. Finish() is called exactly once, when no operation or worker task is
@@ -72,10 +76,20 @@ class BatchAckReactor final
                   std::string_view method, Start start)
       : env_(env),
         scope_(context, method, /*streaming=*/true),
+        method_(method),
         start_(std::move(start)) {
     std::unique_lock lock(mu_);
     if (env_.draining.load(std::memory_order_acquire)) {
       final_status_ = ShuttingDownError();
+    } else if (absl::Status s =
+                   AuthorizeCall(context, env_, scope_, method, nullptr);
+               !s.ok()) {
+      // The role now; each batch's collection as it comes (Process).
+      final_status_ = s;
+    } else if (absl::Status s = env_.OpenStream(); !s.ok()) {
+      final_status_ = s;
+    } else {
+      holds_stream_ = true;
     }
     Advance(lock);
   }
@@ -110,7 +124,10 @@ class BatchAckReactor final
 
   void OnCancel() override { cancelled_.store(true); }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (holds_stream_) env_.CloseStream();
+    delete this;
+  }
 
  private:
   // One started batch, waiting for its Finish and then its write.
@@ -130,6 +147,10 @@ class BatchAckReactor final
     } else if (env_.Stopping()) {
       finisher = absl::UnavailableError(
           "server is shutting down; every acknowledged batch is durable");
+    } else if (absl::Status s =
+                   AuthorizeMessage(scope_.principal(), method_, request_);
+               !s.ok()) {
+      finisher = s;
     } else {
       finisher = start_(request_);
     }
@@ -221,7 +242,9 @@ class BatchAckReactor final
 
   ServiceEnv& env_;
   RpcScope scope_;
+  const std::string_view method_;
   const Start start_;
+  bool holds_stream_ = false;  // counted in env_.open_streams
   std::atomic<bool> cancelled_{false};
 
   std::mutex mu_;

@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
     const winnow::v1::CreateCollectionRequest* request,
     winnow::v1::CreateCollectionResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.CollectionService/CreateCollection",
+      context, env_, "winnow.v1.CollectionService/CreateCollection", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection().name());
         if (!request->has_collection()) {
@@ -50,7 +50,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
     const winnow::v1::GetCollectionRequest* request,
     winnow::v1::GetCollectionResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.CollectionService/GetCollection",
+      context, env_, "winnow.v1.CollectionService/GetCollection", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->name());
         if (absl::Status s = RequireCollection(request->name(), "name");
@@ -70,8 +70,8 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
     const winnow::v1::ListCollectionsRequest* request,
     winnow::v1::ListCollectionsResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.CollectionService/ListCollections",
-      [this, request, response](RpcScope&) -> absl::Status {
+      context, env_, "winnow.v1.CollectionService/ListCollections", *request,
+      [this, request, response](RpcScope& scope) -> absl::Status {
         if (request->page_size() < 0) {
           return absl::InvalidArgumentError(absl::StrCat(
               "page_size must be >= 0, got ", request->page_size()));
@@ -82,8 +82,12 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
         // The page token is the last name of the previous page: names are
         // unique and the list is sorted by name, so a page starts after it
         // even if collections were created or deleted in between.
+        // Only the collections the caller's token may see (auth.h).
         std::vector<storage::CollectionInfo> all =
             env_.store->ListCollections();
+        std::erase_if(all, [&](const storage::CollectionInfo& c) {
+          return !scope.principal().MaySee(c.name);
+        });
         auto it = std::upper_bound(
             all.begin(), all.end(), request->page_token(),
             [](const std::string& token, const storage::CollectionInfo& c) {
@@ -106,7 +110,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DeleteCollection(
     const winnow::v1::DeleteCollectionRequest* request,
     winnow::v1::DeleteCollectionResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.CollectionService/DeleteCollection",
+      context, env_, "winnow.v1.CollectionService/DeleteCollection", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->name());
         if (absl::Status s = RequireCollection(request->name(), "name");

@@ -66,7 +66,7 @@ grpc::ServerUnaryReactor* DocumentServiceImpl::GetDocuments(
     const winnow::v1::GetDocumentsRequest* request,
     winnow::v1::GetDocumentsResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.DocumentService/GetDocuments",
+      context, env_, "winnow.v1.DocumentService/GetDocuments", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (absl::Status s = RequireCollection(request->collection());
@@ -104,7 +104,7 @@ grpc::ServerUnaryReactor* DocumentServiceImpl::DeleteDocuments(
     const winnow::v1::DeleteDocumentsRequest* request,
     winnow::v1::DeleteDocumentsResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.DocumentService/DeleteDocuments",
+      context, env_, "winnow.v1.DocumentService/DeleteDocuments", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (absl::Status s = RequireCollection(request->collection());

@@ -43,7 +43,7 @@ FilterStream::FilterStream(grpc::CallbackServerContext* context,
     : StreamReactor(context, env, "winnow.v1.SelectionService/Filter"),
       request_(request) {
   scope_.Note("collection", request_->collection());
-  Begin();
+  Begin(*request_);
 }
 
 absl::Status FilterStream::Start() {

@@ -20,6 +20,23 @@ constexpr std::array kFields = {
                 "gRPC address HOST:PORT (port 0 picks a free port)"},
     OptionField{"metrics_listen", &O::metrics_listen,
                 "Prometheus /metrics address HOST:PORT"},
+    OptionField{"health_listen", &O::health_listen,
+                "Plaintext HOST:PORT serving only grpc.health.v1.Health "
+                "(for probes when TLS is on); empty for none"},
+    OptionField{"tls_cert", &O::tls_cert,
+                "PEM certificate chain of the server; with --tls-key turns "
+                "TLS on"},
+    OptionField{"tls_key", &O::tls_key, "PEM private key of --tls-cert"},
+    OptionField{"tls_client_ca", &O::tls_client_ca,
+                "PEM CA bundle that client certificates must verify against "
+                "(turns on mutual TLS)"},
+    OptionField{"tls_refresh_seconds", &O::tls_refresh_seconds,
+                "Seconds between checks of the TLS files for a rotated "
+                "certificate"},
+    OptionField{"tokens", &O::tokens,
+                "Token file (role=... sha256=... lines); every RPC but "
+                "health and reflection then needs a bearer token; reloaded "
+                "on SIGHUP"},
     OptionField{"sync_writes", &O::sync_writes,
                 "Sync the WAL before acknowledging a write (false trades "
                 "power-loss durability for speed)"},
@@ -37,6 +54,8 @@ constexpr std::array kFields = {
                 "Memory all sampling plans may hold (0 = no limit)"},
     OptionField{"max_plans_per_token", &O::max_plans_per_token,
                 "Live plans one token may own (0 = no limit)"},
+    OptionField{"max_concurrent_streams", &O::max_concurrent_streams,
+                "Most streams open at once; one more is RESOURCE_EXHAUSTED"},
     OptionField{"worker_threads", &O::worker_threads,
                 "Request worker threads; 0 means 2 per CPU core, at least 4"},
 };
@@ -78,6 +97,29 @@ absl::Status ValidateOptions(const ServerOptions& options) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s =
+          CheckHostPort("health_listen", options.health_listen, true);
+      !s.ok()) {
+    return s;
+  }
+  if (!options.tls_cert.empty() && options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_key: must be set when tls_cert is (TLS needs both)");
+  }
+  if (options.tls_cert.empty() && !options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_cert: must be set when tls_key is (TLS needs both)");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_ca: needs tls_cert and tls_key (mutual TLS is on top of "
+        "TLS)");
+  }
+  if (options.tls_refresh_seconds < 1 || options.tls_refresh_seconds > 86400) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_refresh_seconds: must be in [1, 86400], got ",
+                     options.tls_refresh_seconds));
+  }
   if (options.shutdown_grace_seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown_grace_seconds: must be >= 0, got ",
@@ -117,6 +159,12 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_plans_per_token: must be >= 0, got ",
                      options.max_plans_per_token));
+  }
+  if (options.max_concurrent_streams < 1 ||
+      options.max_concurrent_streams > 1000000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_concurrent_streams: must be in [1, 1000000], got ",
+                     options.max_concurrent_streams));
   }
   if (options.worker_threads < 0 || options.worker_threads > 1024) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -32,6 +32,28 @@ struct ServerOptions {
   // Prometheus /metrics address, HOST:PORT. Accepted and validated now; the
   // metrics issue binds it.
   std::string metrics_listen = "127.0.0.1:9464";
+  // Plaintext address, HOST:PORT, that serves only grpc.health.v1.Health,
+  // for Kubernetes probes when the main port is TLS; empty (the default)
+  // serves none. It reports NOT_SERVING once shutdown begins.
+  std::string health_listen;
+
+  // ---- Security (design §6) ----
+
+  // PEM certificate chain and private key of the server: TLS is on when
+  // both are set. The files are re-read when they change (checked every
+  // tls_refresh_seconds), so a certificate is rotated by replacing them.
+  std::string tls_cert;
+  std::string tls_key;
+  // PEM bundle of the CAs that sign client certificates: when set (with
+  // tls_cert and tls_key), clients must present a certificate it verifies
+  // (mutual TLS).
+  std::string tls_client_ca;
+  // How often the TLS files are checked for changes, in seconds.
+  int64_t tls_refresh_seconds = 60;
+  // Token file (server/auth.h has its format): when set, every RPC but
+  // health checking and reflection needs an `authorization: Bearer` token
+  // with the role the RPC needs. Reloaded on SIGHUP.
+  std::string tokens;
 
   // ---- Behaviour ----
 
@@ -55,6 +77,9 @@ struct ServerOptions {
   // refused by gRPC with RESOURCE_EXHAUSTED. 64 MiB holds 4,096 documents
   // with 1,024-d float32 embeddings.
   int64_t max_message_bytes = int64_t{64} << 20;
+  // Most streams (Filter, Sample, UpsertDocuments, PutScores, ...) open at
+  // once on the server; one more is refused with RESOURCE_EXHAUSTED.
+  int64_t max_concurrent_streams = 1024;
 
   // ---- Sampling plans (design §4) ----
 

@@ -94,6 +94,11 @@ void RpcScope::Note(std::string_view key, int64_t value) {
                   value);
 }
 
+void RpcScope::set_principal(Principal principal) {
+  principal_ = std::move(principal);
+  if (!principal_.name.empty()) Note("token", principal_.name);
+}
+
 grpc::Status RpcScope::Done(grpc::Status status) {
   double ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - start_)

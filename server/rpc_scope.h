@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/auth.h"
+
 namespace winnow::server {
 
 class RpcScope {
@@ -34,6 +36,11 @@ class RpcScope {
            bool streaming = false);
 
   const std::string& request_id() const { return request_id_; }
+
+  // Who makes the call (auth.h), once it is authorized; the unlimited
+  // admin when tokens are off. Setting a named one notes "token=NAME".
+  const Principal& principal() const { return principal_; }
+  void set_principal(Principal principal);
 
   // Adds "key=value" to the log line (the collection, counts).
   void Note(std::string_view key, std::string_view value);
@@ -47,6 +54,7 @@ class RpcScope {
   bool streaming_;
   std::string request_id_;
   std::string notes_;
+  Principal principal_;
   std::chrono::steady_clock::time_point start_;
 };
 

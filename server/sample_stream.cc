@@ -26,7 +26,7 @@ SampleStream::SampleStream(grpc::CallbackServerContext* context,
   scope_.Note("collection", request_->collection());
   scope_.Note("rank", request_->rank());
   scope_.Note("world_size", request_->world_size());
-  Begin();
+  Begin(*request_);
 }
 
 SampleStream::~SampleStream() {
@@ -77,9 +77,21 @@ absl::Status SampleStream::Start() {
     plan_ = *std::move(plan);
   } else {
     absl::StatusOr<std::shared_ptr<Plan>> plan =
-        plans.FindOrCreate(*request_, /*owner=*/"");
+        plans.FindOrCreate(*request_, scope_.principal().name);
     if (!plan.ok()) return plan.status();
     plan_ = *std::move(plan);
+  }
+  // Resumed from a cursor or a plan id: the plan's collection must be in
+  // the caller's token's scope (auth.h). A cursor names its collection; a
+  // plan id outside the scope is answered as unknown.
+  if (absl::Status s = CheckObjectScope(
+          scope_.principal(), plan_->collection(),
+          request_->cursor().empty() ? "plan_id" : "cursor",
+          /*hide=*/request_->cursor().empty(),
+          absl::StrCat("plan_id: plan '", request_->plan_id(), "' not found"));
+      !s.ok()) {
+    plan_.reset();
+    return s;
   }
   plan_->AddStream(1);
   plan_->Touch();

@@ -119,7 +119,7 @@ grpc::ServerUnaryReactor* ScoreServiceImpl::GetScores(
     const winnow::v1::GetScoresRequest* request,
     winnow::v1::GetScoresResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.ScoreService/GetScores",
+      context, env_, "winnow.v1.ScoreService/GetScores", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (absl::Status s = RequireCollection(request->collection());

@@ -80,7 +80,7 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::Count(
     const winnow::v1::CountRequest* request,
     winnow::v1::CountResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.SelectionService/Count",
+      context, env_, "winnow.v1.SelectionService/Count", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (absl::Status s = ValidateCountRequest(*request); !s.ok()) {
@@ -104,7 +104,7 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::ListPlans(
     const winnow::v1::ListPlansRequest* request,
     winnow::v1::ListPlansResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.SelectionService/ListPlans",
+      context, env_, "winnow.v1.SelectionService/ListPlans", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("collection", request->collection());
         if (request->page_size() < 0) {
@@ -132,6 +132,8 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::ListPlans(
               plan->description().run_id() != request->run_id()) {
             continue;
           }
+          // Only the plans of collections the caller's token may see.
+          if (!scope.principal().MaySee(plan->collection())) continue;
           memory += plan->MemoryBytes();
           if (matched >= offset && response->plans_size() < page_size) {
             *response->add_plans() = plan->Describe();
@@ -152,11 +154,28 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::DeletePlan(
     const winnow::v1::DeletePlanRequest* request,
     winnow::v1::DeletePlanResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.SelectionService/DeletePlan",
+      context, env_, "winnow.v1.SelectionService/DeletePlan", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         scope.Note("plan", request->plan_id());
         if (request->plan_id().empty()) {
           return absl::InvalidArgumentError("plan_id must not be empty");
+        }
+        // A plan of a collection outside the caller's token is answered
+        // as if it did not exist (auth.h).
+        if (absl::StatusOr<std::shared_ptr<Plan>> plan =
+                env_.plans->Get(request->plan_id());
+            plan.ok()) {
+          if (absl::Status s = CheckObjectScope(
+                  scope.principal(), (*plan)->collection(), "plan_id",
+                  /*hide=*/true,
+                  absl::StrCat("plan '", request->plan_id(), "' not found"));
+              !s.ok()) {
+            if (request->allow_missing()) {
+              response->set_deleted(false);
+              return absl::OkStatus();
+            }
+            return s;
+          }
         }
         absl::StatusOr<int64_t> released =
             env_.plans->Delete(request->plan_id());

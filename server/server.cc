@@ -17,12 +17,14 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/auth.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
 #include "server/plans.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
 #include "server/service_env.h"
+#include "server/transport.h"
 #include "server/workers.h"
 #include "storage/store.h"
 
@@ -41,12 +43,14 @@ struct Server::Impl {
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<PlanRegistry> plans;
+  std::unique_ptr<TokenStore> tokens;  // null without a token file
   ServiceEnv env;
   std::unique_ptr<CollectionServiceImpl> collections;
   std::unique_ptr<DocumentServiceImpl> documents;
   std::unique_ptr<ScoreServiceImpl> scores;
   std::unique_ptr<SelectionServiceImpl> selection;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<grpc::Server> health_server;  // --health-listen, or null
 
   // Signals are handled on a small Asio thread (design §2).
   boost::asio::io_context io;
@@ -78,6 +82,25 @@ absl::Status Server::BuildAndStart(const Options& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   Impl& impl = *impl_;
   impl.options = options;
+
+  // Security first: a bad token file or certificate stops the server before
+  // it opens the store.
+  if (!options.tokens.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenStore>> tokens =
+        TokenStore::Open(options.tokens);
+    if (!tokens.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens: ", tokens.status().message()));
+    }
+    impl.tokens = *std::move(tokens);
+    if (impl.tokens->size() == 0) {
+      spdlog::warn("tokens: '{}' holds no token; every call will be refused",
+                   options.tokens);
+    }
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
 
   storage::StoreOptions store_options;
   store_options.data_dir = options.data_dir;
@@ -111,6 +134,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   impl.env.workers = impl.workers.get();
   impl.env.options = &impl.options;
   impl.env.plans = impl.plans.get();
+  impl.env.tokens = impl.tokens.get();
   impl.collections = std::make_unique<CollectionServiceImpl>(impl.env);
   impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
   impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
@@ -120,9 +144,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  // TLS arrives with its own issue; until then the listener is plaintext.
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &selected_port);
+  builder.AddListeningPort(options.listen, *credentials, &selected_port);
   // gRPC sets SO_REUSEPORT by default, which would let a second winnowd
   // bind the same port and take half the connections; fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -143,8 +165,24 @@ absl::Status Server::BuildAndStart(const Options& options) {
     return absl::UnavailableError(
         absl::StrCat("listen: cannot bind '", options.listen, "'"));
   }
-  if (grpc::HealthCheckServiceInterface* health =
-          impl.grpc_server->GetHealthCheckService()) {
+  int health_port = 0;
+  if (!options.health_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<grpc::Server>> health =
+        StartHealthServer(options.health_listen, &health_port);
+    if (!health.ok()) {
+      impl.grpc_server->Shutdown();
+      impl.grpc_server.reset();
+      impl.workers->Join();
+      (void)impl.store->Close();
+      return health.status();
+    }
+    impl.health_server = *std::move(health);
+  }
+  for (grpc::Server* server :
+       {impl.grpc_server.get(), impl.health_server.get()}) {
+    grpc::HealthCheckServiceInterface* health =
+        server != nullptr ? server->GetHealthCheckService() : nullptr;
+    if (health == nullptr) continue;
     health->SetServingStatus(true);
     for (const char* name : kServiceNames) {
       health->SetServingStatus(name, true);
@@ -152,13 +190,17 @@ absl::Status Server::BuildAndStart(const Options& options) {
   }
 
   impl.io_work.emplace(impl.io.get_executor());
-  impl.signals.emplace(impl.io, SIGINT, SIGTERM);
+  impl.signals.emplace(impl.io, SIGINT, SIGTERM, SIGHUP);
   // Re-armed after each signal, so a second one is seen too.
   struct Waiter {
     Server* server;
     void operator()(const boost::system::error_code& error, int signo) const {
       if (error) return;  // cancelled at shutdown
-      server->RequestShutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (signo == SIGHUP) {
+        (void)server->ReloadTokens();
+      } else {
+        server->RequestShutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      }
       server->impl_->signals->async_wait(*this);
     }
   };
@@ -170,13 +212,41 @@ absl::Status Server::BuildAndStart(const Options& options) {
   port_ = selected_port;
   spdlog::info(
       "start listen={} data_dir={} sync_writes={} max_message_bytes={} "
-      "workers={} shutdown_grace_seconds={}",
+      "max_concurrent_streams={} workers={} shutdown_grace_seconds={}",
       address_, options.data_dir, options.sync_writes,
-      options.max_message_bytes, impl.workers->size(),
-      options.shutdown_grace_seconds);
+      options.max_message_bytes, options.max_concurrent_streams,
+      impl.workers->size(), options.shutdown_grace_seconds);
+  spdlog::info("security tls={} mtls={} tokens={} health_listen={}",
+               options.tls_cert.empty() ? "off" : "on",
+               options.tls_client_ca.empty() ? "off" : "on",
+               impl.tokens ? absl::StrCat(impl.tokens->size()) : "off",
+               options.health_listen.empty()
+                   ? "off"
+                   : absl::StrCat(options.health_listen.substr(
+                                      0, options.health_listen.rfind(':')),
+                                  ":", health_port));
   std::printf("winnowd listening on %s\n", address_.c_str());
   std::fflush(stdout);
   return absl::OkStatus();
+}
+
+absl::Status Server::ReloadTokens() {
+  TokenStore* tokens = impl_->tokens.get();
+  if (tokens == nullptr) {
+    spdlog::info("SIGHUP: no token file configured; nothing to reload");
+    return absl::OkStatus();
+  }
+  const size_t before = tokens->size();
+  absl::Status s = tokens->Reload();
+  if (s.ok()) {
+    spdlog::info("tokens: reloaded '{}': {} tokens (was {})", tokens->path(),
+                 tokens->size(), before);
+  } else {
+    spdlog::error(
+        "tokens: reload failed, keeping the {} tokens loaded before: {}",
+        before, s.ToString());
+  }
+  return s;
 }
 
 void Server::RequestShutdown(std::string_view reason) {
@@ -198,9 +268,11 @@ void Server::Shutdown(std::string reason) {
   spdlog::info("shutdown: begins reason={} grace_seconds={}", reason,
                impl.options.shutdown_grace_seconds);
   impl.env.draining.store(true, std::memory_order_release);
-  if (grpc::HealthCheckServiceInterface* health =
-          impl.grpc_server->GetHealthCheckService()) {
-    health->Shutdown();  // every service NOT_SERVING, for good
+  for (grpc::Server* server :
+       {impl.grpc_server.get(), impl.health_server.get()}) {
+    grpc::HealthCheckServiceInterface* health =
+        server != nullptr ? server->GetHealthCheckService() : nullptr;
+    if (health != nullptr) health->Shutdown();  // NOT_SERVING, for good
   }
   // Streams end themselves a little before gRPC would cancel them, so
   // their clients see UNAVAILABLE (retry) rather than CANCELLED.
@@ -212,6 +284,11 @@ void Server::Shutdown(std::string reason) {
   // Refuses new calls at once; waits for running ones until the deadline,
   // then cancels them and waits for their reactors to finish.
   impl.grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
+  // The health port answered NOT_SERVING while the main port drained.
+  // (Its Watch streams are cancelled at once.)
+  if (impl.health_server) {
+    impl.health_server->Shutdown(std::chrono::system_clock::now());
+  }
   impl.workers->Join();
   impl.plans.reset();  // stops plan expiry before the store closes
   absl::Status closed = impl.store->Close();

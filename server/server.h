@@ -7,6 +7,8 @@
 //   if (!s.ok()) ...
 //   s = server.WaitForTermination();
 //
+// SIGHUP reloads the token file (ReloadTokens).
+//
 // Shutdown (design §6), on the first SIGTERM or SIGINT or RequestShutdown():
 //  1. health checking reports NOT_SERVING and new RPCs get UNAVAILABLE;
 //  2. gRPC stops accepting calls and running ones drain until the deadline
@@ -56,6 +58,10 @@ class Server {
   // The bound address, as printed; valid after BuildAndStart succeeded.
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+
+  // Reads the token file again (on SIGHUP); on an error, logs it and keeps
+  // the tokens loaded before. OK and nothing to do without a token file.
+  absl::Status ReloadTokens();
 
   // Begins the shutdown sequence; returns at once.
   void RequestShutdown(std::string_view reason);

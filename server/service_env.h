@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/auth.h"
 #include "server/options.h"
 #include "server/plans.h"
 #include "server/workers.h"
@@ -28,6 +31,11 @@ struct ServiceEnv {
   Workers* workers = nullptr;
   const ServerOptions* options = nullptr;
   PlanRegistry* plans = nullptr;
+  // The token file's tokens; null when tokens are off (auth.h).
+  const TokenStore* tokens = nullptr;
+
+  // Streams open now, against options->max_concurrent_streams.
+  std::atomic<int64_t> open_streams{0};
 
   // Shutdown has begun: new RPCs are answered UNAVAILABLE while gRPC stops
   // accepting them; RPCs already running go on (they drain).
@@ -37,6 +45,22 @@ struct ServiceEnv {
   // status it knows to retry. Nanoseconds on the steady clock; never until
   // shutdown sets it.
   std::atomic<int64_t> stop_at_ns{INT64_MAX};
+
+  // Counts one more open stream, or RESOURCE_EXHAUSTED naming the limit
+  // when max_concurrent_streams are open. Each OK is matched by one
+  // CloseStream().
+  absl::Status OpenStream() {
+    const int64_t limit = options->max_concurrent_streams;
+    if (open_streams.fetch_add(1, std::memory_order_acq_rel) >= limit) {
+      open_streams.fetch_sub(1, std::memory_order_acq_rel);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many concurrent streams: the server's limit "
+                       "max_concurrent_streams is ",
+                       limit, "; retry when a stream ends"));
+    }
+    return absl::OkStatus();
+  }
+  void CloseStream() { open_streams.fetch_sub(1, std::memory_order_acq_rel); }
 
   bool Stopping() const {
     return SteadyNanos() >= stop_at_ns.load(std::memory_order_acquire);

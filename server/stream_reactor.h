@@ -45,19 +45,38 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
 
   void OnCancel() override { cancelled_.store(true); }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (holds_stream_) env_.CloseStream();
+    delete this;
+  }
 
  protected:
   StreamReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                 std::string_view method)
-      : env_(env), scope_(context, method, /*streaming=*/true) {}
+      : env_(env),
+        scope_(context, method, /*streaming=*/true),
+        context_(context),
+        method_(method) {}
 
-  // The subclass constructor's last statement: starts the first step.
-  void Begin() {
+  // The subclass constructor's last statement: authorizes the call against
+  // `request` (auth.h), takes one of the server's max_concurrent_streams,
+  // and starts the first step.
+  void Begin(const google::protobuf::Message& request) {
     if (env_.draining.load(std::memory_order_acquire)) {
       Finish(ShuttingDownError());
       return;
     }
+    if (absl::Status s =
+            AuthorizeCall(context_, env_, scope_, method_, &request);
+        !s.ok()) {
+      Finish(s);
+      return;
+    }
+    if (absl::Status s = env_.OpenStream(); !s.ok()) {
+      Finish(s);
+      return;
+    }
+    holds_stream_ = true;
     env_.workers->Post([this] { Step(); });
   }
 
@@ -98,6 +117,9 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
         scope_.Done(ToGrpcStatus(status)));
   }
 
+  grpc::CallbackServerContext* const context_;
+  const std::string_view method_;
+  bool holds_stream_ = false;  // counted in env_.open_streams
   std::atomic<bool> cancelled_{false};
   // Being written between StartWrite and OnWriteDone.
   google::protobuf::Arena arena_{ArenaOptions()};

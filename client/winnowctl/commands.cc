@@ -1,5 +1,9 @@
 #include "client/winnowctl/commands.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -35,6 +39,58 @@ absl::Status UsageError(std::string_view message) {
 bool IsUsageError(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument &&
          status.GetPayload(kUsagePayload).has_value();
+}
+
+absl::Status RunToken(const TokenArgs& args, std::ostream& out) {
+  if (args.role != "reader" && args.role != "writer" && args.role != "admin") {
+    return Usage("--role: expected reader, writer or admin, got '" + args.role +
+                 "'");
+  }
+  // Each value is one whitespace-free field of the token file.
+  auto one_field = [](const std::string& value) {
+    for (char c : value) {
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '#' ||
+          static_cast<unsigned char>(c) < 0x20) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!one_field(args.collections)) {
+    return Usage("--collections: must not contain spaces or '#'");
+  }
+  if (!one_field(args.name)) {
+    return Usage("--name: must not contain spaces or '#'");
+  }
+  unsigned char random[32];
+  if (RAND_bytes(random, sizeof(random)) != 1) {
+    return absl::InternalError("RAND_bytes failed: no secure randomness");
+  }
+  // base64url without padding: 43 characters, safe in metadata and shells.
+  unsigned char encoded[64];
+  const int length = EVP_EncodeBlock(encoded, random, sizeof(random));
+  std::string token = "wnw_";
+  for (int i = 0; i < length; ++i) {
+    const char c = static_cast<char>(encoded[i]);
+    if (c == '=') break;
+    token += c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+         digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  std::string line = absl::StrCat("role=", args.role, " sha256=", hex);
+  if (!args.collections.empty()) {
+    absl::StrAppend(&line, " collections=", args.collections);
+  }
+  if (!args.name.empty()) absl::StrAppend(&line, " name=", args.name);
+  out << token << "\n" << line << "\n";
+  return absl::OkStatus();
 }
 
 absl::Status RunCreate(const Client& client, const CreateArgs& args,

@@ -106,6 +106,19 @@ absl::StatusOr<v1::SampleRequest> BuildSampleRequest(const SampleArgs& args);
 absl::Status RunSample(const Client& client, const SampleArgs& args,
                        std::ostream& out);
 
+struct TokenArgs {
+  std::string role;         // reader | writer | admin
+  std::string collections;  // fnmatch glob; empty: every collection
+  std::string name;         // empty: none (the server names it by digest)
+};
+// Prints a new random token (32 bytes from OpenSSL's RAND_bytes, as
+// "wnw_" and unpadded base64url) on the first line, and on the second its
+// token-file line for winnowd's --tokens file, which holds only the
+// token's SHA-256: "role=R sha256=HEX [collections=GLOB] [name=NAME]".
+// Needs no server. A UsageError for a role, name or glob that cannot be
+// written as one field.
+absl::Status RunToken(const TokenArgs& args, std::ostream& out);
+
 // One batch as winnowctl prints it.
 std::string FormatSampleText(const v1::SampleResponse& response);
 std::string FormatSampleJson(const v1::SampleResponse& response);

@@ -193,6 +193,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "jsonl"}));
 
+  // token
+  winnow::ctl::TokenArgs token;
+  CLI::App* token_cmd = app.add_subcommand(
+      "token",
+      "print a new random token, then its line for winnowd's --tokens file "
+      "(which holds only its SHA-256); needs no server");
+  token_cmd->add_option("--role", token.role, "reader, writer or admin")
+      ->required()
+      ->check(CLI::IsMember({"reader", "writer", "admin"}));
+  token_cmd->add_option("--collections", token.collections,
+                        "fnmatch glob of the collections it may use "
+                        "(default: all)");
+  token_cmd->add_option("--name", token.name,
+                        "its name in the server's logs and quotas");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -201,6 +216,7 @@ int main(int argc, char** argv) {
   }
   sample.drop_last = !no_drop_last;
   options.default_timeout = absl::Seconds(timeout_seconds);
+  if (*token_cmd) return Report(winnow::ctl::RunToken(token, std::cout));
 
   absl::StatusOr<winnow::Client> client =
       winnow::Client::Connect(server, options);

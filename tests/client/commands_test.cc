@@ -19,6 +19,48 @@ namespace {
 using fake::FakeServer;
 using fake::FakeState;
 
+TEST(TokenCommandTest, PrintsAFreshTokenAndItsLine) {
+  TokenArgs args;
+  args.role = "writer";
+  args.collections = "web-*";
+  args.name = "ingest";
+  std::ostringstream first, second;
+  ASSERT_TRUE(RunToken(args, first).ok());
+  ASSERT_TRUE(RunToken(args, second).ok());
+  std::istringstream lines(first.str());
+  std::string token, line;
+  ASSERT_TRUE(std::getline(lines, token));
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_EQ(token.substr(0, 4), "wnw_");
+  EXPECT_EQ(token.size(), 47u);
+  EXPECT_EQ(line.substr(0, 19), "role=writer sha256=");
+  EXPECT_EQ(line.size(),
+            19u + 64u + std::string(" collections=web-* name=ingest").size());
+  EXPECT_NE(line.find(" collections=web-* name=ingest"), std::string::npos);
+  EXPECT_NE(first.str(), second.str());
+
+  args.collections = "";
+  args.name = "";
+  std::ostringstream bare;
+  ASSERT_TRUE(RunToken(args, bare).ok());
+  EXPECT_EQ(bare.str().find("collections="), std::string::npos);
+  EXPECT_EQ(bare.str().find("name="), std::string::npos);
+}
+
+TEST(TokenCommandTest, FieldsThatWouldBreakTheLineAreUsageErrors) {
+  TokenArgs args;
+  args.role = "root";
+  std::ostringstream out;
+  EXPECT_TRUE(IsUsageError(RunToken(args, out)));
+  args.role = "reader";
+  args.name = "two words";
+  EXPECT_TRUE(IsUsageError(RunToken(args, out)));
+  args.name = "n";
+  args.collections = "web#1";
+  EXPECT_TRUE(IsUsageError(RunToken(args, out)));
+  EXPECT_EQ(out.str(), "");
+}
+
 TEST(SampleRequestTest, DefaultsAreAUniformPlanForRankZeroOfOne) {
   SampleArgs args;
   args.name = "web";

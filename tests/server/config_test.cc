@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,70 @@ TEST(OptionsTest, ValidateNamesTheBadField) {
   o = ServerOptions{};
   o.listen = "[::1]:0";
   EXPECT_TRUE(ValidateOptions(o).ok());
+}
+
+TEST(OptionsTest, SecurityAndLimitSettingsAreChecked) {
+  struct Case {
+    std::function<void(ServerOptions&)> set;
+    std::string error;  // empty: valid
+  };
+  const Case cases[] = {
+      {[](ServerOptions& o) { o.tls_cert = "c.pem"; }, "tls_key: must be set"},
+      {[](ServerOptions& o) { o.tls_key = "k.pem"; }, "tls_cert: must be set"},
+      {[](ServerOptions& o) { o.tls_client_ca = "ca.pem"; },
+       "tls_client_ca: needs tls_cert"},
+      {[](ServerOptions& o) {
+         o.tls_cert = "c.pem";
+         o.tls_key = "k.pem";
+         o.tls_client_ca = "ca.pem";
+       },
+       ""},
+      {[](ServerOptions& o) { o.tls_refresh_seconds = 0; },
+       "tls_refresh_seconds"},
+      {[](ServerOptions& o) { o.health_listen = "8081"; }, "health_listen"},
+      {[](ServerOptions& o) { o.health_listen = "0.0.0.0:8081"; }, ""},
+      {[](ServerOptions& o) { o.max_concurrent_streams = 0; },
+       "max_concurrent_streams"},
+      {[](ServerOptions& o) { o.tokens = "/etc/winnow/tokens"; }, ""},
+  };
+  for (const Case& c : cases) {
+    ServerOptions o;
+    c.set(o);
+    absl::Status s = ValidateOptions(o);
+    if (c.error.empty()) {
+      EXPECT_TRUE(s.ok()) << s;
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.error;
+      EXPECT_NE(s.message().find(c.error), std::string::npos) << s;
+    }
+  }
+  EXPECT_EQ(ServerOptions{}.max_concurrent_streams, 1024);
+  EXPECT_TRUE(ServerOptions{}.health_listen.empty());
+  EXPECT_TRUE(ServerOptions{}.tokens.empty());
+}
+
+TEST(CommandLineTest, SecurityFlagsAndKeys) {
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca",
+             "ca.pem", "--tokens", "t", "--health-listen", "0.0.0.0:8081",
+             "--max-concurrent-streams", "7"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->options.tls_cert, "c.pem");
+  EXPECT_EQ(cl->options.tls_key, "k.pem");
+  EXPECT_EQ(cl->options.tls_client_ca, "ca.pem");
+  EXPECT_EQ(cl->options.tokens, "t");
+  EXPECT_EQ(cl->options.health_listen, "0.0.0.0:8081");
+  EXPECT_EQ(cl->options.max_concurrent_streams, 7);
+  ServerOptions o;
+  ASSERT_TRUE(ApplyConfigToml("tls_cert = \"a\"\ntls_key = \"b\"\n"
+                              "tokens = \"t\"\nmax_concurrent_streams = 3\n",
+                              "f.toml", &o)
+                  .ok());
+  EXPECT_EQ(o.tls_cert, "a");
+  EXPECT_EQ(o.tls_key, "b");
+  EXPECT_EQ(o.tokens, "t");
+  EXPECT_EQ(o.max_concurrent_streams, 3);
+  EXPECT_FALSE(Parse({"--tls-cert", "c.pem"}).ok());
 }
 
 TEST(CommandLineTest, NoFlagsGivesTheDefaults) {

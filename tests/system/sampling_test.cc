@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -255,23 +256,48 @@ TEST(SamplingSystemTest, ExactResumeAfterSigkillWithAnotherWorldSize) {
   EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
-TEST(SamplingSystemTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
-  TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data");
-  ASSERT_NE(server, nullptr);
-  absl::StatusOr<Client> client = Client::Connect(server->target());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+// A real winnowd with the corpus loaded as "docs"; it must stop cleanly.
+class SamplingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = WinnowdProcess::Start(dir_.path() + "/data", 0, ServerArgs());
+    ASSERT_NE(server_, nullptr);
+    absl::StatusOr<Client> client = Client::Connect(server_->target());
+    ASSERT_TRUE(client.ok());
+    client_.emplace(*std::move(client));
+    ASSERT_TRUE(LoadCorpus(*client_, "docs").ok());
+  }
+  void TearDown() override {
+    if (server_ == nullptr) return;
+    server_->Signal(SIGTERM);
+    EXPECT_EQ(server_->Wait(), 0) << server_->Log();
+  }
+  virtual std::vector<std::string> ServerArgs() const { return {}; }
+
+  TempDir dir_;
+  std::unique_ptr<WinnowdProcess> server_;
+  std::optional<Client> client_;
+};
+
+// Plans expire after 1 s unused; plans may hold 1 byte in all.
+class SamplingLimitsTest : public SamplingTest {
+ protected:
+  std::vector<std::string> ServerArgs() const override {
+    return {"--plan-ttl-seconds=1", "--max-plan-memory-bytes=1"};
+  }
+};
+
+TEST_F(SamplingTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
   v1::CreateCollectionRequest other;
   other.mutable_collection()->set_name("other");
-  ASSERT_TRUE(client->CreateCollection(other).ok());
+  ASSERT_TRUE(client_->CreateCollection(other).ok());
 
   v1::SampleRequest req;
   req.set_collection("docs");
   req.set_batch_size(10);
   req.set_max_batches(1);
   absl::Status status;
-  std::vector<Served> one = Read(*client, req, 0, 1, &status);
+  std::vector<Served> one = Read(*client_, req, 0, 1, &status);
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(one.size(), 1u);
   const std::string cursor = one[0].cursor;
@@ -283,35 +309,35 @@ TEST(SamplingSystemTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
     std::string bad = cursor;
     bad[at] = bad[at] == 'A' ? 'B' : 'A';
     resume.set_cursor(bad);
-    Read(*client, resume, 0, 1, &status);
+    Read(*client_, resume, 0, 1, &status);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << at;
     EXPECT_NE(status.message().find("cursor"), std::string::npos) << status;
   }
   resume.set_cursor("not a cursor!");
-  Read(*client, resume, 0, 1, &status);
+  Read(*client_, resume, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   // From another collection.
   resume.set_cursor(cursor);
   resume.set_collection("other");
-  Read(*client, resume, 0, 1, &status);
+  Read(*client_, resume, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   // Plan fields that differ from the cursor's plan.
   resume.set_collection("docs");
   resume.set_seed(99);
-  Read(*client, resume, 0, 1, &status);
+  Read(*client_, resume, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   resume.clear_seed();
-  EXPECT_EQ(Read(*client, resume, 0, 1, &status).size(), 1u);
+  EXPECT_EQ(Read(*client_, resume, 0, 1, &status).size(), 1u);
   EXPECT_TRUE(status.ok()) << status;
   // rank >= world_size.
-  Read(*client, resume, 2, 2, &status);
+  Read(*client_, resume, 2, 2, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
 
   // ListPlans shows the plan with its memory; DeletePlan drops it, and its
   // cursor is FAILED_PRECONDITION from then on.
   v1::ListPlansRequest list;
   list.set_collection("docs");
-  absl::StatusOr<v1::ListPlansResponse> plans = client->ListPlans(list);
+  absl::StatusOr<v1::ListPlansResponse> plans = client_->ListPlans(list);
   ASSERT_TRUE(plans.ok());
   ASSERT_EQ(plans->plans_size(), 1);
   EXPECT_EQ(plans->plans(0).plan_id(), one[0].plan_id);
@@ -320,26 +346,26 @@ TEST(SamplingSystemTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
   EXPECT_GT(plans->total_memory_bytes(), 0);
   v1::DeletePlanRequest del;
   del.set_plan_id(one[0].plan_id);
-  absl::StatusOr<v1::DeletePlanResponse> deleted = client->DeletePlan(del);
+  absl::StatusOr<v1::DeletePlanResponse> deleted = client_->DeletePlan(del);
   ASSERT_TRUE(deleted.ok());
   EXPECT_TRUE(deleted->deleted());
-  Read(*client, resume, 0, 1, &status);
+  Read(*client_, resume, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-  EXPECT_EQ(client->DeletePlan(del).status().code(),
+  EXPECT_EQ(client_->DeletePlan(del).status().code(),
             absl::StatusCode::kNotFound);
   del.set_allow_missing(true);
-  deleted = client->DeletePlan(del);
+  deleted = client_->DeletePlan(del);
   ASSERT_TRUE(deleted.ok());
   EXPECT_FALSE(deleted->deleted());
   v1::SampleRequest by_id;
   by_id.set_plan_id(one[0].plan_id);
-  Read(*client, by_id, 0, 1, &status);
+  Read(*client_, by_id, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
 
   // Strategy errors name their field.
   v1::SampleRequest bad = req;
   bad.mutable_strategy()->mutable_weighted()->set_score("qualty");
-  Read(*client, bad, 0, 1, &status);
+  Read(*client_, bad, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("strategy.weighted.score"), std::string::npos)
       << status;
@@ -348,34 +374,26 @@ TEST(SamplingSystemTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
   dw->set_domain("nope");
   dw->set_weight(1);
   bad.set_samples_per_epoch(100);
-  Read(*client, bad, 0, 1, &status);
+  Read(*client_, bad, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("domain_weights[0].domain"),
             std::string::npos)
       << status;
   bad = req;
   bad.mutable_strategy()->mutable_weighted_with_replacement();
-  Read(*client, bad, 0, 1, &status);
+  Read(*client_, bad, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("samples_per_epoch"), std::string::npos)
       << status;
   bad = req;
   bad.mutable_token_budget()->set_bucket_count(4);  // no max_tokens, no sizes
-  Read(*client, bad, 0, 1, &status);
+  Read(*client_, bad, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("token_budget.max_tokens"), std::string::npos)
       << status;
-  server->Signal(SIGTERM);
-  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
-TEST(SamplingSystemTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
-  TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data");
-  ASSERT_NE(server, nullptr);
-  absl::StatusOr<Client> client = Client::Connect(server->target());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+TEST_F(SamplingTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
   v1::SampleRequest req;
   req.set_collection("docs");
   req.set_batch_size(100);
@@ -386,7 +404,7 @@ TEST(SamplingSystemTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       absl::Status status;
-      std::vector<Served> got = Read(*client, req, t % 4, 4, &status);
+      std::vector<Served> got = Read(*client_, req, t % 4, 4, &status);
       if (status.ok() && !got.empty()) ids[t] = got[0].plan_id;
     });
   }
@@ -395,17 +413,17 @@ TEST(SamplingSystemTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
   ASSERT_FALSE(ids[0].empty());
   // A new run_id freezes a new plan over the current data.
   {
-    DocumentWriter w = client->UpsertDocuments("docs");
+    DocumentWriter w = client_->UpsertDocuments("docs");
     ASSERT_TRUE(w.Write(CorpusBatch(kDocs, kDocs + 500, 1)).ok());
     ASSERT_TRUE(w.Close().ok());
   }
   req.set_run_id("run-b");
   absl::Status status;
-  std::vector<Served> b = Read(*client, req, 0, 1, &status);
+  std::vector<Served> b = Read(*client_, req, 0, 1, &status);
   ASSERT_TRUE(status.ok());
   EXPECT_NE(b[0].plan_id, ids[0]);
   absl::StatusOr<v1::ListPlansResponse> plans =
-      client->ListPlans(v1::ListPlansRequest());
+      client_->ListPlans(v1::ListPlansRequest());
   ASSERT_TRUE(plans.ok());
   ASSERT_EQ(plans->plans_size(), 2);
   std::map<std::string, int64_t> candidates;
@@ -414,17 +432,9 @@ TEST(SamplingSystemTest, ConcurrentFirstRequestsShareOnePlanAndRunsDoNot) {
   }
   EXPECT_EQ(candidates["run-a"], kDocs);
   EXPECT_EQ(candidates["run-b"], kDocs + 500);
-  server->Signal(SIGTERM);
-  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
-TEST(SamplingSystemTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
-  TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data");
-  ASSERT_NE(server, nullptr);
-  absl::StatusOr<Client> client = Client::Connect(server->target());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+TEST_F(SamplingTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
   v1::SampleRequest req;
   req.set_collection("docs");
   req.set_batch_size(200);
@@ -436,16 +446,16 @@ TEST(SamplingSystemTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
   // The first batch only: the plan is frozen now.
   v1::SampleRequest first = req;
   first.set_max_batches(1);
-  std::vector<Served> head = Read(*client, first, 0, 1, &status);
+  std::vector<Served> head = Read(*client_, first, 0, 1, &status);
   ASSERT_TRUE(status.ok());
   const std::string deleted_id = head[0].ids[5];
   const std::string replaced_id = head[0].ids[7];
   v1::DeleteDocumentsRequest del;
   del.set_collection("docs");
   del.add_ids(deleted_id);
-  ASSERT_TRUE(client->DeleteDocuments(del).ok());
+  ASSERT_TRUE(client_->DeleteDocuments(del).ok());
   {
-    DocumentWriter w = client->UpsertDocuments("docs");
+    DocumentWriter w = client_->UpsertDocuments("docs");
     v1::UpsertDocumentsRequest up;
     v1::Document* d = up.add_documents();
     d->set_id(replaced_id);
@@ -455,7 +465,7 @@ TEST(SamplingSystemTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
     ASSERT_TRUE(w.Write(CorpusBatch(kDocs, kDocs + 100, 2)).ok());  // new docs
     ASSERT_TRUE(w.Close().ok());
   }
-  SampleReader reader = client->Sample(req);
+  SampleReader reader = client_->Sample(req);
   v1::SampleResponse resp;
   ASSERT_TRUE(reader.Next(&resp)) << reader.Finish();
   const v1::SampleBatch& b = resp.batch();
@@ -478,24 +488,16 @@ TEST(SamplingSystemTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
   ASSERT_TRUE(reader.Finish().ok());
   EXPECT_EQ(served, kDocs);  // the new documents join later plans only
   EXPECT_EQ(all.size(), static_cast<size_t>(kDocs));
-  server->Signal(SIGTERM);
-  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
-TEST(SamplingSystemTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {
-  TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data");
-  ASSERT_NE(server, nullptr);
-  absl::StatusOr<Client> client = Client::Connect(server->target());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+TEST_F(SamplingTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {
   v1::SampleRequest req;
   req.set_collection("docs");
   req.set_num_epochs(1);
   req.set_drop_last(false);
   req.mutable_token_budget()->set_max_tokens(3000);
   req.set_world_size(1);
-  SampleReader reader = client->Sample(req);
+  SampleReader reader = client_->Sample(req);
   v1::SampleResponse resp;
   std::set<std::string> seen;
   int over = 0;
@@ -528,48 +530,36 @@ TEST(SamplingSystemTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(kDocs));
   EXPECT_GT(over, 0);  // lengths reach 4000 > 3000
   EXPECT_LT(1 - tokens / padded, 0.2);
-  server->Signal(SIGTERM);
-  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
-TEST(SamplingSystemTest, IdlePlansExpireAndPlanMemoryIsBounded) {
-  TempDir dir;
-  auto server = WinnowdProcess::Start(
-      dir.path() + "/data", 0,
-      {"--plan-ttl-seconds=1", "--max-plan-memory-bytes=1"});
-  ASSERT_NE(server, nullptr);
-  absl::StatusOr<Client> client = Client::Connect(server->target());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(LoadCorpus(*client, "docs").ok());
+TEST_F(SamplingLimitsTest, IdlePlansExpireAndPlanMemoryIsBounded) {
   v1::SampleRequest req;
   req.set_collection("docs");
   req.set_batch_size(10);
   req.set_max_batches(1);
   req.set_run_id("first");
   absl::Status status;
-  std::vector<Served> first = Read(*client, req, 0, 1, &status);
+  std::vector<Served> first = Read(*client_, req, 0, 1, &status);
   ASSERT_TRUE(status.ok()) << status;
   // The first plan holds more than the 1-byte budget: a second is refused.
   req.set_run_id("second");
-  Read(*client, req, 0, 1, &status);
+  Read(*client_, req, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_NE(status.message().find("max_plan_memory_bytes"), std::string::npos)
       << status;
   // Unused for its 1 s TTL, the plan is deleted; its cursor is refused.
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   absl::StatusOr<v1::ListPlansResponse> plans =
-      client->ListPlans(v1::ListPlansRequest());
+      client_->ListPlans(v1::ListPlansRequest());
   ASSERT_TRUE(plans.ok());
   EXPECT_EQ(plans->plans_size(), 0);
   v1::SampleRequest resume;
   resume.set_cursor(first[0].cursor);
-  Read(*client, resume, 0, 1, &status);
+  Read(*client_, resume, 0, 1, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   // With the memory released, a new plan fits again.
-  Read(*client, req, 0, 1, &status);
+  Read(*client_, req, 0, 1, &status);
   EXPECT_TRUE(status.ok()) << status;
-  server->Signal(SIGTERM);
-  EXPECT_EQ(server->Wait(), 0) << server->Log();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "server/metrics.h"
 #include "server/options.h"
 #include "server/plans.h"
 #include "server/workers.h"
@@ -28,6 +29,8 @@ struct ServiceEnv {
   Workers* workers = nullptr;
   const ServerOptions* options = nullptr;
   PlanRegistry* plans = nullptr;
+  // Null when metrics are off (an empty metrics_listen).
+  Metrics* metrics = nullptr;
 
   // Shutdown has begun: new RPCs are answered UNAVAILABLE while gRPC stops
   // accepting them; RPCs already running go on (they drain).

@@ -39,6 +39,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
       Finish(absl::CancelledError("the client stopped reading"));
       return;
     }
+    scope_.MessageSent();
     env_.workers->Post([this] { Step(); });
   }
 
@@ -49,7 +50,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
  protected:
   StreamReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                 std::string_view method)
-      : env_(env), scope_(context, method, /*streaming=*/true) {}
+      : env_(env),
+        scope_(context, method, RpcType::kServerStream, env.metrics) {}
 
   // The subclass constructor's last statement: starts the first step.
   void Begin() {

@@ -18,6 +18,9 @@ PACKAGES=(
   libtomlplusplus-dev libsimdjson-dev
   # the demo's data generator and the README's Python example
   python3 python3-grpcio python3-protobuf
+  # metrics and deploy/ tests: promtool and a real Prometheus, YAML parsing,
+  # `docker-compose config`, and systemd-analyze verify
+  prometheus python3-yaml docker-compose systemd
 )
 
 missing=()

@@ -3,12 +3,14 @@
 # winnowctl, starts winnowd on ./data, imports a demo dataset, counts and
 # samples through winnowctl, and keeps serving until Ctrl-C.
 #
-# Environment: WINNOW_LISTEN (default 127.0.0.1:7450), WINNOW_DATA_DIR
-# (default ./data), BUILD_DIR (default build).
+# Environment: WINNOW_LISTEN (default 127.0.0.1:7450), WINNOW_METRICS_LISTEN
+# (default 127.0.0.1:9464), WINNOW_DATA_DIR (default ./data), BUILD_DIR
+# (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LISTEN="${WINNOW_LISTEN:-127.0.0.1:7450}"
+METRICS_LISTEN="${WINNOW_METRICS_LISTEN:-127.0.0.1:9464}"
 DATA_DIR="${WINNOW_DATA_DIR:-./data}"
 BUILD_DIR="${BUILD_DIR:-build}"
 
@@ -33,7 +35,8 @@ fi
 step "Starting winnowd on $LISTEN with data in $DATA_DIR"
 mkdir -p "$DATA_DIR"
 LOG="$BUILD_DIR/demo/winnowd.log"
-"$WINNOWD" --data-dir "$DATA_DIR" --listen "$LISTEN" >"$LOG" 2>&1 &
+"$WINNOWD" --data-dir "$DATA_DIR" --listen "$LISTEN" \
+  --metrics-listen "$METRICS_LISTEN" >"$LOG" 2>&1 &
 PID=$!
 stop() {
   echo

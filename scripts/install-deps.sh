@@ -20,6 +20,9 @@ PACKAGES=(
   openssl
   # the demo's data generator and the README's Python example
   python3 python3-grpcio python3-protobuf
+  # metrics and deploy/ tests: promtool and a real Prometheus, YAML parsing,
+  # `docker-compose config`, and systemd-analyze verify
+  prometheus python3-yaml docker-compose systemd
 )
 
 missing=()

@@ -75,7 +75,7 @@ class BatchAckReactor final
   BatchAckReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                   std::string_view method, Start start)
       : env_(env),
-        scope_(context, method, /*streaming=*/true),
+        scope_(context, method, RpcType::kBidiStream, env.metrics),
         method_(method),
         start_(std::move(start)) {
     std::unique_lock lock(mu_);
@@ -103,6 +103,7 @@ class BatchAckReactor final
       Advance(lock);
       return;
     }
+    scope_.MessageReceived();
     starting_ = true;
     lock.unlock();
     env_.workers->Post([this] { Process(); });
@@ -113,6 +114,7 @@ class BatchAckReactor final
     writing_ = false;
     slots_.pop_front();
     ++popped_;
+    if (ok) scope_.MessageSent();
     if (!ok) {
       // The client is gone; nothing more can be acknowledged.
       popped_ += slots_.size();

@@ -29,8 +29,9 @@ struct ServerOptions {
   // gRPC address, HOST:PORT. Port 0 picks a free port; the chosen one is
   // printed on the startup line ("winnowd listening on HOST:PORT").
   std::string listen = "127.0.0.1:7450";
-  // Prometheus /metrics address, HOST:PORT. Accepted and validated now; the
-  // metrics issue binds it.
+  // Prometheus /metrics address, HOST:PORT (metrics.h). Port 0 picks a free
+  // port, printed on the startup line "winnowd serving metrics on
+  // http://HOST:PORT/metrics". Empty turns metrics off.
   std::string metrics_listen = "127.0.0.1:9464";
   // Plaintext address, HOST:PORT, that serves only grpc.health.v1.Health,
   // for Kubernetes probes when the main port is TLS; empty (the default)

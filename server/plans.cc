@@ -120,9 +120,11 @@ struct FrozenRecord {
 // Compact forms: ascending ordinals (most strategies) as a bitmap when
 // that is smaller, and lengths as 16 bits when they all fit.
 std::string EncodeFrozen(const FrozenRecord& f) {
-  std::string out;
-  out.append(reinterpret_cast<const char*>(&kFrozenFormat), 4);
   const size_t n = f.ordinals.size();
+  std::string out;
+  out.reserve(64 + n * 4 + f.lengths.size() * 4 + f.scores.size() * 4 +
+              f.domains.size() * 2);
+  out.append(reinterpret_cast<const char*>(&kFrozenFormat), 4);
   const bool ascending =
       std::is_sorted(f.ordinals.begin(), f.ordinals.end()) &&
       std::adjacent_find(f.ordinals.begin(), f.ordinals.end()) ==
@@ -661,6 +663,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::FindOrCreate(
     creating_.erase(key);
   }
   promise.set_value(created);
+  if (created.ok()) NotifyChange();
   return created;
 }
 
@@ -690,6 +693,7 @@ absl::StatusOr<int64_t> PlanRegistry::Delete(const std::string& plan_id) {
     by_id_.erase(it);
   }
   if (absl::Status s = store_->DeletePlan(plan_id); !s.ok()) return s;
+  NotifyChange();
   return plan->MemoryBytes();
 }
 
@@ -708,6 +712,16 @@ std::vector<std::shared_ptr<Plan>> PlanRegistry::List() const {
     return a->id() < b->id();
   });
   return out;
+}
+
+void PlanRegistry::NotifyChange() const {
+  if (!on_change_) return;
+  int64_t count = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    count = static_cast<int64_t>(by_id_.size());
+  }
+  on_change_(count, TotalMemoryBytes());
 }
 
 int64_t PlanRegistry::TotalMemoryBytes() const {
@@ -852,6 +866,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
         // w[keep] equals the weights of the kept scores bit for bit (what
         // a restart recomputes).
         std::vector<uint32_t> keep;
+        keep.reserve(cands.size());
         for (uint32_t i = 0; i < cands.size(); ++i) {
           if ((*w)[i] > 0) keep.push_back(i);
         }
@@ -1118,6 +1133,8 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     }
     // The frozen arrays in canonical order.
     record.ordinals.reserve(order.size());
+    if (!cand_weights.empty()) weights.reserve(order.size());
+    if (!kept_scores.empty()) record.scores.reserve(order.size());
     record.lengths.reserve(order.size());
     std::vector<uint16_t> domains;
     for (uint32_t i : order) {

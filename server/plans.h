@@ -25,6 +25,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -143,6 +144,14 @@ class PlanRegistry {
   // Every live plan, newest first.
   std::vector<std::shared_ptr<Plan>> List() const;
   int64_t TotalMemoryBytes() const;
+  // Called with (live plans, their memory) after every create, delete and
+  // expiry (the metrics' winnow_plans and winnow_plan_memory_bytes). Set
+  // before the server starts.
+  void set_on_change(std::function<void(int64_t, int64_t)> fn) {
+    on_change_ = std::move(fn);
+  }
+  void NotifyChange() const;
+
   // Deletes the plans unused for the TTL; returns how many.
   int ExpireIdle(std::chrono::system_clock::time_point now);
 
@@ -159,6 +168,7 @@ class PlanRegistry {
 
   storage::Store* const store_;
   const PlanOptions options_;
+  std::function<void(int64_t, int64_t)> on_change_;
   std::unique_ptr<CursorCodec> cursors_;
 
   mutable std::mutex mu_;

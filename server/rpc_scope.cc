@@ -69,10 +69,19 @@ std::string Quote(std::string_view text) {
 }  // namespace
 
 RpcScope::RpcScope(grpc::CallbackServerContext* context,
-                   std::string_view method, bool streaming)
+                   std::string_view method, RpcType type, Metrics* metrics)
     : method_(method),
-      streaming_(streaming),
+      type_(type),
+      rpc_metrics_(metrics != nullptr ? metrics->ForMethod(method, type)
+                                      : nullptr),
       start_(std::chrono::steady_clock::now()) {
+  if (rpc_metrics_ != nullptr) {
+    rpc_metrics_->Started();
+    // The one request of a unary or server-streaming call has arrived.
+    if (type == RpcType::kUnary || type == RpcType::kServerStream) {
+      rpc_metrics_->MessageReceived();
+    }
+  }
   const auto& metadata = context->client_metadata();
   auto it = metadata.find(kRequestIdKey);
   if (it != metadata.end() &&
@@ -104,10 +113,17 @@ grpc::Status RpcScope::Done(grpc::Status status) {
                   std::chrono::steady_clock::now() - start_)
                   .count();
   grpc::StatusCode code = status.error_code();
+  if (rpc_metrics_ != nullptr) {
+    if (type_ == RpcType::kUnary && code == grpc::StatusCode::OK) {
+      rpc_metrics_->MessageSent();
+    }
+    rpc_metrics_->Handled(code, ms / 1000);
+  }
+  const bool streaming = type_ != RpcType::kUnary;
   spdlog::level::level_enum level = spdlog::level::info;
   if (code == grpc::StatusCode::OK) {
     // Unary calls can come thousands a second; streams are few and long.
-    level = streaming_ ? spdlog::level::info : spdlog::level::debug;
+    level = streaming ? spdlog::level::info : spdlog::level::debug;
   } else if (code == grpc::StatusCode::INTERNAL ||
              code == grpc::StatusCode::DATA_LOSS ||
              code == grpc::StatusCode::UNKNOWN) {

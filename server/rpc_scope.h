@@ -1,10 +1,17 @@
 // RpcScope: what every RPC records about itself, in one place: a request
-// id, the start time, and at the end one structured log line (and, once the
-// metrics issue lands, the RED metrics of design §7).
+// id, the start time, the gRPC RED metrics of design §7 (metrics.h), and at
+// the end one structured log line.
 //
-//   RpcScope scope(context, "winnow.v1.CollectionService/GetCollection");
+//   RpcScope scope(context, "winnow.v1.CollectionService/GetCollection",
+//                  RpcType::kUnary, env.metrics);
 //   ...
 //   reactor->Finish(scope.Done(ToGrpcStatus(status)));
+//
+// Metrics: the scope counts the RPC as started when constructed, and as
+// handled (with its code and duration) in Done. A unary or server-streaming
+// RPC's one request message is counted at construction and a unary
+// response in Done when OK; streams count the rest of their messages
+// themselves with MessageReceived and MessageSent.
 //
 // The request id is the client's "x-request-id" metadata when it sends one
 // (up to 64 printable bytes), otherwise a fresh "r<hex>"; it is returned to
@@ -26,14 +33,16 @@
 #include <string_view>
 
 #include "server/auth.h"
+#include "server/metrics.h"
 
 namespace winnow::server {
 
 class RpcScope {
  public:
-  // `method` must outlive the scope (a string literal).
+  // `method` must outlive the scope (a string literal). `metrics` may be
+  // null (no metrics are recorded).
   RpcScope(grpc::CallbackServerContext* context, std::string_view method,
-           bool streaming = false);
+           RpcType type = RpcType::kUnary, Metrics* metrics = nullptr);
 
   const std::string& request_id() const { return request_id_; }
 
@@ -46,12 +55,23 @@ class RpcScope {
   void Note(std::string_view key, std::string_view value);
   void Note(std::string_view key, int64_t value);
 
-  // Logs the outcome and returns `status` unchanged. Call once.
+  // A stream's message received from or sent to the client
+  // (grpc_server_msg_received_total, grpc_server_msg_sent_total).
+  void MessageReceived() {
+    if (rpc_metrics_ != nullptr) rpc_metrics_->MessageReceived();
+  }
+  void MessageSent() {
+    if (rpc_metrics_ != nullptr) rpc_metrics_->MessageSent();
+  }
+
+  // Records the outcome in the metrics, logs it and returns `status`
+  // unchanged. Call once.
   grpc::Status Done(grpc::Status status);
 
  private:
   std::string_view method_;
-  bool streaming_;
+  RpcType type_;
+  Metrics::Rpc* rpc_metrics_ = nullptr;
   std::string request_id_;
   std::string notes_;
   Principal principal_;

@@ -179,6 +179,7 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
   out_batch->set_over_budget(batch.over_budget);
   if (batch.bucket >= 0) out_batch->set_bucket_index(batch.bucket);
   if (absl::Status s = FillBatch(batch, out_batch); !s.ok()) return s;
+  if (env_.metrics != nullptr) RecordMetrics(*out_batch);
 
   // The cursor: the next round of this epoch, or the next epoch.
   winnow::v1::Cursor cursor;
@@ -204,6 +205,37 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
     *out->mutable_domain_weights() = plan_->description().domain_weights();
   }
   return CheckSize(*out);
+}
+
+void SampleStream::RecordMetrics(const winnow::v1::SampleBatch& batch) {
+  // Per-domain counts of the batch: a handful of domains, so a flat list.
+  std::vector<Metrics::DomainCount> served;
+  auto add = [&](std::string_view domain) {
+    for (Metrics::DomainCount& c : served) {
+      if (c.domain == domain) {
+        ++c.count;
+        return;
+      }
+    }
+    served.push_back({domain, 1});
+  };
+  for (const std::string& d : batch.domains()) add(d);
+  for (const winnow::v1::SampledDocument& s : batch.samples()) {
+    add(s.document().domain());
+  }
+  env_.metrics->RecordSampleBatch(plan_->collection(), served,
+                                  batch.padding_ratio());
+  if (plan_->description().strategy().has_mixture() && first_message_) {
+    std::vector<std::pair<std::string_view, double>> shares;
+    double total = 0;
+    for (const auto& w : plan_->description().domain_weights()) {
+      total += w.weight();
+    }
+    for (const auto& w : plan_->description().domain_weights()) {
+      shares.emplace_back(w.domain(), total > 0 ? w.weight() / total : 0);
+    }
+    env_.metrics->SetMixtureTarget(plan_->collection(), shares);
+  }
 }
 
 absl::StatusOr<bool> SampleStream::CheckSize(

@@ -52,6 +52,8 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   // no batch.
   absl::StatusOr<bool> OpenEpoch(uint64_t start);
   absl::Status FillBatch(const Batch& batch, winnow::v1::SampleBatch* out);
+  // Served documents per domain and padding, to the metrics.
+  void RecordMetrics(const winnow::v1::SampleBatch& batch);
   absl::StatusOr<bool> CheckSize(
       const winnow::v1::SampleResponse& response) const;
 

@@ -20,6 +20,7 @@
 #include "server/auth.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
+#include "server/metrics.h"
 #include "server/plans.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
@@ -36,11 +37,16 @@ constexpr const char* kServiceNames[] = {
     "winnow.v1.CollectionService", "winnow.v1.DocumentService",
     "winnow.v1.ScoreService", "winnow.v1.SelectionService"};
 
+// How often the storage metrics are read from RocksDB.
+constexpr std::chrono::seconds kStorageMetricsInterval(5);
+
 }  // namespace
 
 struct Server::Impl {
   Options options;
   std::unique_ptr<storage::Store> store;
+  // After the store: destroyed first, stopping its storage refresh.
+  std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<PlanRegistry> plans;
   std::unique_ptr<TokenStore> tokens;  // null without a token file
@@ -102,6 +108,16 @@ absl::Status Server::BuildAndStart(const Options& options) {
       MakeServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
 
+  // Metrics first: a port that cannot be bound fails the start cheaply.
+  if (!options.metrics_listen.empty()) {
+    impl.metrics = std::make_unique<Metrics>();
+    if (absl::Status s = impl.metrics->Listen(options.metrics_listen);
+        !s.ok()) {
+      impl.metrics.reset();
+      return s;
+    }
+  }
+
   storage::StoreOptions store_options;
   store_options.data_dir = options.data_dir;
   store_options.sync_writes = options.sync_writes;
@@ -109,6 +125,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(store_options);
   if (!store.ok()) {
+    impl.metrics.reset();
     return absl::Status(store.status().code(),
                         absl::StrCat("opening data_dir '", options.data_dir,
                                      "': ", store.status().message()));
@@ -134,7 +151,14 @@ absl::Status Server::BuildAndStart(const Options& options) {
   impl.env.workers = impl.workers.get();
   impl.env.options = &impl.options;
   impl.env.plans = impl.plans.get();
+  if (Metrics* metrics = impl.metrics.get()) {
+    impl.plans->set_on_change([metrics](int64_t count, int64_t bytes) {
+      metrics->SetPlans(count, bytes);
+    });
+    impl.plans->NotifyChange();
+  }
   impl.env.tokens = impl.tokens.get();
+  impl.env.metrics = impl.metrics.get();
   impl.collections = std::make_unique<CollectionServiceImpl>(impl.env);
   impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
   impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
@@ -161,6 +185,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
     impl.grpc_server.reset();
     impl.workers->Join();
     impl.plans.reset();
+    impl.metrics.reset();
     (void)impl.store->Close();
     return absl::UnavailableError(
         absl::StrCat("listen: cannot bind '", options.listen, "'"));
@@ -206,14 +231,20 @@ absl::Status Server::BuildAndStart(const Options& options) {
   };
   impl.signals->async_wait(Waiter{this});
   impl.io_thread = std::thread([&io = impl.io] { io.run(); });
+  if (impl.metrics != nullptr) {
+    impl.metrics->StartStorageRefresh(impl.store.get(),
+                                      kStorageMetricsInterval);
+    metrics_address_ = impl.metrics->address();
+  }
 
   address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')),
                           ":", selected_port);
   port_ = selected_port;
   spdlog::info(
-      "start listen={} data_dir={} sync_writes={} max_message_bytes={} "
-      "max_concurrent_streams={} workers={} shutdown_grace_seconds={}",
-      address_, options.data_dir, options.sync_writes,
+      "start listen={} metrics_listen={} data_dir={} sync_writes={} "
+      "max_message_bytes={} max_concurrent_streams={} workers={} "
+      "shutdown_grace_seconds={}",
+      address_, metrics_address_, options.data_dir, options.sync_writes,
       options.max_message_bytes, options.max_concurrent_streams,
       impl.workers->size(), options.shutdown_grace_seconds);
   spdlog::info("security tls={} mtls={} tokens={} health_listen={}",
@@ -225,6 +256,12 @@ absl::Status Server::BuildAndStart(const Options& options) {
                    : absl::StrCat(options.health_listen.substr(
                                       0, options.health_listen.rfind(':')),
                                   ":", health_port));
+  // Before the "listening on" line, so that whoever waits for that line
+  // finds this one too.
+  if (!metrics_address_.empty()) {
+    std::printf("winnowd serving metrics on http://%s/metrics\n",
+                metrics_address_.c_str());
+  }
   std::printf("winnowd listening on %s\n", address_.c_str());
   std::fflush(stdout);
   return absl::OkStatus();
@@ -291,6 +328,7 @@ void Server::Shutdown(std::string reason) {
   }
   impl.workers->Join();
   impl.plans.reset();  // stops plan expiry before the store closes
+  if (impl.metrics != nullptr) impl.metrics->StopStorageRefresh();
   absl::Status closed = impl.store->Close();
   if (closed.ok()) {
     spdlog::info("shutdown: done; store closed");

@@ -48,16 +48,20 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens the store in options.data_dir, starts gRPC on options.listen,
-  // starts handling SIGTERM and SIGINT, and then prints
-  // "winnowd listening on HOST:PORT" (the bound port, also for port 0) on
-  // stdout. Errors: INVALID_ARGUMENT for bad options, the store's error if
-  // it cannot be opened, UNAVAILABLE if the address cannot be bound.
+  // Serves /metrics on options.metrics_listen (unless empty), opens the
+  // store in options.data_dir, starts gRPC on options.listen, starts
+  // handling SIGTERM and SIGINT, and then prints
+  // "winnowd serving metrics on http://HOST:PORT/metrics" (with metrics on)
+  // and "winnowd listening on HOST:PORT" (the bound ports, also for port 0)
+  // on stdout. Errors: INVALID_ARGUMENT for bad options, the store's error
+  // if it cannot be opened, UNAVAILABLE if an address cannot be bound.
   absl::Status BuildAndStart(const Options& options);
 
   // The bound address, as printed; valid after BuildAndStart succeeded.
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // The bound metrics address HOST:PORT; empty with metrics off.
+  const std::string& metrics_address() const { return metrics_address_; }
 
   // Reads the token file again (on SIGHUP); on an error, logs it and keeps
   // the tokens loaded before. OK and nothing to do without a token file.
@@ -79,6 +83,7 @@ class Server {
   std::unique_ptr<Impl> impl_;
   std::string address_;
   int port_ = 0;
+  std::string metrics_address_;
 
   std::mutex mu_;
   std::condition_variable done_cv_;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/options.h"
 #include "server/plans.h"
 #include "server/workers.h"
@@ -36,6 +37,8 @@ struct ServiceEnv {
 
   // Streams open now, against options->max_concurrent_streams.
   std::atomic<int64_t> open_streams{0};
+  // Null when metrics are off (an empty metrics_listen).
+  Metrics* metrics = nullptr;
 
   // Shutdown has begun: new RPCs are answered UNAVAILABLE while gRPC stops
   // accepting them; RPCs already running go on (they drain).

@@ -40,6 +40,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
       Finish(absl::CancelledError("the client stopped reading"));
       return;
     }
+    scope_.MessageSent();
     env_.workers->Post([this] { Step(); });
   }
 
@@ -54,7 +55,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
   StreamReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                 std::string_view method)
       : env_(env),
-        scope_(context, method, /*streaming=*/true),
+        scope_(context, method, RpcType::kServerStream, env.metrics),
         context_(context),
         method_(method) {}
 

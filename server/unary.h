@@ -56,7 +56,8 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                                    const google::protobuf::Message& request,
                                    Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto scope = std::make_shared<RpcScope>(context, method);
+  auto scope =
+      std::make_shared<RpcScope>(context, method, RpcType::kUnary, env.metrics);
   if (env.draining.load(std::memory_order_acquire)) {
     reactor->Finish(scope->Done(ToGrpcStatus(ShuttingDownError())));
     return reactor;

@@ -594,9 +594,19 @@ StoreStats StoreImpl::GetStats() const {
   st.pending_compaction_bytes =
       property("rocksdb.estimate-pending-compaction-bytes");
   st.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
-  uint64_t bg = 0;
-  db_->GetIntProperty("rocksdb.background-errors", &bg);
-  st.background_errors = bg;
+  // Database-wide properties (the aggregated form would count them once per
+  // column family).
+  auto db_property = [&](const char* name) {
+    uint64_t v = 0;
+    db_->GetIntProperty(name, &v);
+    return v;
+  };
+  st.background_errors = db_property("rocksdb.background-errors");
+  st.immutable_memtables = property("rocksdb.num-immutable-mem-table");
+  st.running_compactions = db_property("rocksdb.num-running-compactions");
+  st.running_flushes = db_property("rocksdb.num-running-flushes");
+  st.write_stopped = db_property("rocksdb.is-write-stopped");
+  st.delayed_write_rate = db_property("rocksdb.actual-delayed-write-rate");
   st.block_cache_usage_bytes = block_cache_->GetUsage();
   st.block_cache_capacity_bytes = block_cache_->GetCapacity();
   st.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
@@ -605,6 +615,13 @@ StoreStats StoreImpl::GetStats() const {
   st.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
   st.bytes_written = statistics_->getTickerCount(rocksdb::BYTES_WRITTEN);
   st.bytes_read = statistics_->getTickerCount(rocksdb::BYTES_READ);
+  st.compaction_read_bytes =
+      statistics_->getTickerCount(rocksdb::COMPACT_READ_BYTES);
+  st.compaction_write_bytes =
+      statistics_->getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+  st.flush_write_bytes =
+      statistics_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
+  st.wal_syncs = statistics_->getTickerCount(rocksdb::WAL_FILE_SYNCED);
   return st;
 }
 

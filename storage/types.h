@@ -257,6 +257,20 @@ struct StoreStats {
   uint64_t bytes_read = 0;
   // Background errors (such as a full disk during a flush) since Open.
   uint64_t background_errors = 0;
+  // Memtables full and waiting to be flushed.
+  uint64_t immutable_memtables = 0;
+  uint64_t running_compactions = 0;
+  uint64_t running_flushes = 0;
+  // Writes are stopped (1) until compaction or flushes catch up.
+  uint64_t write_stopped = 0;
+  // The rate writes are delayed to, in bytes per second; 0 when they are
+  // not delayed.
+  uint64_t delayed_write_rate = 0;
+  uint64_t compaction_read_bytes = 0;
+  uint64_t compaction_write_bytes = 0;
+  uint64_t flush_write_bytes = 0;
+  // WAL fsyncs.
+  uint64_t wal_syncs = 0;
 };
 
 }  // namespace winnow::storage

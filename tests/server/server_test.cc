@@ -37,6 +37,7 @@ class ServerTest : public ::testing::Test {
     ServerOptions options;
     options.data_dir = dir_.string();
     options.listen = "127.0.0.1:0";
+    options.metrics_listen = "127.0.0.1:0";
     options.shutdown_grace_seconds = 2;
     options.worker_threads = 2;
     Configure(&options);

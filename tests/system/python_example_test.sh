@@ -7,7 +7,7 @@ WINNOWD=$1 SRC=$2 WORK=$3
 rm -rf "$WORK" && mkdir -p "$WORK/python"
 protoc -I"$SRC/proto" --python_out="$WORK/python" --grpc_out="$WORK/python" \
   --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin "$SRC"/proto/winnow/v1/*.proto
-"$WINNOWD" --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/winnowd.log" 2>&1 &
+"$WINNOWD" --data-dir "$WORK/data" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$WORK/winnowd.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
 i=0

@@ -1,7 +1,10 @@
 #include "tests/system/winnowd_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +37,37 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::optional<std::string> HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return std::nullopt;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  const std::string request = "GET " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Connection: close\r\n\r\n";
+  if (write(fd, request.data(), request.size()) !=
+      static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return std::nullopt;
+  }
+  std::string response;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) {
+    return std::nullopt;
+  }
+  return response.substr(body + 4);
+}
+
 std::unique_ptr<WinnowdProcess> WinnowdProcess::Start(
     const std::string& data_dir, int port,
     std::vector<std::string> extra_args) {
@@ -45,6 +79,14 @@ std::unique_ptr<WinnowdProcess> WinnowdProcess::Start(
                                    "--listen",
                                    "127.0.0.1:" + std::to_string(port)};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  bool metrics_named = false;
+  for (const std::string& a : extra_args) {
+    if (a.rfind("--metrics-listen", 0) == 0) metrics_named = true;
+  }
+  if (!metrics_named) {
+    args.push_back("--metrics-listen");
+    args.push_back("127.0.0.1:0");
+  }
 
   pid_t pid = fork();
   if (pid < 0) return nullptr;
@@ -64,12 +106,16 @@ std::unique_ptr<WinnowdProcess> WinnowdProcess::Start(
   p->pid_ = pid;
 
   const std::regex listening("listening on [0-9.]+:([0-9]+)");
+  const std::regex metrics("serving metrics on http://[^:]+:([0-9]+)/");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
     std::string log = p->Log();
     if (std::regex_search(log, m, listening)) {
       p->port_ = std::stoi(m[1]);
+      // Printed before the "listening on" line.
+      if (std::regex_search(log, m, metrics))
+        p->metrics_port_ = std::stoi(m[1]);
       return p;
     }
     int status;

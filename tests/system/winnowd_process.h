@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,17 @@ class TempDir {
   std::string path_;
 };
 
+// GET http://127.0.0.1:`port``path` (HTTP/1.1, Connection: close): the body
+// of a 200 answer, or nullopt.
+std::optional<std::string> HttpGet(int port, const std::string& path);
+
 class WinnowdProcess {
  public:
   // Starts winnowd with --data-dir `data_dir` and --listen 127.0.0.1:`port`
-  // (0 picks a free port), plus `extra_args`. Returns nullptr (and prints
-  // the log) if it does not report listening within 30 s.
+  // (0 picks a free port), plus `extra_args`; unless these name
+  // --metrics-listen, metrics go on a free loopback port too (never the
+  // shared default 9464). Returns nullptr (and prints the log) if it does
+  // not report listening within 30 s.
   static std::unique_ptr<WinnowdProcess> Start(
       const std::string& data_dir, int port = 0,
       std::vector<std::string> extra_args = {});
@@ -39,6 +46,8 @@ class WinnowdProcess {
 
   int port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The /metrics port from the startup line; 0 with metrics off.
+  int metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
 
   // Sends `sig` to the process.
@@ -54,6 +63,7 @@ class WinnowdProcess {
 
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string log_path_;
   bool exited_ = false;
 };

@@ -1,0 +1,492 @@
+// Metrics (server/metrics.h): the helpers, the data-plane API through
+// Render(), and a real server's /metrics endpoint after real RPCs.
+#include "server/metrics.h"
+
+#include <arpa/inet.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "server/server.h"
+#include "storage/store.h"
+#include "winnow/v1/collection.grpc.pb.h"
+#include "winnow/v1/document.grpc.pb.h"
+#include "winnow/v1/selection.grpc.pb.h"
+
+namespace winnow::server {
+namespace {
+
+namespace v1 = winnow::v1;
+using Labels = std::map<std::string, std::string>;
+
+// The value of the sample `name{labels}` (labels matched exactly) in a text
+// exposition, or nullopt if absent.
+std::optional<double> Sample(const std::string& text, const std::string& name,
+                             const Labels& labels = {}) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t end = line.find_first_of("{ ");
+    if (end == absl::string_view::npos || line.substr(0, end) != name) continue;
+    Labels got;
+    size_t value_at = end;
+    if (line[end] == '{') {
+      size_t close = line.find('}', end);
+      if (close == absl::string_view::npos) continue;
+      for (absl::string_view pair : absl::StrSplit(
+               line.substr(end + 1, close - end - 1), ',', absl::SkipEmpty())) {
+        size_t eq = pair.find('=');
+        if (eq == absl::string_view::npos || pair.size() < eq + 3) continue;
+        got[std::string(pair.substr(0, eq))] =
+            std::string(pair.substr(eq + 2, pair.size() - eq - 3));
+      }
+      value_at = close + 1;
+    }
+    if (got != labels) continue;
+    absl::string_view rest = line.substr(value_at);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    rest = rest.substr(0, rest.find(' '));
+    double v = 0;
+    if (absl::SimpleAtod(rest, &v)) return v;
+  }
+  return std::nullopt;
+}
+
+// GET http://address/path over loopback; the body, or "" on failure.
+std::string HttpGet(const std::string& address, const std::string& path) {
+  size_t colon = address.rfind(':');
+  int port = std::stoi(address.substr(colon + 1));
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string request = "GET " + path +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                        "close\r\nAccept: text/plain\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string response;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) {
+    return "";
+  }
+  return response.substr(body + 4);
+}
+
+Labels Rpc(const std::string& service, const std::string& method,
+           const std::string& type) {
+  return {{"grpc_service", "winnow.v1." + service},
+          {"grpc_method", method},
+          {"grpc_type", type}};
+}
+
+Labels With(Labels labels, const std::string& key, const std::string& value) {
+  labels[key] = value;
+  return labels;
+}
+
+TEST(MetricsHelpersTest, TypeAndCodeLabels) {
+  EXPECT_EQ(RpcTypeName(RpcType::kUnary), "unary");
+  EXPECT_EQ(RpcTypeName(RpcType::kServerStream), "server_stream");
+  EXPECT_EQ(RpcTypeName(RpcType::kClientStream), "client_stream");
+  EXPECT_EQ(RpcTypeName(RpcType::kBidiStream), "bidi_stream");
+  EXPECT_EQ(GrpcCodeLabel(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(GrpcCodeLabel(grpc::StatusCode::INVALID_ARGUMENT),
+            "InvalidArgument");
+  EXPECT_EQ(GrpcCodeLabel(grpc::StatusCode::CANCELLED), "Canceled");
+  EXPECT_EQ(GrpcCodeLabel(grpc::StatusCode::UNAUTHENTICATED),
+            "Unauthenticated");
+  EXPECT_EQ(GrpcCodeLabel(static_cast<grpc::StatusCode>(99)), "Unknown");
+}
+
+TEST(MetricsHelpersTest, MixtureDriftIsTheL1DistanceOfShares) {
+  using M = std::vector<std::pair<std::string_view, double>>;
+  // Served counts are normalized: 30/70 against a 50/50 target.
+  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 30}, {"code", 70}},
+                                M{{"web", 0.5}, {"code", 0.5}}),
+                   0.4);
+  EXPECT_DOUBLE_EQ(
+      MixtureDrift(M{{"web", 5}, {"code", 5}}, M{{"code", 1}, {"web", 1}}),
+      0.0);
+  // A domain missing on one side counts fully; disjoint mixtures give 2.
+  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 1}}, M{{"code", 1}}), 2.0);
+  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 1}}, M{{"web", 1}, {"code", 1}}),
+                   1.0);
+  EXPECT_DOUBLE_EQ(MixtureDrift(M{}, M{{"web", 1}}), 0.0);
+}
+
+TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
+  Metrics m;
+  // Families without labels are exported from the start (prometheus-cpp
+  // leaves out a labelled family until its first series exists).
+  std::string text = m.Render();
+  for (const char* family :
+       {"winnow_sample_batch_padding_ratio histogram", "winnow_plans gauge",
+        "winnow_plan_memory_bytes gauge", "winnow_rocksdb_live_sst_bytes gauge",
+        "winnow_rocksdb_pending_compaction_bytes gauge",
+        "winnow_rocksdb_write_stall_seconds_total counter",
+        "winnow_rocksdb_block_cache_hits_total counter",
+        "process_resident_memory_bytes gauge",
+        "process_cpu_seconds_total counter", "process_open_fds gauge",
+        "process_start_time_seconds gauge"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + "\n"),
+              std::string::npos)
+        << family;
+  }
+
+  const Metrics::DomainCount batch1[] = {{"web", 3}, {"code", 1}};
+  const Metrics::DomainCount batch2[] = {{"web", 2}, {"books", 0}};
+  m.RecordSampleBatch("c", batch1, 0.0);
+  m.RecordSampleBatch("c", batch2, 0.5);
+  const std::pair<std::string_view, double> target[] = {{"web", 0.5},
+                                                        {"code", 0.5}};
+  m.SetMixtureTarget("c", target);
+  m.SetServedMixtureDrift("c", 0.2);
+  m.SetPlans(3, 4096);
+  m.RecordFeedbackReport("c");
+  m.RecordFeedbackReport("c");
+  m.OperationStarted("backup");
+  m.OperationStarted("backup");
+  m.OperationEnded("backup", "succeeded", 12.5);
+
+  text = m.Render();
+  for (const char* family : {"winnow_samples_served_total counter",
+                             "winnow_mixture_target_share gauge",
+                             "winnow_served_mixture_drift gauge",
+                             "winnow_feedback_reports_total counter",
+                             "winnow_operations_running gauge",
+                             "winnow_operation_seconds histogram"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + "\n"),
+              std::string::npos)
+        << family;
+  }
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "web"}}),
+            5);
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "code"}}),
+            1);
+  // A domain with no document in any batch has no series.
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "books"}}),
+            std::nullopt);
+  EXPECT_EQ(Sample(text, "winnow_sample_batch_padding_ratio_count"), 2);
+  EXPECT_EQ(Sample(text, "winnow_sample_batch_padding_ratio_sum"), 0.5);
+  EXPECT_EQ(
+      Sample(text, "winnow_sample_batch_padding_ratio_bucket", {{"le", "0"}}),
+      1);
+  EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                   {{"collection", "c"}, {"domain", "code"}}),
+            0.5);
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift", {{"collection", "c"}}),
+            0.2);
+  EXPECT_EQ(Sample(text, "winnow_plans"), 3);
+  EXPECT_EQ(Sample(text, "winnow_plan_memory_bytes"), 4096);
+  EXPECT_EQ(
+      Sample(text, "winnow_feedback_reports_total", {{"collection", "c"}}), 2);
+  EXPECT_EQ(Sample(text, "winnow_operations_running", {{"type", "backup"}}), 1);
+  EXPECT_EQ(Sample(text, "winnow_operation_seconds_count",
+                   {{"type", "backup"}, {"state", "succeeded"}}),
+            1);
+
+  // A new target replaces the old one; a deleted collection's gauges go.
+  const std::pair<std::string_view, double> web_only[] = {{"web", 1.0}};
+  m.SetMixtureTarget("c", web_only);
+  text = m.Render();
+  EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                   {{"collection", "c"}, {"domain", "code"}}),
+            std::nullopt);
+  EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                   {{"collection", "c"}, {"domain", "web"}}),
+            1.0);
+  m.ForgetCollection("c");
+  text = m.Render();
+  EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                   {{"collection", "c"}, {"domain", "web"}}),
+            std::nullopt);
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift", {{"collection", "c"}}),
+            std::nullopt);
+  // Counters stay (a vanishing counter would read as a reset).
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "web"}}),
+            5);
+}
+
+TEST(MetricsTest, ProcessMetricsComeFromProc) {
+  Metrics m;
+  std::string text = m.Render();
+  std::optional<double> rss = Sample(text, "process_resident_memory_bytes");
+  ASSERT_TRUE(rss.has_value());
+  EXPECT_GT(*rss, 1 << 20);
+  std::optional<double> fds = Sample(text, "process_open_fds");
+  ASSERT_TRUE(fds.has_value());
+  EXPECT_GE(*fds, 3);
+  EXPECT_GE(*Sample(text, "process_max_fds"), *fds);
+  EXPECT_GE(*Sample(text, "process_threads"), 1);
+  double now = std::chrono::duration<double>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  std::optional<double> start = Sample(text, "process_start_time_seconds");
+  ASSERT_TRUE(start.has_value());
+  EXPECT_LE(*start, now + 1);
+  EXPECT_GT(*start, now - 24 * 3600.0);  // the test started today
+  // CPU time grows with work.
+  double before = *Sample(text, "process_cpu_seconds_total");
+  volatile double x = 0;
+  auto until =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < until) x = x + std::sqrt(x + 1);
+  EXPECT_GT(*Sample(m.Render(), "process_cpu_seconds_total"), before);
+}
+
+TEST(MetricsTest, StorageMetricsFollowTheStore) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("winnow_metrics_store_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  storage::StoreOptions options;
+  options.data_dir = dir.string();
+  auto store = storage::Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  storage::CollectionSpec spec;
+  spec.name = "docs";
+  ASSERT_TRUE((*store)->CreateCollection(spec).ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back("d" + std::to_string(i));
+  const std::vector<int64_t> lengths(ids.size(), 10);
+  storage::DocumentBatch batch;
+  batch.ids.assign(ids.begin(), ids.end());
+  batch.lengths = lengths;
+  ASSERT_TRUE((*store)->UpsertDocuments("docs", batch).ok());
+
+  Metrics m;
+  m.RefreshStorage(**store);
+  std::string text = m.Render();
+  EXPECT_EQ(Sample(text, "winnow_documents", {{"collection", "docs"}}), 100);
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_memtable_bytes"), 0);
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_written_bytes_total"), 0);
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_wal_syncs_total"), 0);
+  EXPECT_EQ(*Sample(text, "winnow_rocksdb_block_cache_capacity_bytes"),
+            static_cast<double>(options.block_cache_bytes));
+  EXPECT_EQ(Sample(text, "winnow_rocksdb_write_stopped"), 0);
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_last_refresh_timestamp_seconds"), 0);
+
+  // After a compaction, data is in SST files; counters never go back.
+  const double written = *Sample(text, "winnow_rocksdb_written_bytes_total");
+  ASSERT_TRUE((*store)->Compact().ok());
+  ASSERT_TRUE((*store)->DeleteCollection("docs").ok());
+  m.RefreshStorage(**store);
+  text = m.Render();
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_live_sst_bytes"), 0);
+  EXPECT_GT(*Sample(text, "winnow_rocksdb_flush_written_bytes_total"), 0);
+  EXPECT_GE(*Sample(text, "winnow_rocksdb_written_bytes_total"), written);
+  // A deleted collection's series goes away.
+  EXPECT_EQ(Sample(text, "winnow_documents", {{"collection", "docs"}}),
+            std::nullopt);
+
+  // The timer refreshes too.
+  spec.name = "later";
+  ASSERT_TRUE((*store)->CreateCollection(spec).ok());
+  m.StartStorageRefresh(store->get(), std::chrono::milliseconds(20));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!Sample(m.Render(), "winnow_documents", {{"collection", "later"}}) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Sample(m.Render(), "winnow_documents", {{"collection", "later"}}),
+            0);
+  m.StopStorageRefresh();
+  ASSERT_TRUE((*store)->Close().ok());
+  std::filesystem::remove_all(dir);
+}
+
+class MetricsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("winnow_metrics_test_" + std::to_string(::getpid()) + "_" +
+            std::to_string(counter++));
+    std::filesystem::remove_all(dir_);
+    ServerOptions options;
+    options.data_dir = dir_.string();
+    options.listen = "127.0.0.1:0";
+    options.metrics_listen = "127.0.0.1:0";
+    options.shutdown_grace_seconds = 2;
+    options.worker_threads = 2;
+    ASSERT_TRUE(server_.BuildAndStart(options).ok());
+    auto channel = grpc::CreateChannel(server_.address(),
+                                       grpc::InsecureChannelCredentials());
+    collections_ = v1::CollectionService::NewStub(channel);
+    documents_ = v1::DocumentService::NewStub(channel);
+    selection_ = v1::SelectionService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    server_.RequestShutdown("test done");
+    EXPECT_TRUE(server_.WaitForTermination().ok());
+    std::filesystem::remove_all(dir_);
+  }
+
+  grpc::Status Create(const std::string& name) {
+    grpc::ClientContext context;
+    v1::CreateCollectionRequest request;
+    request.mutable_collection()->set_name(name);
+    v1::CreateCollectionResponse response;
+    return collections_->CreateCollection(&context, request, &response);
+  }
+
+  std::filesystem::path dir_;
+  Server server_;
+  std::unique_ptr<v1::CollectionService::Stub> collections_;
+  std::unique_ptr<v1::DocumentService::Stub> documents_;
+  std::unique_ptr<v1::SelectionService::Stub> selection_;
+};
+
+TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
+  ASSERT_FALSE(server_.metrics_address().empty());
+  EXPECT_NE(server_.metrics_address(), "127.0.0.1:0");
+
+  // Unary: two creates (one fails), one get of a missing collection.
+  ASSERT_TRUE(Create("c").ok());
+  EXPECT_EQ(Create("c").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  {
+    grpc::ClientContext context;
+    v1::GetCollectionRequest request;
+    request.set_name("missing");
+    v1::GetCollectionResponse response;
+    EXPECT_EQ(
+        collections_->GetCollection(&context, request, &response).error_code(),
+        grpc::StatusCode::NOT_FOUND);
+  }
+  // Bidirectional: three batches, three acks.
+  {
+    grpc::ClientContext context;
+    auto stream = documents_->UpsertDocuments(&context);
+    for (int b = 0; b < 3; ++b) {
+      v1::UpsertDocumentsRequest request;
+      request.set_collection("c");
+      request.set_sequence(b + 1);
+      for (int i = 0; i < 100; ++i) {
+        v1::Document* d = request.add_documents();
+        d->set_id("d" + std::to_string(b * 100 + i));
+        d->set_length(10);
+        d->set_domain(i % 2 ? "web" : "code");
+      }
+      ASSERT_TRUE(stream->Write(request));
+    }
+    stream->WritesDone();
+    v1::UpsertDocumentsResponse ack;
+    int acks = 0;
+    while (stream->Read(&ack)) ++acks;
+    ASSERT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(acks, 3);
+  }
+  // Server streaming: 300 documents in batches of 100.
+  int batches = 0;
+  {
+    grpc::ClientContext context;
+    v1::SampleRequest request;
+    request.set_collection("c");
+    request.set_batch_size(100);
+    request.set_num_epochs(1);
+    request.set_world_size(1);
+    auto reader = selection_->Sample(&context, request);
+    v1::SampleResponse response;
+    while (reader->Read(&response)) ++batches;
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_EQ(batches, 3);
+  }
+
+  std::string text = HttpGet(server_.metrics_address(), "/metrics");
+  ASSERT_FALSE(text.empty());
+  const Labels create = Rpc("CollectionService", "CreateCollection", "unary");
+  EXPECT_EQ(Sample(text, "grpc_server_started_total", create), 2);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(create, "grpc_code", "OK")),
+            1);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(create, "grpc_code", "AlreadyExists")),
+            1);
+  EXPECT_EQ(Sample(text, "grpc_server_msg_received_total", create), 2);
+  EXPECT_EQ(Sample(text, "grpc_server_msg_sent_total", create), 1);
+  EXPECT_EQ(Sample(text, "grpc_server_handling_seconds_count", create), 2);
+  EXPECT_EQ(Sample(text, "grpc_server_handling_seconds_bucket",
+                   With(create, "le", "+Inf")),
+            2);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(Rpc("CollectionService", "GetCollection", "unary"),
+                        "grpc_code", "NotFound")),
+            1);
+
+  const Labels upsert =
+      Rpc("DocumentService", "UpsertDocuments", "bidi_stream");
+  EXPECT_EQ(Sample(text, "grpc_server_started_total", upsert), 1);
+  EXPECT_EQ(Sample(text, "grpc_server_msg_received_total", upsert), 3);
+  EXPECT_EQ(Sample(text, "grpc_server_msg_sent_total", upsert), 3);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(upsert, "grpc_code", "OK")),
+            1);
+
+  const Labels sample = Rpc("SelectionService", "Sample", "server_stream");
+  EXPECT_EQ(Sample(text, "grpc_server_msg_received_total", sample), 1);
+  EXPECT_EQ(Sample(text, "grpc_server_msg_sent_total", sample), batches);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(sample, "grpc_code", "OK")),
+            1);
+
+  // Storage and process metrics are served from the same endpoint; the
+  // first storage refresh ran at start.
+  EXPECT_TRUE(Sample(text, "winnow_rocksdb_live_sst_bytes").has_value());
+  EXPECT_GT(*Sample(text, "process_resident_memory_bytes"), 0);
+}
+
+TEST_F(MetricsServerTest, ATakenMetricsPortFailsTheStartNamingTheFlag) {
+  Server second;
+  ServerOptions options;
+  options.data_dir = (dir_ / "second").string();
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = server_.metrics_address();
+  absl::Status s = second.BuildAndStart(options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("metrics_listen"), std::string::npos) << s;
+}
+
+TEST_F(MetricsServerTest, AnEmptyMetricsListenTurnsMetricsOff) {
+  Server second;
+  ServerOptions options;
+  options.data_dir = (dir_ / "second").string();
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "";
+  ASSERT_TRUE(second.BuildAndStart(options).ok());
+  EXPECT_TRUE(second.metrics_address().empty());
+  second.RequestShutdown("test");
+  EXPECT_TRUE(second.WaitForTermination().ok());
+}
+
+}  // namespace
+}  // namespace winnow::server

@@ -153,8 +153,8 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
                                    "d4", "d5", "d6", "d7"};
   std::vector<winnow::v1::UpsertDocumentsRequest> batches;
   for (uint32_t begin = 0; begin < w.n; begin += args.ingest_batch) {
-    const uint32_t end =
-        std::min<uint32_t>(w.n, begin + static_cast<uint32_t>(args.ingest_batch));
+    const uint32_t end = std::min<uint32_t>(
+        w.n, begin + static_cast<uint32_t>(args.ingest_batch));
     winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
     b.set_collection(args.collection);
     winnow::v1::DocumentColumns* c = b.mutable_columns();
@@ -229,6 +229,7 @@ int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
   request.set_num_epochs(1);
   request.set_samples_per_epoch(args.k);
   request.set_batch_size(static_cast<int32_t>(std::min<int64_t>(args.k, 4096)));
+  request.set_drop_last(false);  // every one of the k samples
   request.set_world_size(1);
   request.set_rank(0);
   request.set_view(winnow::v1::RESULT_VIEW_IDS);
@@ -241,8 +242,8 @@ int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
 }
 
 void GetSingle(const Args& args, const Workload& w, winnow::Client& client) {
-  const size_t calls =
-      std::min<size_t>(w.lookup.size(), static_cast<size_t>(args.single_lookups));
+  const size_t calls = std::min<size_t>(
+      w.lookup.size(), static_cast<size_t>(args.single_lookups));
   std::vector<winnow::v1::GetScoresRequest> requests(calls);
   for (size_t i = 0; i < calls; ++i) {
     requests[i].set_collection(args.collection);
@@ -329,19 +330,32 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--target") args.target = value();
-    else if (a == "--data") args.data = value();
-    else if (a == "--collection") args.collection = value();
-    else if (a == "--ops") args.ops = absl::StrSplit(value(), ',');
-    else if (a == "--reps") args.reps = std::atoi(value().c_str());
-    else if (a == "--warmup") args.warmup = std::atoi(value().c_str());
-    else if (a == "--k") args.k = std::atoll(value().c_str());
-    else if (a == "--ingest-batch") args.ingest_batch = std::atoi(value().c_str());
-    else if (a == "--in-flight") args.in_flight = std::atoi(value().c_str());
-    else if (a == "--put-batch") args.put_batch = std::atoi(value().c_str());
-    else if (a == "--single-lookups") args.single_lookups = std::atoll(value().c_str());
-    else if (a == "--seed") args.seed = std::atoll(value().c_str());
-    else Die("unknown flag " + a);
+    if (a == "--target")
+      args.target = value();
+    else if (a == "--data")
+      args.data = value();
+    else if (a == "--collection")
+      args.collection = value();
+    else if (a == "--ops")
+      args.ops = absl::StrSplit(value(), ',');
+    else if (a == "--reps")
+      args.reps = std::atoi(value().c_str());
+    else if (a == "--warmup")
+      args.warmup = std::atoi(value().c_str());
+    else if (a == "--k")
+      args.k = std::atoll(value().c_str());
+    else if (a == "--ingest-batch")
+      args.ingest_batch = std::atoi(value().c_str());
+    else if (a == "--in-flight")
+      args.in_flight = std::atoi(value().c_str());
+    else if (a == "--put-batch")
+      args.put_batch = std::atoi(value().c_str());
+    else if (a == "--single-lookups")
+      args.single_lookups = std::atoll(value().c_str());
+    else if (a == "--seed")
+      args.seed = std::atoll(value().c_str());
+    else
+      Die("unknown flag " + a);
   }
   if (args.target.empty() || args.data.empty() || args.ops.empty()) {
     Die("usage: --target HOST:PORT --data DIR --ops OP[,OP...] [--reps R]");

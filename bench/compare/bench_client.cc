@@ -100,14 +100,17 @@ void Print(const std::string& op, const std::vector<double>& seconds,
 // Runs `body` warmup + reps times and prints the timed ones. `body` gets the
 // repetition number (warm-ups negative) and returns the operation's result
 // count, which must be the same on every repetition.
+// `cleanup`, if given, runs after each repetition's clock stops.
 void Repeat(const Args& args, const std::string& op,
-            const std::function<int64_t(int)>& body) {
+            const std::function<int64_t(int)>& body,
+            const std::function<void()>& cleanup = nullptr) {
   std::vector<double> seconds;
   int64_t result = -1;
   for (int r = -args.warmup; r < args.reps; ++r) {
     const Clock::time_point start = Clock::now();
     const int64_t got = body(r);
     const double s = Seconds(start);
+    if (cleanup) cleanup();
     if (r < 0) continue;
     seconds.push_back(s);
     result = got;
@@ -209,8 +212,10 @@ int64_t FilterIds(const Args& args, winnow::Client& client) {
   return ids;
 }
 
+// Samples k ids with a fresh plan (a new run_id and seed), to the last id
+// at the client. The plan's id goes to *plan_id, for deleting it untimed.
 int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
-                  int rep) {
+                  int rep, std::string* plan_id) {
   winnow::v1::SampleRequest request;
   request.set_collection(args.collection);
   if (weighted) {
@@ -236,9 +241,23 @@ int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
   winnow::SampleReader reader = client.Sample(request);
   winnow::v1::SampleResponse response;
   int64_t ids = 0;
-  while (reader.Next(&response)) ids += response.batch().ids_size();
+  while (reader.Next(&response)) {
+    ids += response.batch().ids_size();
+    if (!response.plan_id().empty()) *plan_id = response.plan_id();
+  }
   Check(reader.Finish(), weighted ? "Sample (weighted)" : "Sample (uniform)");
   return ids;
+}
+
+// Deletes the plan a timed Sample made, so that plans do not pile up in the
+// server's memory between repetitions.
+void DeletePlan(winnow::Client& client, std::string* plan_id) {
+  if (plan_id->empty()) return;
+  winnow::v1::DeletePlanRequest request;
+  request.set_plan_id(*plan_id);
+  request.set_allow_missing(true);
+  Check(client.DeletePlan(request).status(), "DeletePlan");
+  plan_id->clear();
 }
 
 void GetSingle(const Args& args, const Workload& w, winnow::Client& client) {
@@ -374,12 +393,15 @@ int main(int argc, char** argv) {
       Repeat(args, op, [&](int) { return Count(args, *client); });
     } else if (op == "filter_ids") {
       Repeat(args, op, [&](int) { return FilterIds(args, *client); });
-    } else if (op == "sample_weighted") {
-      Repeat(args, op,
-             [&](int rep) { return SampleIds(args, *client, true, rep); });
-    } else if (op == "sample_uniform") {
-      Repeat(args, op,
-             [&](int rep) { return SampleIds(args, *client, false, rep); });
+    } else if (op == "sample_weighted" || op == "sample_uniform") {
+      const bool weighted = op == "sample_weighted";
+      std::string plan_id;
+      Repeat(
+          args, op,
+          [&](int rep) {
+            return SampleIds(args, *client, weighted, rep, &plan_id);
+          },
+          [&] { DeletePlan(*client, &plan_id); });
     } else if (op == "get_single") {
       GetSingle(args, w, *client);
     } else if (op == "get_batch") {

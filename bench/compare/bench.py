@@ -835,7 +835,8 @@ def main():
     info = machine()
     print(f"Winnow vs PostgreSQL {versions.get('postgres', '-')}, Redis "
           f"{versions.get('redis', '-')}, numpy {versions.get('numpy', '-')}: "
-          f"N = {args.n}, k = {k}, median of {args.reps} after {args.warmup} warm-up")
+          f"N = {args.n}, k = {k}, {len(w['update_idx'])} score updates, "
+          f"median of {args.reps} after {args.warmup} warm-up")
     print(f"machine: {info['nproc']} cores, {info['cpu']}, {info['mem_gib']} GiB; "
           f"load average at the end {info['loadavg'][0]:.2f}")
     print("ratio = how many times Winnow is faster (or smaller); > 1 is better for Winnow")

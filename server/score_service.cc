@@ -1,9 +1,11 @@
 #include "server/score_service.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,10 @@
 
 namespace winnow::server {
 namespace {
+
+// Most documents a GetScores call may name to run inline on gRPC's callback
+// thread rather than on a worker.
+constexpr int kInlineGetScoresMax = 4096;
 
 using winnow::v1::PutScoresRequest;
 using winnow::v1::PutScoresResponse;
@@ -43,45 +49,67 @@ absl::Status ReadScores(const storage::ColumnsSnapshot& snapshot,
     }
   }
 
-  auto add = [&](uint32_t ordinal) {
-    const uint32_t index = static_cast<uint32_t>(response->ids_size());
-    response->add_ids(std::string(snapshot.id(ordinal)));
-    response->add_ordinals(ordinal);
-    for (size_t c = 0; c < spans.size(); ++c) {
-      winnow::v1::ScoreColumn* column = response->mutable_scores(int(c));
-      float value = ordinal < spans[c].size() ? spans[c][ordinal] : NAN;
-      if (std::isnan(value)) {
-        column->add_values(0.0f);
-        column->add_null_indexes(index);
-      } else {
-        column->add_values(value);
-      }
-    }
-  };
   auto live = [&](uint32_t ordinal) {
     return ordinal < snapshot.num_rows() && columns.live->Get(ordinal);
   };
-  for (int i = 0; i < request.ids_size(); ++i) {
-    const std::string& id = request.ids(i);
-    std::optional<uint32_t> ordinal = snapshot.FindId(id);
-    if (ordinal && live(*ordinal)) {
-      add(*ordinal);
-    } else if (request.allow_missing()) {
-      response->add_missing_ids(id);
-    } else {
-      return absl::NotFoundError(
-          absl::StrCat("ids[", i, "]: no live document '", id, "'"));
+  // First the documents, in request order, then each output column in one
+  // tight pass: a gather loop with independent loads lets the CPU overlap
+  // the cache misses of random ordinals, which interleaving them with
+  // message building does not (docs/benchmarks.md).
+  std::vector<uint32_t> found;
+  found.reserve(static_cast<size_t>(request.ids_size()) +
+                static_cast<size_t>(request.ordinals_size()));
+  if (request.ids_size() > 0) {
+    std::vector<std::string_view> ids(request.ids().begin(),
+                                      request.ids().end());
+    std::vector<uint32_t> ordinals(ids.size());
+    snapshot.FindIds(ids, ordinals);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const uint32_t ordinal = ordinals[i];
+      if (ordinal != storage::ColumnsSnapshot::kNoOrdinal && live(ordinal)) {
+        found.push_back(ordinal);
+      } else if (request.allow_missing()) {
+        response->add_missing_ids(request.ids(static_cast<int>(i)));
+      } else {
+        return absl::NotFoundError(
+            absl::StrCat("ids[", i, "]: no live document '",
+                         request.ids(static_cast<int>(i)), "'"));
+      }
     }
   }
   for (int i = 0; i < request.ordinals_size(); ++i) {
     uint64_t ordinal = request.ordinals(i);
     if (ordinal <= UINT32_MAX && live(static_cast<uint32_t>(ordinal))) {
-      add(static_cast<uint32_t>(ordinal));
+      found.push_back(static_cast<uint32_t>(ordinal));
     } else if (request.allow_missing()) {
       response->add_missing_ordinals(ordinal);
     } else {
       return absl::NotFoundError(
           absl::StrCat("ordinals[", i, "]: no live document ", ordinal));
+    }
+  }
+
+  const int count = static_cast<int>(found.size());
+  response->mutable_ids()->Reserve(count);
+  for (uint32_t ordinal : found) {
+    response->add_ids(std::string(snapshot.id(ordinal)));
+  }
+  response->mutable_ordinals()->Assign(found.begin(), found.end());
+  for (size_t c = 0; c < spans.size(); ++c) {
+    winnow::v1::ScoreColumn* column = response->mutable_scores(int(c));
+    google::protobuf::RepeatedField<float>* values = column->mutable_values();
+    values->Resize(count, 0.0f);
+    float* out = values->mutable_data();
+    const std::span<const float> span = spans[c];
+    for (int i = 0; i < count; ++i) {
+      const uint32_t ordinal = found[static_cast<size_t>(i)];
+      out[i] = ordinal < span.size() ? span[ordinal] : NAN;
+    }
+    for (int i = 0; i < count; ++i) {
+      if (std::isnan(out[i])) {
+        out[i] = 0.0f;
+        column->add_null_indexes(static_cast<uint32_t>(i));
+      }
     }
   }
   return absl::OkStatus();
@@ -118,23 +146,39 @@ grpc::ServerUnaryReactor* ScoreServiceImpl::GetScores(
     grpc::CallbackServerContext* context,
     const winnow::v1::GetScoresRequest* request,
     winnow::v1::GetScoresResponse* response) {
-  return RunUnary(
-      context, env_, "winnow.v1.ScoreService/GetScores", *request,
-      [this, request, response](RpcScope& scope) -> absl::Status {
-        scope.Note("collection", request->collection());
-        if (absl::Status s = RequireCollection(request->collection());
-            !s.ok()) {
-          return s;
-        }
-        if (request->ids_size() > 0 && request->ordinals_size() > 0) {
-          return absl::InvalidArgumentError(
-              "ids and ordinals: set ids or ordinals, not both");
-        }
-        absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-            env_.store->ReadColumns(request->collection());
-        if (!snapshot.ok()) return snapshot.status();
-        return ReadScores(*snapshot, *request, response);
-      });
+  static constexpr char kMethod[] = "winnow.v1.ScoreService/GetScores";
+  auto work = [this, request, response](RpcScope& scope) -> absl::Status {
+    scope.Note("collection", request->collection());
+    if (absl::Status s = RequireCollection(request->collection()); !s.ok()) {
+      return s;
+    }
+    if (request->ids_size() > 0 && request->ordinals_size() > 0) {
+      return absl::InvalidArgumentError(
+          "ids and ordinals: set ids or ordinals, not both");
+    }
+    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+        env_.store->ReadColumns(request->collection());
+    if (!snapshot.ok()) return snapshot.status();
+    return ReadScores(*snapshot, *request, response);
+  };
+  // A small read (a hash lookup per document, no I/O) runs inline on gRPC's
+  // callback thread: handing it to a worker and back costs two thread
+  // wake-ups, which on these VMs is most of a point lookup's time
+  // (docs/benchmarks.md). Larger reads go to the workers.
+  if (request->ids_size() + request->ordinals_size() > kInlineGetScoresMax) {
+    return RunUnary(context, env_, kMethod, *request, std::move(work));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RpcScope scope(context, kMethod);
+  absl::Status status;
+  if (env_.draining.load(std::memory_order_acquire)) {
+    status = ShuttingDownError();
+  } else {
+    status = AuthorizeCall(context, env_, scope, kMethod, request);
+    if (status.ok()) status = work(scope);
+  }
+  reactor->Finish(scope.Done(ToGrpcStatus(status)));
+  return reactor;
 }
 
 }  // namespace winnow::server

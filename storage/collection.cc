@@ -119,6 +119,18 @@ std::optional<uint32_t> Collection::FindPublished(std::string_view id) const {
   return o;
 }
 
+void Collection::FindPublishedMany(std::span<const std::string_view> ids,
+                                   std::span<uint32_t> out) const {
+  constexpr size_t kAhead = 8;
+  const size_t n = ids.size();
+  for (size_t i = 0; i < std::min(kAhead, n); ++i) index_.prefetch(ids[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) index_.prefetch(ids[i + kAhead]);
+    auto it = index_.find(ids[i]);
+    out[i] = it == index_.end() || *it >= published_rows_ ? kNoOrdinal : *it;
+  }
+}
+
 void Collection::AppendRows(std::span<const std::string_view> new_ids,
                             std::span<const uint64_t> new_id_hashes) {
   const size_t rows = ids_.size() + new_ids.size();
@@ -130,11 +142,21 @@ void Collection::AppendRows(std::span<const std::string_view> new_ids,
     id_hashes_.reserve(capacity);
   }
   index_.reserve(rows);
+  const uint32_t first = static_cast<uint32_t>(ids_.size());
   for (size_t i = 0; i < new_ids.size(); ++i) {
-    const uint32_t ordinal = static_cast<uint32_t>(ids_.size());
     ids_.push_back(arena_.Add(new_ids[i]));
     id_hashes_.push_back(new_id_hashes[i]);
-    index_.insert(ordinal);
+  }
+  // Each insert lands on a random cache line of the index: prefetch a few
+  // ordinals ahead so that the misses overlap.
+  constexpr uint32_t kAhead = 8;
+  const uint32_t end = static_cast<uint32_t>(rows);
+  for (uint32_t o = first; o < std::min(end, first + kAhead); ++o) {
+    index_.prefetch(o);
+  }
+  for (uint32_t o = first; o < end; ++o) {
+    if (o + kAhead < end) index_.prefetch(o + kAhead);
+    index_.insert(o);
   }
   ResizeColumns(rows);
 }

@@ -219,6 +219,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Likewise, but only among published rows (the readers' view). Caller
   // holds columns_mu_ shared.
   std::optional<uint32_t> FindPublished(std::string_view id) const;
+  // FindPublished of every id, into out[i] (kNoOrdinal when absent), with
+  // the index's cache lines prefetched a few ids ahead: a batch of lookups
+  // costs about one memory latency each instead of several.
+  static constexpr uint32_t kNoOrdinal = UINT32_MAX;
+  void FindPublishedMany(std::span<const std::string_view> ids,
+                         std::span<uint32_t> out) const;
 
  private:
   friend class winnow::storage::ColumnsSnapshot;

@@ -30,6 +30,12 @@ std::optional<uint32_t> ColumnsSnapshot::FindId(std::string_view id) const {
   return collection_->FindPublished(id);
 }
 
+void ColumnsSnapshot::FindIds(std::span<const std::string_view> ids,
+                              std::span<uint32_t> out) const {
+  static_assert(kNoOrdinal == internal::Collection::kNoOrdinal);
+  collection_->FindPublishedMany(ids, out);
+}
+
 const std::string& ColumnsSnapshot::collection() const {
   return collection_->name();
 }

@@ -59,6 +59,12 @@ class ColumnsSnapshot {
   std::span<const uint64_t> id_hashes() const { return id_hashes_; }
   // The ordinal of an id, live or not; nullopt if never written.
   std::optional<uint32_t> FindId(std::string_view id) const;
+  // FindId of many ids at once, faster than one by one for large batches:
+  // out[i] is the ordinal of ids[i], or kNoOrdinal if it was never written.
+  // out.size() must equal ids.size().
+  static constexpr uint32_t kNoOrdinal = UINT32_MAX;
+  void FindIds(std::span<const std::string_view> ids,
+               std::span<uint32_t> out) const;
 
   // Per ordinal, the write sequence of the upsert that last wrote the
   // document (insert, replace or revive). A plan that freezes at

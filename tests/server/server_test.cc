@@ -490,6 +490,49 @@ TEST_F(ServerTest, PutScoresThenGetScores) {
   EXPECT_EQ(scores.scores(0).null_indexes(0), 1u);
 }
 
+// GetScores runs small requests inline and large ones (over 4,096 ids) on
+// the workers; both answer in request order, with missing ids listed.
+TEST_F(ServerTest, GetScoresSmallAndLargeRequestsAnswerInRequestOrder) {
+  CreateCollection("c");
+  Load("c", 5000);
+  for (int n : {3, 4500}) {
+    grpc::ClientContext context;
+    v1::GetScoresRequest get;
+    get.set_collection("c");
+    get.set_allow_missing(true);
+    // Descending ids, with an unknown one every 100.
+    for (int i = 0; i < n; ++i) {
+      get.add_ids(i % 100 == 1 ? "nope-" + std::to_string(i)
+                               : "doc-" + std::to_string(n - 1 - i));
+    }
+    v1::GetScoresResponse scores;
+    ASSERT_TRUE(scores_->GetScores(&context, get, &scores).ok()) << n;
+    const int missing = (n + 98) / 100;
+    ASSERT_EQ(scores.ids_size(), n - missing) << n;
+    ASSERT_EQ(scores.missing_ids_size(), missing) << n;
+    EXPECT_EQ(scores.missing_ids(0), "nope-1");
+    ASSERT_EQ(scores.scores_size(), 1);
+    ASSERT_EQ(scores.scores(0).values_size(), n - missing);
+    int k = 0;
+    for (int i = 0; i < n; ++i) {
+      if (i % 100 == 1) continue;
+      const int doc = n - 1 - i;
+      ASSERT_EQ(scores.ids(k), "doc-" + std::to_string(doc)) << n;
+      EXPECT_EQ(scores.ordinals(k), static_cast<uint64_t>(doc));
+      EXPECT_EQ(scores.scores(0).values(k), static_cast<float>(doc) / 5000);
+      ++k;
+    }
+
+    // Without allow_missing the first unknown id is NOT_FOUND, named.
+    get.set_allow_missing(false);
+    grpc::ClientContext strict;
+    v1::GetScoresResponse refused;
+    grpc::Status status = scores_->GetScores(&strict, get, &refused);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << n;
+    EXPECT_EQ(status.error_message(), "ids[1]: no live document 'nope-1'");
+  }
+}
+
 TEST_F(ServerTest, UnservedRpcsAreUnimplemented) {
   grpc::ClientContext context;
   v1::ComputeScoresRequest request;

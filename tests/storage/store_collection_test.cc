@@ -243,6 +243,36 @@ TEST(StoreCollectionTest, SnapshotIsStableWhileWritesCommit) {
   EXPECT_EQ(snap->FindId("b"), std::optional<uint32_t>(1));
 }
 
+TEST(StoreCollectionTest, FindIdsAgreesWithFindId) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(TestOptions(dir.path()));
+  ASSERT_TRUE(store->CreateCollection({"c"}).ok());
+  std::vector<TestDoc> docs;
+  for (int i = 0; i < 300; ++i) {
+    docs.push_back(TestDoc{"id-" + std::to_string(i), "web", 1});
+  }
+  DocBatchBuilder b(docs, {}, {});
+  ASSERT_TRUE(store->UpsertDocuments("c", b.batch()).ok());
+  absl::StatusOr<ColumnsSnapshot> snap = store->ReadColumns("c");
+  ASSERT_TRUE(snap.ok());
+  std::vector<std::string> owned;
+  for (int i = 0; i < 40; ++i) {
+    owned.push_back("id-" + std::to_string((i * 37) % 300));
+    owned.push_back("missing-" + std::to_string(i));
+  }
+  owned.push_back("");
+  std::vector<std::string_view> ids(owned.begin(), owned.end());
+  std::vector<uint32_t> out(ids.size());
+  snap->FindIds(ids, out);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::optional<uint32_t> one = snap->FindId(ids[i]);
+    EXPECT_EQ(out[i], one ? *one : ColumnsSnapshot::kNoOrdinal) << ids[i];
+  }
+  EXPECT_EQ(out[0], 0u);
+  EXPECT_EQ(out[2], 37u);
+  EXPECT_EQ(out[1], ColumnsSnapshot::kNoOrdinal);
+}
+
 TEST(StoreCollectionTest, UnknownFormatVersionIsRefused) {
   TempDir dir;
   const StoreOptions options = TestOptions(dir.path());

@@ -1,0 +1,416 @@
+// winnow_bench_client: the Winnow side of bench/compare/run.sh.
+//
+// It reads the workload that bench/compare/bench.py generated (raw column
+// files in --data), talks to a running winnowd through the C++ client
+// library (winnow::client), and prints one JSON line per operation:
+//
+//   {"op": "count", "seconds": [0.0012, 0.0011, 0.0013], "result": 53912}
+//
+// Each query operation runs --warmup untimed repetitions, then --reps timed
+// ones. "ingest" runs once (the driver restarts winnowd on a fresh data dir
+// for each repetition). Every timing is wall-clock from the first byte sent
+// to the last byte received; request messages are built before the clock
+// starts, as the peers' COPY buffer and RESP file are.
+//
+// Files in --data (little-endian, N rows unless said):
+//   domain.u8 length.i64 quality.f32 perplexity.f32 edu.f32
+//   lookup.u32     ordinals to look up (ids are doc-%07d of them)
+//   update.u32 / update.f32   the score updates: ordinals and new quality
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+#include "winnow/client/client.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string target;
+  std::string data;
+  std::string collection = "bench";
+  std::vector<std::string> ops;
+  int reps = 3;
+  int warmup = 1;
+  int64_t k = 100000;
+  int ingest_batch = 16384;
+  int in_flight = 8;
+  int put_batch = 10000;
+  int lookup_batch = 1000;
+  int64_t single_lookups = 10000;
+  int64_t seed = 1;
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "winnow_bench_client: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Check(const absl::Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + s.ToString());
+}
+
+template <typename T>
+std::vector<T> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die("cannot open " + path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  std::vector<T> out(bytes.size() / sizeof(T));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+
+std::string Id(uint32_t ordinal) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "doc-%07u", ordinal);
+  return buf;
+}
+
+constexpr char kFilter[] =
+    "quality > 0.5 and domain in (\"d0\", \"d1\") and length < 2048";
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Print(const std::string& op, const std::vector<double>& seconds,
+           int64_t result) {
+  std::printf("{\"op\": \"%s\", \"seconds\": [", op.c_str());
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    std::printf("%s%.6f", i ? ", " : "", seconds[i]);
+  }
+  std::printf("], \"result\": %" PRId64 "}\n", result);
+  std::fflush(stdout);
+}
+
+// Runs `body` warmup + reps times and prints the timed ones. `body` gets the
+// repetition number (warm-ups negative) and returns the operation's result
+// count, which must be the same on every repetition.
+// `cleanup`, if given, runs after each repetition's clock stops.
+void Repeat(const Args& args, const std::string& op,
+            const std::function<int64_t(int)>& body,
+            const std::function<void()>& cleanup = nullptr) {
+  std::vector<double> seconds;
+  int64_t result = -1;
+  for (int r = -args.warmup; r < args.reps; ++r) {
+    const Clock::time_point start = Clock::now();
+    const int64_t got = body(r);
+    const double s = Seconds(start);
+    if (cleanup) cleanup();
+    if (r < 0) continue;
+    seconds.push_back(s);
+    result = got;
+  }
+  Print(op, seconds, result);
+}
+
+struct Workload {
+  uint32_t n = 0;
+  std::vector<uint8_t> domain;
+  std::vector<int64_t> length;
+  std::vector<float> quality, perplexity, edu;
+  std::vector<uint32_t> lookup;
+  std::vector<uint32_t> update_ordinals;
+  std::vector<float> update_values;
+};
+
+Workload Load(const std::string& dir) {
+  Workload w;
+  w.domain = ReadFile<uint8_t>(dir + "/domain.u8");
+  w.length = ReadFile<int64_t>(dir + "/length.i64");
+  w.quality = ReadFile<float>(dir + "/quality.f32");
+  w.perplexity = ReadFile<float>(dir + "/perplexity.f32");
+  w.edu = ReadFile<float>(dir + "/edu.f32");
+  w.lookup = ReadFile<uint32_t>(dir + "/lookup.u32");
+  w.update_ordinals = ReadFile<uint32_t>(dir + "/update.u32");
+  w.update_values = ReadFile<float>(dir + "/update.f32");
+  w.n = static_cast<uint32_t>(w.domain.size());
+  if (w.length.size() != w.n || w.quality.size() != w.n ||
+      w.perplexity.size() != w.n || w.edu.size() != w.n ||
+      w.update_ordinals.size() != w.update_values.size()) {
+    Die("workload files of different lengths in " + dir);
+  }
+  return w;
+}
+
+void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
+  winnow::v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name(args.collection);
+  Check(client.CreateCollection(create).status(), "CreateCollection");
+
+  static const char* kDomains[] = {"d0", "d1", "d2", "d3",
+                                   "d4", "d5", "d6", "d7"};
+  std::vector<winnow::v1::UpsertDocumentsRequest> batches;
+  for (uint32_t begin = 0; begin < w.n; begin += args.ingest_batch) {
+    const uint32_t end = std::min<uint32_t>(
+        w.n, begin + static_cast<uint32_t>(args.ingest_batch));
+    winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
+    b.set_collection(args.collection);
+    winnow::v1::DocumentColumns* c = b.mutable_columns();
+    c->mutable_ids()->Reserve(static_cast<int>(end - begin));
+    c->mutable_domains()->Reserve(static_cast<int>(end - begin));
+    for (uint32_t i = begin; i < end; ++i) {
+      c->add_ids(Id(i));
+      c->add_domains(kDomains[w.domain[i] & 7]);
+    }
+    c->mutable_lengths()->Assign(w.length.begin() + begin,
+                                 w.length.begin() + end);
+    auto add_score = [&](const char* name, const std::vector<float>& v) {
+      winnow::v1::ScoreColumn* s = c->add_scores();
+      s->set_name(name);
+      s->mutable_values()->Assign(v.begin() + begin, v.begin() + end);
+    };
+    add_score("quality", w.quality);
+    add_score("perplexity", w.perplexity);
+    add_score("edu", w.edu);
+  }
+
+  winnow::WriterOptions options;
+  options.max_in_flight = args.in_flight;
+  const Clock::time_point start = Clock::now();
+  winnow::DocumentWriter writer =
+      client.UpsertDocuments(args.collection, options);
+  for (auto& b : batches) Check(writer.Write(std::move(b)), "Write");
+  Check(writer.Close(), "Close");
+  const double s = Seconds(start);
+  Print("ingest", {s}, writer.stats().documents_acked);
+}
+
+int64_t Count(const Args& args, winnow::Client& client) {
+  winnow::v1::CountRequest request;
+  request.set_collection(args.collection);
+  request.set_filter(kFilter);
+  absl::StatusOr<winnow::v1::CountResponse> response = client.Count(request);
+  Check(response.status(), "Count");
+  return response->count();
+}
+
+int64_t FilterIds(const Args& args, winnow::Client& client) {
+  winnow::v1::FilterRequest request;
+  request.set_collection(args.collection);
+  request.set_filter(kFilter);
+  request.set_view(winnow::v1::RESULT_VIEW_IDS);
+  winnow::FilterReader reader = client.Filter(request);
+  winnow::v1::FilterResponse response;
+  int64_t ids = 0;
+  while (reader.Next(&response)) ids += response.ids_size();
+  Check(reader.Finish(), "Filter");
+  return ids;
+}
+
+// Samples k ids with a fresh plan (a new run_id and seed), to the last id
+// at the client. The plan's id goes to *plan_id, for deleting it untimed.
+int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
+                  int rep, std::string* plan_id) {
+  winnow::v1::SampleRequest request;
+  request.set_collection(args.collection);
+  if (weighted) {
+    winnow::v1::WeightedStrategy* s =
+        request.mutable_strategy()->mutable_weighted();
+    s->set_score("quality");
+    s->set_weight_function(winnow::v1::WEIGHT_FUNCTION_POWER);
+    s->set_alpha(2.0);
+  } else {
+    request.mutable_strategy()->mutable_uniform();
+  }
+  // A fresh plan every repetition: a new run_id and seed.
+  request.set_seed(static_cast<uint64_t>(args.seed * 1000 + rep + 100));
+  request.set_run_id("bench-" + std::to_string(getpid()) +
+                     (weighted ? "-w" : "-u") + std::to_string(rep + 100));
+  request.set_num_epochs(1);
+  request.set_samples_per_epoch(args.k);
+  request.set_batch_size(static_cast<int32_t>(std::min<int64_t>(args.k, 4096)));
+  request.set_drop_last(false);  // every one of the k samples
+  request.set_world_size(1);
+  request.set_rank(0);
+  request.set_view(winnow::v1::RESULT_VIEW_IDS);
+  winnow::SampleReader reader = client.Sample(request);
+  winnow::v1::SampleResponse response;
+  int64_t ids = 0;
+  while (reader.Next(&response)) {
+    ids += response.batch().ids_size();
+    if (!response.plan_id().empty()) *plan_id = response.plan_id();
+  }
+  Check(reader.Finish(), weighted ? "Sample (weighted)" : "Sample (uniform)");
+  return ids;
+}
+
+// Deletes the plan a timed Sample made, so that plans do not pile up in the
+// server's memory between repetitions.
+void DeletePlan(winnow::Client& client, std::string* plan_id) {
+  if (plan_id->empty()) return;
+  winnow::v1::DeletePlanRequest request;
+  request.set_plan_id(*plan_id);
+  request.set_allow_missing(true);
+  Check(client.DeletePlan(request).status(), "DeletePlan");
+  plan_id->clear();
+}
+
+void GetSingle(const Args& args, const Workload& w, winnow::Client& client) {
+  const size_t calls = std::min<size_t>(
+      w.lookup.size(), static_cast<size_t>(args.single_lookups));
+  std::vector<winnow::v1::GetScoresRequest> requests(calls);
+  for (size_t i = 0; i < calls; ++i) {
+    requests[i].set_collection(args.collection);
+    requests[i].add_ids(Id(w.lookup[i]));
+  }
+  Repeat(args, "get_single", [&](int) {
+    int64_t found = 0;
+    for (const auto& request : requests) {
+      absl::StatusOr<winnow::v1::GetScoresResponse> r =
+          client.GetScores(request);
+      Check(r.status(), "GetScores");
+      found += r->ids_size();
+    }
+    return found;
+  });
+}
+
+void GetBatch(const Args& args, const Workload& w, winnow::Client& client) {
+  std::vector<winnow::v1::GetScoresRequest> requests;
+  for (size_t begin = 0; begin + args.lookup_batch <= w.lookup.size();
+       begin += args.lookup_batch) {
+    winnow::v1::GetScoresRequest& request = requests.emplace_back();
+    request.set_collection(args.collection);
+    for (size_t i = begin; i < begin + args.lookup_batch; ++i) {
+      request.add_ids(Id(w.lookup[i]));
+    }
+  }
+  Repeat(args, "get_batch", [&](int) {
+    int64_t found = 0;
+    for (const auto& request : requests) {
+      absl::StatusOr<winnow::v1::GetScoresResponse> r =
+          client.GetScores(request);
+      Check(r.status(), "GetScores");
+      found += r->ids_size() * r->scores_size() / 3;
+    }
+    return found;
+  });
+}
+
+void PutScores(const Args& args, const Workload& w, winnow::Client& client) {
+  // Messages are built before each repetition's clock starts; the timing
+  // runs from the first batch sent to the last one acknowledged (durable).
+  auto build = [&] {
+    std::vector<winnow::v1::PutScoresRequest> batches;
+    const size_t n = w.update_ordinals.size();
+    for (size_t begin = 0; begin < n; begin += args.put_batch) {
+      const size_t end = std::min(n, begin + args.put_batch);
+      winnow::v1::PutScoresRequest& b = batches.emplace_back();
+      b.set_collection(args.collection);
+      b.mutable_ids()->Reserve(static_cast<int>(end - begin));
+      for (size_t i = begin; i < end; ++i) b.add_ids(Id(w.update_ordinals[i]));
+      winnow::v1::ScoreColumn* s = b.add_scores();
+      s->set_name("quality");
+      s->mutable_values()->Assign(w.update_values.begin() + begin,
+                                  w.update_values.begin() + end);
+    }
+    return batches;
+  };
+  std::vector<double> seconds;
+  int64_t result = 0;
+  for (int r = -args.warmup; r < args.reps; ++r) {
+    std::vector<winnow::v1::PutScoresRequest> batches = build();
+    winnow::WriterOptions options;
+    options.max_in_flight = args.in_flight;
+    const Clock::time_point start = Clock::now();
+    winnow::ScoreWriter writer = client.PutScores(args.collection, options);
+    for (auto& b : batches) Check(writer.Write(std::move(b)), "PutScores");
+    Check(writer.Close(), "PutScores Close");
+    const double s = Seconds(start);
+    if (r < 0) continue;
+    seconds.push_back(s);
+    result = writer.stats().documents_acked;
+  }
+  Print("put_scores", seconds, result);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--target")
+      args.target = value();
+    else if (a == "--data")
+      args.data = value();
+    else if (a == "--collection")
+      args.collection = value();
+    else if (a == "--ops")
+      args.ops = absl::StrSplit(value(), ',');
+    else if (a == "--reps")
+      args.reps = std::atoi(value().c_str());
+    else if (a == "--warmup")
+      args.warmup = std::atoi(value().c_str());
+    else if (a == "--k")
+      args.k = std::atoll(value().c_str());
+    else if (a == "--ingest-batch")
+      args.ingest_batch = std::atoi(value().c_str());
+    else if (a == "--in-flight")
+      args.in_flight = std::atoi(value().c_str());
+    else if (a == "--put-batch")
+      args.put_batch = std::atoi(value().c_str());
+    else if (a == "--single-lookups")
+      args.single_lookups = std::atoll(value().c_str());
+    else if (a == "--seed")
+      args.seed = std::atoll(value().c_str());
+    else
+      Die("unknown flag " + a);
+  }
+  if (args.target.empty() || args.data.empty() || args.ops.empty()) {
+    Die("usage: --target HOST:PORT --data DIR --ops OP[,OP...] [--reps R]");
+  }
+  const Workload w = Load(args.data);
+  winnow::ClientOptions options;
+  options.default_timeout = absl::Seconds(300);
+  absl::StatusOr<winnow::Client> client =
+      winnow::Client::Connect(args.target, options);
+  Check(client.status(), "Connect");
+
+  for (const std::string& op : args.ops) {
+    if (op == "ingest") {
+      Ingest(args, w, *client);
+    } else if (op == "count") {
+      Repeat(args, op, [&](int) { return Count(args, *client); });
+    } else if (op == "filter_ids") {
+      Repeat(args, op, [&](int) { return FilterIds(args, *client); });
+    } else if (op == "sample_weighted" || op == "sample_uniform") {
+      const bool weighted = op == "sample_weighted";
+      std::string plan_id;
+      Repeat(
+          args, op,
+          [&](int rep) {
+            return SampleIds(args, *client, weighted, rep, &plan_id);
+          },
+          [&] { DeletePlan(*client, &plan_id); });
+    } else if (op == "get_single") {
+      GetSingle(args, w, *client);
+    } else if (op == "get_batch") {
+      GetBatch(args, w, *client);
+    } else if (op == "put_scores") {
+      PutScores(args, w, *client);
+    } else {
+      Die("unknown op " + op);
+    }
+  }
+  return 0;
+}

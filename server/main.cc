@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
   // (bench/engine/main.cc does the same).
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // One arena: a worker thread's own arena grows in 64 MiB heaps, so a
+  // plan's arrays (tens of MiB for 1M candidates) spill into fresh mmaps
+  // that are faulted in again for every plan. In the main arena they reuse
+  // freed memory. Measured (bench/compare, 1M docs): weighted sample of
+  // 100k 315 -> 107 ms, RSS after load 178 -> 159 MiB, ingest unchanged.
+  mallopt(M_ARENA_MAX, 1);
   absl::StatusOr<winnow::server::CommandLine> command_line =
       winnow::server::ParseCommandLine(argc, argv);
   if (!command_line.ok()) {

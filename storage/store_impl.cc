@@ -15,6 +15,7 @@
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
 #include "storage/names.h"
+#include "storage/quota_file_system.h"
 #include "storage/status.h"
 
 namespace winnow::storage {
@@ -84,9 +85,16 @@ absl::Status StoreImpl::Init() {
   db_options.bytes_per_sync = 1 << 20;
   db_options.statistics = statistics_;
   db_options.keep_log_file_num = 10;
-  // Lets RocksDB recover by itself from a full disk once space returns.
-  db_options.sst_file_manager.reset(
-      rocksdb::NewSstFileManager(rocksdb::Env::Default()));
+  if (options_.disk_quota != nullptr) {
+    env_ = rocksdb::NewCompositeEnv(NewQuotaFileSystem(
+        rocksdb::FileSystem::Default(), options_.disk_quota));
+    db_options.env = env_.get();
+  }
+  // Lets RocksDB recover by itself from a full disk once space returns: it
+  // retries every 5 s (Resume() answers Busy meanwhile), so writes recover
+  // within about 5 s of space returning.
+  db_options.sst_file_manager.reset(rocksdb::NewSstFileManager(
+      env_ != nullptr ? env_.get() : rocksdb::Env::Default()));
 
   const rocksdb::CompressionType compression = PickCompression();
   auto family_options = [&](size_t block_size, bool bloom) {
@@ -295,7 +303,13 @@ absl::Status StoreImpl::Commit(rocksdb::WriteBatch* batch, bool sync,
   if (needs_resume_.load()) {
     // Clears a background error (such as a full disk) if it has passed;
     // harmless when there is none.
-    if (db_->Resume().ok()) needs_resume_.store(false);
+    rocksdb::Status resumed = db_->Resume();
+    if (resumed.ok()) {
+      needs_resume_.store(false);
+    } else {
+      spdlog::debug("storage: resuming after a failed write: {}",
+                    resumed.ToString());
+    }
   }
   rocksdb::WriteOptions options = write_options_;
   options.sync = sync;

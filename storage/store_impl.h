@@ -13,6 +13,7 @@
 
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/statistics.h"
 #include "storage/collection.h"
 #include "storage/store.h"
@@ -96,6 +97,8 @@ class StoreImpl final : public Store {
   rocksdb::WriteOptions write_options_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::Statistics> statistics_;
+  // The quota file system's Env (options_.disk_quota); outlives db_.
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   Families families_;

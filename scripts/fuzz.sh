@@ -2,8 +2,8 @@
 # Builds the libFuzzer targets of tests/fuzz/ with clang-14, ASan and UBSan
 # in build-fuzz/, and runs each for FUZZ_SECONDS (default 60) from its
 # committed seed corpus (tests/fuzz/corpus/<target>/). New inputs go to a
-# scratch corpus under build-fuzz/, so the committed one stays small; a
-# crash leaves its input in build-fuzz/findings/ and fails the script.
+# scratch corpus under build-fuzz/fuzz/, so the committed one stays small; a
+# crash leaves its input in build-fuzz/fuzz/findings/ and fails the script.
 #
 #   bash scripts/fuzz.sh                  # every target, 60 s each
 #   FUZZ_SECONDS=10 bash scripts/fuzz.sh filter_fuzzer
@@ -31,21 +31,21 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 for t in "${TARGETS[@]}"; do
-  work="$BUILD_DIR/corpus/$t"
-  findings="$BUILD_DIR/findings/$t"
+  work="$BUILD_DIR/fuzz/corpus/$t"
+  findings="$BUILD_DIR/fuzz/findings/$t"
   mkdir -p "$work" "$findings"
   echo "== fuzz $t for ${SECONDS_EACH}s"
   start=$(date +%s)
   if ! "$BUILD_DIR/tests/fuzz/$t" "$work" "tests/fuzz/corpus/$t" \
       -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
       -max_len=4096 -artifact_prefix="$findings/" -print_final_stats=1 \
-      > "$BUILD_DIR/$t.log" 2>&1; then
+      > "$BUILD_DIR/fuzz/$t.log" 2>&1; then
     echo "FAIL: $t found a crash; its input is in $findings/" >&2
-    tail -60 "$BUILD_DIR/$t.log" >&2
+    tail -60 "$BUILD_DIR/fuzz/$t.log" >&2
     status=1
   else
     grep -E "^stat::number_of_executed_units|^stat::new_units_added" \
-      "$BUILD_DIR/$t.log" | tr '\n' ' '
+      "$BUILD_DIR/fuzz/$t.log" | tr '\n' ' '
     echo "($(( $(date +%s) - start ))s)"
   fi
 done

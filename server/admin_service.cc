@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "selection/hash.h"
+#include "server/cursor.h"
 #include "server/unary.h"
 #include "storage/options.h"
 
@@ -24,8 +25,6 @@ namespace {
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr absl::Duration kRequestIdLifetime = absl::Hours(24);
-// The cursor format new cursors carry; 0 until cursors are implemented.
-constexpr uint32_t kCursorFormatVersion = 0;
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t micros = absl::ToUnixMicros(t);

@@ -300,25 +300,39 @@ absl::StatusOr<std::string> StoreImpl::GetOrCreateSecret(
 
 absl::Status StoreImpl::Commit(rocksdb::WriteBatch* batch, bool sync,
                                std::string_view what) {
-  if (needs_resume_.load()) {
-    // Clears a background error (such as a full disk) if it has passed;
-    // harmless when there is none.
-    rocksdb::Status resumed = db_->Resume();
-    if (resumed.ok()) {
-      needs_resume_.store(false);
-    } else {
-      spdlog::debug("storage: resuming after a failed write: {}",
-                    resumed.ToString());
-    }
-  }
+  if (absl::Status s = ResumeAfterFailure(what); !s.ok()) return s;
   rocksdb::WriteOptions options = write_options_;
   options.sync = sync;
   rocksdb::Status s = db_->Write(options, batch);
-  if (!s.ok()) {
-    needs_resume_.store(true);
-    return FromRocksDb(s, what);
-  }
+  if (!s.ok()) return NoteFailure(s, what);
   return absl::OkStatus();
+}
+
+absl::Status StoreImpl::ResumeAfterFailure(std::string_view what) {
+  if (!needs_resume_.load()) return absl::OkStatus();
+  // Clears a background error (such as a full disk) once it has passed;
+  // RocksDB also retries by itself every 5 s, and answers Busy meanwhile.
+  // Until it is cleared the WAL is not touched again: Debian's RocksDB
+  // asserts when a WAL writer that failed is written again.
+  rocksdb::Status resumed = db_->Resume();
+  if (resumed.ok()) {
+    needs_resume_.store(false);
+    return absl::OkStatus();
+  }
+  spdlog::debug("storage: resuming after a failed write: {}",
+                resumed.ToString());
+  std::lock_guard lock(failure_mu_);
+  return FromRocksDb(last_failure_, what);
+}
+
+absl::Status StoreImpl::NoteFailure(const rocksdb::Status& s,
+                                    std::string_view what) {
+  {
+    std::lock_guard lock(failure_mu_);
+    last_failure_ = s;
+  }
+  needs_resume_.store(true);
+  return FromRocksDb(s, what);
 }
 
 uint64_t StoreImpl::NoteUnsyncedWrite() {
@@ -330,6 +344,9 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
   std::unique_lock lock(sync_mu_);
   while (wal_synced_ < ticket && wal_syncing_) sync_cv_.wait(lock);
   if (wal_synced_ >= ticket) return absl::OkStatus();
+  if (absl::Status s = ResumeAfterFailure("syncing the WAL"); !s.ok()) {
+    return s;
+  }
   // Lead a sync covering every write committed so far.
   wal_syncing_ = true;
   const uint64_t target = wal_written_;
@@ -339,8 +356,8 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
   wal_syncing_ = false;
   if (s.ok() && target > wal_synced_) wal_synced_ = target;
   sync_cv_.notify_all();
-  if (!s.ok()) needs_resume_.store(true);
-  return FromRocksDb(s, "syncing the WAL");
+  if (!s.ok()) return NoteFailure(s, "syncing the WAL");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Collection>> StoreImpl::Find(

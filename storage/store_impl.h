@@ -87,6 +87,11 @@ class StoreImpl final : public Store {
   // write t was committed has succeeded. One caller syncs for everyone
   // waiting meanwhile.
   uint64_t NoteUnsyncedWrite();
+  // After a failed write or WAL sync: resumes RocksDB, or returns the
+  // failure (with `what` as context) while it has not recovered.
+  absl::Status ResumeAfterFailure(std::string_view what);
+  // Records a failed write or WAL sync; returns it as an absl::Status.
+  absl::Status NoteFailure(const rocksdb::Status& s, std::string_view what);
   absl::Status SyncWalTo(uint64_t ticket);
   CollectionInfo InfoWithDisk(const Collection& c) const;
   absl::Status LoadCollections();
@@ -112,6 +117,8 @@ class StoreImpl final : public Store {
   bool wal_syncing_ = false;  // GUARDED_BY(sync_mu_)
   std::atomic<bool> needs_resume_{false};
   std::mutex secret_mu_;  // serializes GetOrCreateSecret
+  std::mutex failure_mu_;
+  rocksdb::Status last_failure_;  // GUARDED_BY(failure_mu_)
 
   // Guards the collection map and the id counter. Held exclusive by
   // CreateCollection and DeleteCollection across their RocksDB writes (rare

@@ -14,7 +14,7 @@ BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-  TARGETS=(filter_fuzzer request_fuzzer)
+  TARGETS=(filter_fuzzer request_fuzzer cursor_fuzzer)
 fi
 
 command -v clang++-14 >/dev/null || {
@@ -22,9 +22,18 @@ command -v clang++-14 >/dev/null || {
   exit 1
 }
 
+# request_fuzzer links the main (g++) build's libwinnow_selection.so:
+# clang-14 cannot compile selection/'s multiversioned templates.
+MAIN_BUILD_DIR="${BUILD_DIR_MAIN:-build}"
+if [ ! -f "$MAIN_BUILD_DIR/selection/libwinnow_selection.so" ]; then
+  cmake -S . -B "$MAIN_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$MAIN_BUILD_DIR" -j "$(nproc)" --target winnow_selection
+fi
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWINNOW_FUZZ=ON \
-  -DWINNOW_SANITIZE=address,undefined -DWINNOW_BUILD_BENCH=OFF >/dev/null
+  -DWINNOW_SANITIZE=address,undefined -DWINNOW_BUILD_BENCH=OFF \
+  -DWINNOW_FUZZ_SELECTION_LIB="$PWD/$MAIN_BUILD_DIR/selection/libwinnow_selection.so" \
+  >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGETS[@]}"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"

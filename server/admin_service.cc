@@ -168,26 +168,31 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerInfo(
     grpc::CallbackServerContext* context,
     const winnow::v1::GetServerInfoRequest* request,
     winnow::v1::GetServerInfoResponse* response) {
-  return RunUnary(context, env_, "winnow.v1.AdminService/GetServerInfo",
-                  [this, response](RpcScope&) -> absl::Status {
-                    const ServerOptions& options = *env_.options;
-                    const storage::StoreOptions store_defaults;
-                    response->set_version(ServerVersion());
-                    response->set_build(ServerBuild());
-                    SetTime(start_time_, response->mutable_start_time());
-                    response->set_sampler_version(winnow::kSamplerVersion);
-                    response->set_cursor_format_version(kCursorFormatVersion);
-                    response->set_sync_writes(options.sync_writes);
-                    winnow::v1::ServerLimits& limits =
-                        *response->mutable_limits();
-                    limits.set_max_message_bytes(options.max_message_bytes);
-                    limits.set_max_id_bytes(store_defaults.max_id_bytes);
-                    limits.set_max_payload_bytes(
-                        static_cast<int64_t>(store_defaults.max_payload_bytes));
-                    // The stream, plan and embedding limits arrive with their
-                    // features; 0 reads as "not limited" until then.
-                    return absl::OkStatus();
-                  });
+  return RunUnary(
+      context, env_, "winnow.v1.AdminService/GetServerInfo",
+      [this, response](RpcScope&) -> absl::Status {
+        const ServerOptions& options = *env_.options;
+        const storage::StoreOptions store_defaults;
+        response->set_version(ServerVersion());
+        response->set_build(ServerBuild());
+        SetTime(start_time_, response->mutable_start_time());
+        response->set_sampler_version(winnow::kSamplerVersion);
+        response->set_cursor_format_version(kCursorFormatVersion);
+        response->set_sync_writes(options.sync_writes);
+        winnow::v1::ServerLimits& limits = *response->mutable_limits();
+        limits.set_max_message_bytes(options.max_message_bytes);
+        limits.set_max_id_bytes(store_defaults.max_id_bytes);
+        limits.set_max_payload_bytes(
+            static_cast<int64_t>(store_defaults.max_payload_bytes));
+        limits.set_max_concurrent_streams(
+            static_cast<int32_t>(options.max_concurrent_streams));
+        limits.set_plan_memory_bytes(options.max_plan_memory_bytes);
+        limits.set_max_plans_per_token(
+            static_cast<int32_t>(options.max_plans_per_token));
+        limits.mutable_plan_ttl()->set_seconds(options.plan_ttl_seconds);
+        // The embedding budget arrives with embeddings; 0 until then.
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace winnow::server

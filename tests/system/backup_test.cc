@@ -352,6 +352,10 @@ TEST(BackupTest, RestoredServerAnswersLikeTheOriginalAtTheBackupPoint) {
   EXPECT_EQ(info->limits().max_payload_bytes(), int64_t{8} << 20);
   EXPECT_GT(info->start_time().seconds(), 1700000000);
   EXPECT_EQ(info->sampler_version(), 1u);
+  EXPECT_EQ(info->cursor_format_version(), 1u);
+  EXPECT_GT(info->limits().max_concurrent_streams(), 0);
+  EXPECT_GT(info->limits().plan_memory_bytes(), 0);
+  EXPECT_EQ(info->limits().plan_ttl().seconds(), 30 * 24 * 3600);
 
   restored->Signal(SIGTERM);
   EXPECT_EQ(restored->Wait(), 0) << restored->Log();

@@ -66,7 +66,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
     const winnow::v1::BackupRequest* request,
     winnow::v1::BackupResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.AdminService/Backup",
+      context, env_, "winnow.v1.AdminService/Backup", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
         if (request->request_id().size() > 128) {
           return absl::InvalidArgumentError(
@@ -133,7 +133,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListBackups(
     const winnow::v1::ListBackupsRequest* request,
     winnow::v1::ListBackupsResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.AdminService/ListBackups",
+      context, env_, "winnow.v1.AdminService/ListBackups", *request,
       [this, request, response](RpcScope&) -> absl::Status {
         if (request->page_size() < 0) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -169,7 +169,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerInfo(
     const winnow::v1::GetServerInfoRequest* request,
     winnow::v1::GetServerInfoResponse* response) {
   return RunUnary(
-      context, env_, "winnow.v1.AdminService/GetServerInfo",
+      context, env_, "winnow.v1.AdminService/GetServerInfo", *request,
       [this, response](RpcScope&) -> absl::Status {
         const ServerOptions& options = *env_.options;
         const storage::StoreOptions store_defaults;

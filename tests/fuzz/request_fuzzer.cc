@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "google/protobuf/stubs/logging.h"
 #include "server/convert.h"
 #include "server/validation.h"
 #include "winnow/v1/collection.pb.h"
@@ -27,6 +28,12 @@ bool Parse(const uint8_t* data, size_t size, Message* message) {
 }
 
 }  // namespace
+
+// Parse errors of invalid UTF-8 are expected; keep them out of the log.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

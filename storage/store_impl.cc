@@ -1,6 +1,8 @@
 #include "storage/store_impl.h"
 
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -35,6 +37,42 @@ int64_t NowMicros() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// RocksDB's own messages, into winnowd's log (prefixed "rocksdb: ") rather
+// than a LOG file in the data directory. Besides keeping one log, this
+// matters on a full disk: Debian's RocksDB asserts (and so aborts the
+// server) when its LOG file writer is written again after a failed write.
+class SpdlogLogger final : public rocksdb::Logger {
+ public:
+  explicit SpdlogLogger(rocksdb::InfoLogLevel level) : Logger(level) {}
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[2048];
+    std::vsnprintf(line, sizeof line, format, ap);
+    spdlog::level::level_enum to = spdlog::level::info;
+    switch (level) {
+      case rocksdb::InfoLogLevel::DEBUG_LEVEL:
+        to = spdlog::level::debug;
+        break;
+      case rocksdb::InfoLogLevel::INFO_LEVEL:
+      case rocksdb::InfoLogLevel::HEADER_LEVEL:
+        to = spdlog::level::info;
+        break;
+      case rocksdb::InfoLogLevel::WARN_LEVEL:
+        to = spdlog::level::warn;
+        break;
+      default:
+        to = spdlog::level::err;
+        break;
+    }
+    spdlog::log(to, "rocksdb: {}", line);
+  }
+};
 
 rocksdb::CompressionType PickCompression() {
   // LZ4 is cheap enough for the ingest path; float columns compress little,
@@ -85,6 +123,10 @@ absl::Status StoreImpl::Init() {
   db_options.bytes_per_sync = 1 << 20;
   db_options.statistics = statistics_;
   db_options.keep_log_file_num = 10;
+  // Warnings and errors only: RocksDB logs every flush and compaction at
+  // info level.
+  db_options.info_log =
+      std::make_shared<SpdlogLogger>(rocksdb::InfoLogLevel::WARN_LEVEL);
   if (options_.disk_quota != nullptr) {
     env_ = rocksdb::NewCompositeEnv(NewQuotaFileSystem(
         rocksdb::FileSystem::Default(), options_.disk_quota));

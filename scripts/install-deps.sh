@@ -18,6 +18,8 @@ PACKAGES=(
   libtomlplusplus-dev libsimdjson-dev
   # the security tests make their certificates with the openssl command
   openssl
+  # sanitizer builds and fuzzing (scripts/sanitizers.sh, scripts/fuzz.sh)
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
   # the demo's data generator and the README's Python example
   python3 python3-grpcio python3-protobuf
   # metrics and deploy/ tests: promtool and a real Prometheus, YAML parsing,

@@ -44,6 +44,12 @@ constexpr std::array kFields = {
                 "Seconds in-flight RPCs may take to finish on SIGTERM"},
     OptionField{"log_level", &O::log_level,
                 "trace, debug, info, warn, error, critical or off"},
+    OptionField{"backup_dir", &O::backup_dir,
+                "Directory of backups (default: <data_dir>-backups)"},
+    OptionField{"backup_keep", &O::backup_keep,
+                "Backups to keep, newest first; 0 keeps all"},
+    OptionField{"restore_from", &O::restore_from,
+                "Restore this backup into the empty data_dir, then start"},
     OptionField{"max_message_bytes", &O::max_message_bytes,
                 "Largest gRPC message accepted or sent, in bytes"},
     OptionField{"plan_ttl_seconds", &O::plan_ttl_seconds,
@@ -133,6 +139,10 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         "log_level: expected one of trace, debug, info, warn, error, "
         "critical, off; got '",
         options.log_level, "'"));
+  }
+  if (options.backup_keep < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "backup_keep: must be >= 0 (0 keeps all), got ", options.backup_keep));
   }
   // gRPC takes the limit as an int.
   if (options.max_message_bytes < 1024 || options.max_message_bytes > INT_MAX) {

@@ -72,6 +72,22 @@ struct ServerOptions {
   // Log level: trace, debug, info, warn, error, critical or off.
   std::string log_level = "info";
 
+  // ---- Backups (design §6; server/backups.h) ----
+
+  // Directory of AdminService.Backup's backups, one subdirectory each;
+  // created when the first backup is taken. Empty means "<data_dir>-backups"
+  // beside the data directory (./data -> ./data-backups): on the same file
+  // system a backup hard-links the SST files instead of copying them. Copy
+  // backups off the machine for safety against losing the disk.
+  std::string backup_dir;
+  // How many backups to keep: after each successful backup the oldest
+  // beyond this many are deleted. 0 keeps every backup.
+  int64_t backup_keep = 7;
+  // A backup directory to restore before starting (a path ListBackups
+  // reports). The data directory must be missing or empty; winnowd refuses
+  // to start otherwise, so a restore never overwrites a database.
+  std::string restore_from;
+
   // ---- Limits (design §6) ----
 
   // Largest gRPC message accepted or sent, in bytes. A request over it is

@@ -17,7 +17,10 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/backups.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
 #include "server/metrics.h"
@@ -35,7 +38,8 @@ namespace {
 // The services whose health is reported by name (and "" for the server).
 constexpr const char* kServiceNames[] = {
     "winnow.v1.CollectionService", "winnow.v1.DocumentService",
-    "winnow.v1.ScoreService", "winnow.v1.SelectionService"};
+    "winnow.v1.ScoreService", "winnow.v1.SelectionService",
+    "winnow.v1.AdminService"};
 
 // How often the storage metrics are read from RocksDB.
 constexpr std::chrono::seconds kStorageMetricsInterval(5);
@@ -55,6 +59,8 @@ struct Server::Impl {
   std::unique_ptr<DocumentServiceImpl> documents;
   std::unique_ptr<ScoreServiceImpl> scores;
   std::unique_ptr<SelectionServiceImpl> selection;
+  std::unique_ptr<BackupManager> backups;
+  std::unique_ptr<AdminServiceImpl> admin;
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<grpc::Server> health_server;  // --health-listen, or null
 
@@ -88,6 +94,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   Impl& impl = *impl_;
   impl.options = options;
+  const absl::Time start_time = absl::Now();
 
   // Security first: a bad token file or certificate stops the server before
   // it opens the store.
@@ -116,6 +123,19 @@ absl::Status Server::BuildAndStart(const Options& options) {
       impl.metrics.reset();
       return s;
     }
+  }
+
+  // --restore-from: copy the backup into the (empty) data dir first; a
+  // restore cut short leaves a marker that keeps the server from serving a
+  // partial database.
+  if (!options.restore_from.empty()) {
+    if (absl::Status s = RestoreBackup(options.restore_from, options.data_dir);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = CheckRestoreFinished(options.data_dir); !s.ok()) {
+    return s;
   }
 
   storage::StoreOptions store_options;
@@ -163,6 +183,13 @@ absl::Status Server::BuildAndStart(const Options& options) {
   impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
   impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
   impl.selection = std::make_unique<SelectionServiceImpl>(impl.env);
+  impl.backups = std::make_unique<BackupManager>(
+      impl.store.get(),
+      options.backup_dir.empty() ? DefaultBackupDir(options.data_dir)
+                                 : options.backup_dir,
+      options.backup_keep, ServerVersion());
+  impl.admin = std::make_unique<AdminServiceImpl>(impl.env, impl.backups.get(),
+                                                  start_time);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -179,6 +206,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   builder.RegisterService(impl.documents.get());
   builder.RegisterService(impl.scores.get());
   builder.RegisterService(impl.selection.get());
+  builder.RegisterService(impl.admin.get());
   impl.grpc_server = builder.BuildAndStart();
   if (impl.grpc_server == nullptr || selected_port == 0) {
     if (impl.grpc_server != nullptr) impl.grpc_server->Shutdown();

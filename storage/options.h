@@ -7,7 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "storage/disk_quota.h"
 
 namespace winnow::storage {
 
@@ -42,6 +45,13 @@ struct StoreOptions {
 
   // RocksDB background flush and compaction threads.
   int max_background_jobs = 2;
+
+  // ---- Test hooks ----
+
+  // When set, the database's files may hold at most this many bytes
+  // written by this Store; a write past it fails as on a full disk
+  // (RESOURCE_EXHAUSTED) until the quota is raised. See disk_quota.h.
+  std::shared_ptr<DiskQuota> disk_quota;
 };
 
 }  // namespace winnow::storage

@@ -1,6 +1,8 @@
 #include "storage/store_impl.h"
 
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -15,6 +17,7 @@
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
 #include "storage/names.h"
+#include "storage/quota_file_system.h"
 #include "storage/status.h"
 
 namespace winnow::storage {
@@ -34,6 +37,42 @@ int64_t NowMicros() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// RocksDB's own messages, into winnowd's log (prefixed "rocksdb: ") rather
+// than a LOG file in the data directory. Besides keeping one log, this
+// matters on a full disk: Debian's RocksDB asserts (and so aborts the
+// server) when its LOG file writer is written again after a failed write.
+class SpdlogLogger final : public rocksdb::Logger {
+ public:
+  explicit SpdlogLogger(rocksdb::InfoLogLevel level) : Logger(level) {}
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[2048];
+    std::vsnprintf(line, sizeof line, format, ap);
+    spdlog::level::level_enum to = spdlog::level::info;
+    switch (level) {
+      case rocksdb::InfoLogLevel::DEBUG_LEVEL:
+        to = spdlog::level::debug;
+        break;
+      case rocksdb::InfoLogLevel::INFO_LEVEL:
+      case rocksdb::InfoLogLevel::HEADER_LEVEL:
+        to = spdlog::level::info;
+        break;
+      case rocksdb::InfoLogLevel::WARN_LEVEL:
+        to = spdlog::level::warn;
+        break;
+      default:
+        to = spdlog::level::err;
+        break;
+    }
+    spdlog::log(to, "rocksdb: {}", line);
+  }
+};
 
 rocksdb::CompressionType PickCompression() {
   // LZ4 is cheap enough for the ingest path; float columns compress little,
@@ -84,9 +123,20 @@ absl::Status StoreImpl::Init() {
   db_options.bytes_per_sync = 1 << 20;
   db_options.statistics = statistics_;
   db_options.keep_log_file_num = 10;
-  // Lets RocksDB recover by itself from a full disk once space returns.
-  db_options.sst_file_manager.reset(
-      rocksdb::NewSstFileManager(rocksdb::Env::Default()));
+  // Warnings and errors only: RocksDB logs every flush and compaction at
+  // info level.
+  db_options.info_log =
+      std::make_shared<SpdlogLogger>(rocksdb::InfoLogLevel::WARN_LEVEL);
+  if (options_.disk_quota != nullptr) {
+    env_ = rocksdb::NewCompositeEnv(NewQuotaFileSystem(
+        rocksdb::FileSystem::Default(), options_.disk_quota));
+    db_options.env = env_.get();
+  }
+  // Lets RocksDB recover by itself from a full disk once space returns: it
+  // retries every 5 s (Resume() answers Busy meanwhile), so writes recover
+  // within about 5 s of space returning.
+  db_options.sst_file_manager.reset(rocksdb::NewSstFileManager(
+      env_ != nullptr ? env_.get() : rocksdb::Env::Default()));
 
   const rocksdb::CompressionType compression = PickCompression();
   auto family_options = [&](size_t block_size, bool bloom) {
@@ -292,19 +342,39 @@ absl::StatusOr<std::string> StoreImpl::GetOrCreateSecret(
 
 absl::Status StoreImpl::Commit(rocksdb::WriteBatch* batch, bool sync,
                                std::string_view what) {
-  if (needs_resume_.load()) {
-    // Clears a background error (such as a full disk) if it has passed;
-    // harmless when there is none.
-    if (db_->Resume().ok()) needs_resume_.store(false);
-  }
+  if (absl::Status s = ResumeAfterFailure(what); !s.ok()) return s;
   rocksdb::WriteOptions options = write_options_;
   options.sync = sync;
   rocksdb::Status s = db_->Write(options, batch);
-  if (!s.ok()) {
-    needs_resume_.store(true);
-    return FromRocksDb(s, what);
-  }
+  if (!s.ok()) return NoteFailure(s, what);
   return absl::OkStatus();
+}
+
+absl::Status StoreImpl::ResumeAfterFailure(std::string_view what) {
+  if (!needs_resume_.load()) return absl::OkStatus();
+  // Clears a background error (such as a full disk) once it has passed;
+  // RocksDB also retries by itself every 5 s, and answers Busy meanwhile.
+  // Until it is cleared the WAL is not touched again: Debian's RocksDB
+  // asserts when a WAL writer that failed is written again.
+  rocksdb::Status resumed = db_->Resume();
+  if (resumed.ok()) {
+    needs_resume_.store(false);
+    return absl::OkStatus();
+  }
+  spdlog::debug("storage: resuming after a failed write: {}",
+                resumed.ToString());
+  std::lock_guard lock(failure_mu_);
+  return FromRocksDb(last_failure_, what);
+}
+
+absl::Status StoreImpl::NoteFailure(const rocksdb::Status& s,
+                                    std::string_view what) {
+  {
+    std::lock_guard lock(failure_mu_);
+    last_failure_ = s;
+  }
+  needs_resume_.store(true);
+  return FromRocksDb(s, what);
 }
 
 uint64_t StoreImpl::NoteUnsyncedWrite() {
@@ -316,6 +386,9 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
   std::unique_lock lock(sync_mu_);
   while (wal_synced_ < ticket && wal_syncing_) sync_cv_.wait(lock);
   if (wal_synced_ >= ticket) return absl::OkStatus();
+  if (absl::Status s = ResumeAfterFailure("syncing the WAL"); !s.ok()) {
+    return s;
+  }
   // Lead a sync covering every write committed so far.
   wal_syncing_ = true;
   const uint64_t target = wal_written_;
@@ -325,8 +398,8 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
   wal_syncing_ = false;
   if (s.ok() && target > wal_synced_) wal_synced_ = target;
   sync_cv_.notify_all();
-  if (!s.ok()) needs_resume_.store(true);
-  return FromRocksDb(s, "syncing the WAL");
+  if (!s.ok()) return NoteFailure(s, "syncing the WAL");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Collection>> StoreImpl::Find(

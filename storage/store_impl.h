@@ -13,6 +13,7 @@
 
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/statistics.h"
 #include "storage/collection.h"
 #include "storage/store.h"
@@ -86,6 +87,11 @@ class StoreImpl final : public Store {
   // write t was committed has succeeded. One caller syncs for everyone
   // waiting meanwhile.
   uint64_t NoteUnsyncedWrite();
+  // After a failed write or WAL sync: resumes RocksDB, or returns the
+  // failure (with `what` as context) while it has not recovered.
+  absl::Status ResumeAfterFailure(std::string_view what);
+  // Records a failed write or WAL sync; returns it as an absl::Status.
+  absl::Status NoteFailure(const rocksdb::Status& s, std::string_view what);
   absl::Status SyncWalTo(uint64_t ticket);
   CollectionInfo InfoWithDisk(const Collection& c) const;
   absl::Status LoadCollections();
@@ -96,6 +102,8 @@ class StoreImpl final : public Store {
   rocksdb::WriteOptions write_options_;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::Statistics> statistics_;
+  // The quota file system's Env (options_.disk_quota); outlives db_.
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   Families families_;
@@ -109,6 +117,8 @@ class StoreImpl final : public Store {
   bool wal_syncing_ = false;  // GUARDED_BY(sync_mu_)
   std::atomic<bool> needs_resume_{false};
   std::mutex secret_mu_;  // serializes GetOrCreateSecret
+  std::mutex failure_mu_;
+  rocksdb::Status last_failure_;  // GUARDED_BY(failure_mu_)
 
   // Guards the collection map and the id counter. Held exclusive by
   // CreateCollection and DeleteCollection across their RocksDB writes (rare

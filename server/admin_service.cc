@@ -1,0 +1,198 @@
+#include "server/admin_service.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "selection/hash.h"
+#include "server/cursor.h"
+#include "server/unary.h"
+#include "storage/options.h"
+
+#ifndef WINNOW_VERSION
+#define WINNOW_VERSION "0.0.0"
+#endif
+#ifndef WINNOW_GIT_REVISION
+#define WINNOW_GIT_REVISION "unknown"
+#endif
+#ifndef WINNOW_BUILD_TYPE
+#define WINNOW_BUILD_TYPE "unknown"
+#endif
+
+namespace winnow::server {
+namespace {
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+constexpr absl::Duration kRequestIdLifetime = absl::Hours(24);
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  ts->set_seconds(micros / 1000000);
+  ts->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
+void ToProto(const BackupRecord& r, winnow::v1::Backup* out) {
+  out->set_backup_id(r.backup_id);
+  SetTime(r.create_time, out->mutable_create_time());
+  out->set_size_bytes(r.size_bytes);
+  out->set_path(r.path);
+  out->set_collection_count(r.collection_count);
+  out->set_server_version(r.server_version);
+}
+
+}  // namespace
+
+const char* ServerVersion() { return WINNOW_VERSION; }
+
+std::string ServerBuild() {
+#if defined(__clang__)
+  const std::string compiler = absl::StrCat("clang ", __clang_version__);
+#elif defined(__GNUC__)
+  const std::string compiler = absl::StrCat("gcc ", __VERSION__);
+#else
+  const std::string compiler = "unknown compiler";
+#endif
+  return absl::StrCat("git ", WINNOW_GIT_REVISION, ", ", WINNOW_BUILD_TYPE,
+                      ", ", compiler);
+}
+
+AdminServiceImpl::AdminServiceImpl(ServiceEnv& env, BackupManager* backups,
+                                   absl::Time start_time)
+    : env_(env), backups_(backups), start_time_(start_time) {}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::BackupRequest* request,
+    winnow::v1::BackupResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.AdminService/Backup", *request,
+      [this, request, response](RpcScope& scope) -> absl::Status {
+        if (request->request_id().size() > 128) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("request_id: at most 128 bytes, got ",
+                           request->request_id().size()));
+        }
+        std::unique_lock<std::mutex> request_lock;
+        if (!request->request_id().empty()) {
+          request_lock = std::unique_lock(request_mu_);
+          std::lock_guard lock(mu_);
+          const absl::Time now = absl::Now();
+          std::erase_if(by_request_id_, [&](const auto& entry) {
+            return now - entry.second.when > kRequestIdLifetime;
+          });
+          auto it = by_request_id_.find(request->request_id());
+          if (it != by_request_id_.end()) {
+            scope.Note("repeat_of", it->second.operation.operation_id());
+            *response->mutable_operation() = it->second.operation;
+            return absl::OkStatus();
+          }
+        }
+        winnow::v1::Operation& op = *response->mutable_operation();
+        const absl::Time start = absl::Now();
+        op.set_kind(winnow::v1::OPERATION_KIND_BACKUP);
+        SetTime(start, op.mutable_create_time());
+        SetTime(start, op.mutable_start_time());
+        op.set_item_unit("bytes");
+        absl::StatusOr<BackupRecord> backup = backups_->Create();
+        const absl::Time end = absl::Now();
+        SetTime(end, op.mutable_update_time());
+        SetTime(end, op.mutable_end_time());
+        op.set_done(true);
+        if (backup.ok()) {
+          op.set_operation_id(absl::StrCat("backup-", backup->backup_id));
+          op.set_state(winnow::v1::OPERATION_STATE_SUCCEEDED);
+          op.set_progress_fraction(1.0);
+          op.set_items_done(backup->size_bytes);
+          op.set_items_total(backup->size_bytes);
+          op.set_phase("done");
+          ToProto(*backup, op.mutable_backup());
+          scope.Note("backup_id", backup->backup_id);
+          scope.Note("bytes", backup->size_bytes);
+        } else {
+          op.set_operation_id(
+              absl::StrCat("backup-failed-", absl::ToUnixMicros(start)));
+          op.set_state(winnow::v1::OPERATION_STATE_FAILED);
+          op.set_phase("failed");
+          op.mutable_error()->set_code(
+              static_cast<int32_t>(backup.status().code()));
+          op.mutable_error()->set_message(
+              std::string(backup.status().message()));
+          scope.Note("error", std::string(backup.status().message()));
+        }
+        if (!request->request_id().empty()) {
+          std::lock_guard lock(mu_);
+          by_request_id_[request->request_id()] = {end, op};
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListBackups(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::ListBackupsRequest* request,
+    winnow::v1::ListBackupsResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.AdminService/ListBackups", *request,
+      [this, request, response](RpcScope&) -> absl::Status {
+        if (request->page_size() < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "page_size must be >= 0, got ", request->page_size()));
+        }
+        const int page_size =
+            request->page_size() == 0
+                ? kDefaultPageSize
+                : std::min(request->page_size(), kMaxPageSize);
+        absl::StatusOr<std::vector<BackupRecord>> all = backups_->List();
+        if (!all.ok()) return all.status();
+        // Newest first, by id; the page token is the last id of the
+        // previous page, so pages hold up while backups come and go.
+        auto it = all->begin();
+        if (!request->page_token().empty()) {
+          it = std::find_if(all->begin(), all->end(), [&](const auto& r) {
+            return r.backup_id < request->page_token();
+          });
+        }
+        for (; it != all->end() && response->backups_size() < page_size; ++it) {
+          ToProto(*it, response->add_backups());
+        }
+        if (it != all->end()) {
+          response->set_next_page_token(
+              response->backups(response->backups_size() - 1).backup_id());
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerInfo(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::GetServerInfoRequest* request,
+    winnow::v1::GetServerInfoResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.AdminService/GetServerInfo", *request,
+      [this, response](RpcScope&) -> absl::Status {
+        const ServerOptions& options = *env_.options;
+        const storage::StoreOptions store_defaults;
+        response->set_version(ServerVersion());
+        response->set_build(ServerBuild());
+        SetTime(start_time_, response->mutable_start_time());
+        response->set_sampler_version(winnow::kSamplerVersion);
+        response->set_cursor_format_version(kCursorFormatVersion);
+        response->set_sync_writes(options.sync_writes);
+        winnow::v1::ServerLimits& limits = *response->mutable_limits();
+        limits.set_max_message_bytes(options.max_message_bytes);
+        limits.set_max_id_bytes(store_defaults.max_id_bytes);
+        limits.set_max_payload_bytes(
+            static_cast<int64_t>(store_defaults.max_payload_bytes));
+        limits.set_max_concurrent_streams(
+            static_cast<int32_t>(options.max_concurrent_streams));
+        limits.set_plan_memory_bytes(options.max_plan_memory_bytes);
+        limits.set_max_plans_per_token(
+            static_cast<int32_t>(options.max_plans_per_token));
+        limits.mutable_plan_ttl()->set_seconds(options.plan_ttl_seconds);
+        // The embedding budget arrives with embeddings; 0 until then.
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace winnow::server

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
@@ -178,26 +179,27 @@ std::vector<Probe> FixedProbes() {
            return Join(FilterIds(c, "fixed", filter));
          }});
   }
-  probes.push_back({"Sample(fixed, weighted)", [](const Client& c) {
-                      v1::SampleRequest req;
-                      req.set_collection("fixed");
-                      req.set_seed(11);
-                      req.set_batch_size(128);
-                      req.set_num_epochs(1);
-                      req.set_filter("length < 3000");
-                      req.mutable_strategy()->mutable_weighted()->set_score(
-                          "quality");
-                      SampleReader reader = c.Sample(req);
-                      std::vector<std::string> ids;
-                      v1::SampleResponse resp;
-                      while (reader.Next(&resp)) {
-                        for (const std::string& id : resp.batch().ids()) {
-                          ids.push_back(id);
-                        }
-                      }
-                      absl::Status s = reader.Finish();
-                      return s.ok() ? Join(ids) : s.ToString();
-                    }});
+  probes.push_back(
+      {"Sample(fixed, weighted)", [](const Client& c) {
+         v1::SampleRequest req;
+         req.set_collection("fixed");
+         req.set_seed(11);
+         req.set_batch_size(128);
+         req.set_num_epochs(1);
+         req.set_filter("length < 3000");
+         req.set_world_size(1);
+         req.mutable_strategy()->mutable_weighted()->set_score("quality");
+         SampleReader reader = c.Sample(req);
+         std::vector<std::string> ids;
+         v1::SampleResponse resp;
+         while (reader.Next(&resp)) {
+           for (const std::string& id : resp.batch().ids()) {
+             ids.push_back(id);
+           }
+         }
+         absl::Status s = reader.Finish();
+         return s.ok() && !ids.empty() ? Join(ids) : "error: " + s.ToString();
+       }});
   return probes;
 }
 
@@ -237,6 +239,25 @@ TEST(BackupTest, RestoredServerAnswersLikeTheOriginalAtTheBackupPoint) {
 
   // "live": a writer adds batches of 200 documents, batch k scored
   // batch = k, for as long as the test runs.
+  // A training run's cursor, issued before the backup: a restored server
+  // must resume it exactly as the original does (the plan and the cursor
+  // key live in the database).
+  std::string cursor;
+  {
+    v1::SampleRequest req;
+    req.set_collection("fixed");
+    req.set_seed(5);
+    req.set_run_id("before-backup");
+    req.set_batch_size(64);
+    req.set_num_epochs(2);
+    req.set_world_size(2);
+    req.set_max_batches(3);
+    SampleReader reader = client->Sample(req);
+    v1::SampleResponse resp;
+    while (reader.Next(&resp)) cursor = resp.cursor();
+    ASSERT_TRUE(reader.Finish().ok());
+    ASSERT_FALSE(cursor.empty());
+  }
   ASSERT_TRUE(Create(*client, "live").ok());
   std::atomic<int> acked{0};
   std::atomic<int> written{0};
@@ -291,9 +312,35 @@ TEST(BackupTest, RestoredServerAnswersLikeTheOriginalAtTheBackupPoint) {
 
   // The original's answers on "fixed", taken after the backup: nothing
   // wrote there since.
-  const std::vector<Probe> probes = FixedProbes();
+  std::vector<Probe> probes = FixedProbes();
+  for (int rank = 0; rank < 3; ++rank) {
+    probes.push_back(
+        {"Sample(cursor before backup, rank " + std::to_string(rank) + " of 3)",
+         [cursor, rank](const Client& c) {
+           v1::SampleRequest req;
+           req.set_cursor(cursor);
+           req.set_rank(rank);
+           req.set_world_size(3);
+           SampleReader reader = c.Sample(req);
+           std::vector<std::string> ids;
+           v1::SampleResponse resp;
+           while (reader.Next(&resp)) {
+             ids.push_back(absl::StrCat(resp.batch().epoch(), "/",
+                                        resp.batch().global_batch_index()));
+             for (const std::string& id : resp.batch().ids()) {
+               ids.push_back(id);
+             }
+           }
+           absl::Status s = reader.Finish();
+           return s.ok() && !ids.empty() ? Join(ids) : "error: " + s.ToString();
+         }});
+  }
   std::vector<std::string> want;
-  for (const Probe& p : probes) want.push_back(p.ask(*client));
+  for (const Probe& p : probes) {
+    want.push_back(p.ask(*client));
+    EXPECT_FALSE(want.back().starts_with("error:"))
+        << p.name << ": " << want.back();
+  }
 
   auto restored = WinnowdProcess::Start(dir.path() + "/restored", 0,
                                         {"--restore-from", op.backup().path()});

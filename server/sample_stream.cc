@@ -316,11 +316,9 @@ absl::Status SampleStream::FillBatch(const Batch& batch,
       ReopenColumns(*env_.store, plan_->collection(), plan_->collection_id());
   if (!snapshot.ok()) return snapshot.status();
   const ColumnSet& columns = snapshot->columns();
-  if (params_.view != winnow::v1::RESULT_VIEW_FULL) {
-    if (absl::Status s = CheckScoreNames(request_->score_names(), columns);
-        !s.ok()) {
-      return s;
-    }
+  if (absl::Status s = CheckScoreNames(request_->score_names(), columns);
+      !s.ok()) {
+    return s;
   }
   std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
   const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;

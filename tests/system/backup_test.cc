@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
@@ -31,6 +32,9 @@ namespace winnow {
 namespace {
 
 using google::protobuf::util::MessageDifferencer;
+using testing::CountOf;
+using testing::Create;
+using testing::FilterIds;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -78,40 +82,6 @@ v1::UpsertDocumentsRequest LiveBatch(int k) {
     q->add_values(static_cast<float>((k * 7 + i) % 100) / 100.0f);
   }
   return req;
-}
-
-absl::Status Create(const Client& client, const std::string& name) {
-  v1::CreateCollectionRequest req;
-  req.mutable_collection()->set_name(name);
-  return client.CreateCollection(req).status();
-}
-
-int64_t CountOf(const Client& client, const std::string& collection,
-                const std::string& filter) {
-  v1::CountRequest req;
-  req.set_collection(collection);
-  req.set_filter(filter);
-  absl::StatusOr<v1::CountResponse> r = client.Count(req);
-  EXPECT_TRUE(r.ok()) << filter << ": " << r.status();
-  return r.ok() ? r->count() : -1;
-}
-
-std::vector<std::string> FilterIds(const Client& client,
-                                   const std::string& collection,
-                                   const std::string& filter) {
-  v1::FilterRequest req;
-  req.set_collection(collection);
-  req.set_filter(filter);
-  req.set_view(v1::RESULT_VIEW_IDS);
-  FilterReader reader = client.Filter(req);
-  std::vector<std::string> out;
-  v1::FilterResponse resp;
-  while (reader.Next(&resp)) {
-    for (const std::string& id : resp.ids()) out.push_back(id);
-  }
-  absl::Status s = reader.Finish();
-  EXPECT_TRUE(s.ok()) << filter << ": " << s;
-  return out;
 }
 
 // A question both servers answer; the answer as a comparable string.

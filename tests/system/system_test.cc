@@ -12,12 +12,16 @@
 #include <set>
 #include <thread>
 
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
 namespace winnow {
 namespace {
 
+using testing::CountOf;
+using testing::Create;
+using testing::FilterIds;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -87,40 +91,6 @@ absl::Status Load(const Client& client, const std::string& collection,
     if (!s.ok()) return s;
   }
   return w.Close();
-}
-
-absl::Status Create(const Client& client, const std::string& name) {
-  v1::CreateCollectionRequest req;
-  req.mutable_collection()->set_name(name);
-  return client.CreateCollection(req).status();
-}
-
-int64_t CountOf(const Client& client, const std::string& collection,
-                const std::string& filter) {
-  v1::CountRequest req;
-  req.set_collection(collection);
-  req.set_filter(filter);
-  absl::StatusOr<v1::CountResponse> r = client.Count(req);
-  EXPECT_TRUE(r.ok()) << filter << ": " << r.status();
-  return r.ok() ? r->count() : -1;
-}
-
-std::vector<std::string> FilterIds(const Client& client,
-                                   const std::string& collection,
-                                   const std::string& filter) {
-  v1::FilterRequest req;
-  req.set_collection(collection);
-  req.set_filter(filter);
-  req.set_view(v1::RESULT_VIEW_IDS);
-  FilterReader reader = client.Filter(req);
-  std::vector<std::string> out;
-  v1::FilterResponse resp;
-  while (reader.Next(&resp)) {
-    for (const std::string& id : resp.ids()) out.push_back(id);
-  }
-  absl::Status s = reader.Finish();
-  EXPECT_TRUE(s.ok()) << s;
-  return out;
 }
 
 // numpy's default (linear) percentile of the non-null values.

@@ -393,8 +393,6 @@ absl::StatusOr<std::unique_ptr<PlanSampler>> PlanSampler::Make(
       break;
     }
   }
-  s.identity_.resize(n);
-  for (uint32_t i = 0; i < n; ++i) s.identity_[i] = i;
   return sampler;
 }
 
@@ -436,7 +434,6 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
   switch (config_.kind) {
     case SequenceKind::kKeyed: {
       Candidates c;
-      c.ordinals = identity_;
       c.id_hashes = frozen_->id_hashes;
       c.weights = frozen_->weights;
       c.doc_id = doc_id_;
@@ -655,7 +652,7 @@ absl::Status PlanSampler::GetBatch(uint64_t e, uint64_t j, Batch* out) {
 void PlanSampler::CloseEpochs() { epochs_.clear(); }
 
 size_t PlanSampler::MemoryBytes() const {
-  size_t bytes = frozen_->MemoryBytes() + identity_.capacity() * 4;
+  size_t bytes = frozen_->MemoryBytes();
   if (alias_) bytes += alias_->MemoryBytes();
   for (const auto& [e, epoch] : epochs_) {
     bytes += epoch->seq->MemoryBytes();

@@ -160,7 +160,6 @@ class PlanSampler {
   std::shared_ptr<const FrozenCandidates> frozen_;
   SamplerConfig config_;
   DocIdFn doc_id_;
-  std::vector<uint32_t> identity_;  // 0..n-1: KeyedOrder's "ordinals"
   std::optional<AliasTable> alias_;
   std::map<uint64_t, std::unique_ptr<Epoch>> epochs_;  // at most 2 open
 };

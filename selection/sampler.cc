@@ -26,7 +26,8 @@ constexpr uint64_t kExcluded = ~uint64_t{0};
 __attribute__((target_clones("avx2", "default"))) void UniformKeys(
     const uint64_t* id_hashes, size_t n, uint64_t epoch_key, uint64_t* keys) {
   for (size_t i = 0; i < n; ++i) {
-    keys[i] = ((uint64_t{1} << 52) - 1) - (DocDraw(epoch_key, id_hashes[i]) >> 12);
+    keys[i] =
+        ((uint64_t{1} << 52) - 1) - (DocDraw(epoch_key, id_hashes[i]) >> 12);
   }
 }
 
@@ -69,7 +70,8 @@ __attribute__((target_clones("avx2", "default"))) size_t CountAtMost(
 KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                        uint64_t epoch)
     : ordinals_(candidates.ordinals), doc_id_(candidates.doc_id) {
-  const size_t n = candidates.ordinals.size();
+  const size_t n = candidates.ordinals.empty() ? candidates.id_hashes.size()
+                                               : candidates.ordinals.size();
   const uint64_t ek = EpochKey(seed, epoch);
   keys_.resize(n);
   if (candidates.weights.empty()) {
@@ -140,14 +142,17 @@ void KeyedOrder::Extend(uint64_t wanted) {
   size_t c = CollectRange(keys_.data(), n, next_key_, hi, scratch_.get());
   // Drop consumed entries before appending, so the cache stays one run.
   if (ready_head_ > 0 && ready_head_ * 2 >= ready_.size()) {
-    ready_.erase(ready_.begin(), ready_.begin() + static_cast<ptrdiff_t>(ready_head_));
+    ready_.erase(ready_.begin(),
+                 ready_.begin() + static_cast<ptrdiff_t>(ready_head_));
     ready_head_ = 0;
   }
   size_t from = ready_.size();
   ready_.reserve(from + c);
   for (size_t i = 0; i < c; ++i) {
     uint32_t idx = scratch_[i];
-    ready_.push_back(Entry{keys_[idx], ordinals_[idx]});
+    ready_.push_back(Entry{keys_[idx], ordinals_.empty()
+                                           ? static_cast<uint32_t>(idx)
+                                           : ordinals_[idx]});
   }
   SortRun(&ready_, from);
   last_run_ = c;
@@ -199,7 +204,8 @@ void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
   }
   // Position p is ready_[ready_head_ + (p - ready_base_)].
   const size_t first = ready_head_ + static_cast<size_t>(begin - ready_base_);
-  for (size_t i = first; i < first + span; ++i) out->push_back(ready_[i].ordinal);
+  for (size_t i = first; i < first + span; ++i)
+    out->push_back(ready_[i].ordinal);
   // Everything before `begin` is no longer needed by a reader that advances.
   ready_head_ = first;
   ready_base_ = begin;

@@ -35,6 +35,8 @@ namespace winnow {
 // constructor, except `doc_id`, which is copied.
 struct Candidates {
   // Candidate ordinals, in any order; the sequence does not depend on it.
+  // Empty means the candidates are 0..id_hashes.size()-1 (the caller's
+  // own indices), with no array to hold them.
   std::span<const uint32_t> ordinals;
   // IdHash(doc_id) per candidate, aligned with `ordinals`.
   std::span<const uint64_t> id_hashes;
@@ -81,13 +83,15 @@ class KeyedOrder {
   // estimate undershoots) after ready_end().
   void Extend(uint64_t wanted);
   void SortRun(std::vector<Entry>* run, size_t from);
-  uint64_t ready_end() const { return ready_base_ + (ready_.size() - ready_head_); }
+  uint64_t ready_end() const {
+    return ready_base_ + (ready_.size() - ready_head_);
+  }
 
   // Constant after construction.
   std::vector<uint64_t> keys_;  // ascending = earlier; one per candidate
   std::span<const uint32_t> ordinals_;  // aligned with keys_; not owned
   uint64_t size_ = 0;                   // candidates in the epoch
-  std::vector<uint64_t> sample_;    // sorted strided sample of keys_
+  std::vector<uint64_t> sample_;        // sorted strided sample of keys_
   std::function<std::string_view(uint32_t)> doc_id_;
 
   // The cached run: positions [ready_base_, ready_end()) are

@@ -39,7 +39,8 @@ std::string CursorCodec::Encode(const winnow::v1::Cursor& cursor) const {
 
 absl::StatusOr<winnow::v1::Cursor> CursorCodec::Decode(
     std::string_view token) const {
-  if (token.size() > 4096) return BadCursor("longer than any cursor");
+  if (token.size() > kMaxCursorTokenBytes)
+    return BadCursor("longer than any cursor");
   std::string raw;
   if (!absl::WebSafeBase64Unescape(std::string(token), &raw)) {
     return BadCursor("not base64url");

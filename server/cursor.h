@@ -26,11 +26,18 @@ namespace winnow::server {
 
 inline constexpr uint32_t kCursorFormatVersion = 1;
 
+// The longest token Decode accepts. A token the server issues is far
+// shorter: a plan id, a collection name (design §5 bounds it) and four
+// integers.
+inline constexpr size_t kMaxCursorTokenBytes = 4096;
+
 class CursorCodec {
  public:
   // `key`: the HMAC key, 32 bytes.
   explicit CursorCodec(std::string key) : key_(std::move(key)) {}
 
+  // A cursor whose token would exceed kMaxCursorTokenBytes encodes, but
+  // Decode refuses the token.
   std::string Encode(const winnow::v1::Cursor& cursor) const;
   absl::StatusOr<winnow::v1::Cursor> Decode(std::string_view token) const;
 

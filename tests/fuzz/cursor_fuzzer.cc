@@ -2,7 +2,8 @@
 // what the rest is:
 //  - even: a token, decoded as Sample decodes a client's cursor. It must
 //    never crash, and nothing the fuzzer makes can pass the HMAC check;
-//  - odd: a Cursor message, which is encoded, must decode to itself, and
+//  - odd: a Cursor message, which is encoded, must decode to itself (or,
+//    when its token is longer than kMaxCursorTokenBytes, be refused), and
 //    then must not survive any one altered byte (chosen by the input): the
 //    altered token is refused or decodes to the very same cursor (base64's
 //    unused low bits).
@@ -42,6 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string token = codec->Encode(cursor);
   absl::StatusOr<winnow::v1::Cursor> back = codec->Decode(token);
   using google::protobuf::util::MessageDifferencer;
+  if (token.size() > winnow::server::kMaxCursorTokenBytes) {
+    // Too long to be a cursor the server issued: refused, never decoded.
+    if (back.ok() || back.status().code() != absl::StatusCode::kInvalidArgument)
+      std::abort();
+    return 0;
+  }
   if (!back.ok() || !MessageDifferencer::Equals(*back, cursor)) std::abort();
   if (token.empty()) return 0;
   std::string altered = token;

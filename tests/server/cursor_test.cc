@@ -62,5 +62,19 @@ TEST(CursorCodecTest, AnotherKeyOrAnUnknownFormatIsRefused) {
   EXPECT_NE(got.status().message().find("format version 2"), std::string::npos);
 }
 
+// A token longer than kMaxCursorTokenBytes is refused before it is decoded,
+// even when it is signed; the server never issues one (its plan ids and
+// collection names are short).
+TEST(CursorCodecTest, OverlongTokenIsRefused) {
+  CursorCodec codec(std::string(32, 'k'));
+  winnow::v1::Cursor big = Sample();
+  big.set_plan_id(std::string(kMaxCursorTokenBytes, 'p'));
+  const std::string token = codec.Encode(big);
+  ASSERT_GT(token.size(), kMaxCursorTokenBytes);
+  absl::StatusOr<winnow::v1::Cursor> got = codec.Decode(token);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(got.status().message().find("longer"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace winnow::server

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sanitizer builds and their tests (design §6), each in its own build dir:
 #  - build-asan/: ASan + UBSan of selection/ and storage/ and their test
-#    binaries;
-#  - build-tsan/: TSan of the same: selection/, and storage/'s own concurrent
+#    binaries, and concurrency_tests (below);
+#  - build-tsan/: TSan of the same: selection/, storage/'s own concurrent
 #    code (group commit, snapshots, the quota file system) under concurrent
-#    tests.
+#    tests, and concurrency_tests: server/'s plan registry, cursor codec and
+#    token store (with SIGHUP-style reloads) raced from many threads, built
+#    from their sources without the rest of winnow_server.
 # Both use g++ (12): selection/ multiversions function templates
 # (target_clones), which clang-14 cannot compile; the fuzz targets, which
 # need clang, build the sources they use on their own (tests/fuzz/).
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 KINDS=("$@")
 if [ "${#KINDS[@]}" -eq 0 ]; then KINDS=(asan tsan); fi
-TARGETS=(selection_tests storage_tests)
+TARGETS=(selection_tests storage_tests concurrency_tests)
 JOBS="${JOBS:-$(nproc)}"
 
 run_tests() {  # run_tests BUILD_DIR

@@ -129,6 +129,10 @@ class PlanSampler {
 
   // Global batch j (< all_batches) of an open epoch.
   absl::Status GetBatch(uint64_t e, uint64_t j, Batch* out);
+  // Whether epoch e is open. At most two epochs are open at a time: opening
+  // a third closes the one opened least recently, so a caller that shares
+  // the sampler checks this (and reopens) before GetBatch.
+  bool IsOpen(uint64_t e) const { return epochs_.count(e) != 0; }
 
   // Drops every open epoch (an idle plan keeps only its frozen arrays);
   // the next OpenEpoch rebuilds or reloads it.

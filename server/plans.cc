@@ -489,6 +489,10 @@ absl::Status Plan::EnsureLoaded() {
 absl::StatusOr<EpochInfo> Plan::OpenEpoch(uint64_t e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = EnsureLoaded(); !s.ok()) return s;
+  return OpenEpochLocked(e);
+}
+
+absl::StatusOr<EpochInfo> Plan::OpenEpochLocked(uint64_t e) {
   const std::string entry = absl::StrCat("epoch/", e);
   std::string saved;
   const bool stateful = token_budget() || description_.strategy().has_mixture();
@@ -518,6 +522,12 @@ absl::StatusOr<EpochInfo> Plan::OpenEpoch(uint64_t e) {
 absl::Status Plan::GetBatch(uint64_t e, uint64_t j, Batch* out) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = EnsureLoaded(); !s.ok()) return s;
+  if (!sampler_->IsOpen(e)) {
+    // Other ranks opened two later (or earlier) epochs since this caller
+    // opened e. Reopening reloads a stateful epoch's persisted index.
+    absl::StatusOr<EpochInfo> info = OpenEpochLocked(e);
+    if (!info.ok()) return info.status();
+  }
   return sampler_->GetBatch(e, j, out);
 }
 

@@ -80,7 +80,9 @@ class Plan {
   // Loads the frozen state (after a restart) if needed, then opens epoch
   // e, persisting its index the first time.
   absl::StatusOr<EpochInfo> OpenEpoch(uint64_t e);
-  // Global batch j of epoch e, as candidate indices; see frozen().
+  // Global batch j of epoch e, as candidate indices; see frozen(). Reopens
+  // the epoch if the sampler closed it since this caller opened it (ranks
+  // of one plan may be epochs apart; the sampler keeps two open).
   absl::Status GetBatch(uint64_t e, uint64_t j, Batch* out);
   // The frozen arrays; valid once OpenEpoch has succeeded. Immutable.
   const FrozenCandidates& frozen() const { return *frozen_; }
@@ -97,6 +99,7 @@ class Plan {
   friend class PlanRegistry;
   Plan() = default;
   absl::Status EnsureLoaded();  // requires mu_
+  absl::StatusOr<EpochInfo> OpenEpochLocked(uint64_t e);  // requires mu_
 
   storage::Store* store_ = nullptr;
   std::string id_;

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "winnow/v1/admin.grpc.pb.h"
 #include "winnow/v1/collection.grpc.pb.h"
@@ -196,6 +199,46 @@ TEST_F(TokenStoreTest, ReloadAddsAndRemovesAndABadFileKeepsTheOldTokens) {
   std::remove(path_.c_str());
   EXPECT_EQ(store.Reload().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store.Authenticate(kWriterToken).ok());
+}
+
+// SIGHUP reloads race with every RPC's Authenticate: a token in both the
+// old and the new file never fails, and each answer for a token in only one
+// of them is one of the two files' answers (run under TSan by
+// scripts/sanitizers.sh).
+TEST_F(TokenStoreTest, ReloadWhileAuthenticating) {
+  const std::string both = Line("writer", kWriterToken, "name=w");
+  Write(both);
+  absl::StatusOr<std::unique_ptr<TokenStore>> opened = TokenStore::Open(path_);
+  ASSERT_TRUE(opened.ok());
+  TokenStore& store = **opened;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        absl::StatusOr<Principal> w = store.Authenticate(kWriterToken);
+        ASSERT_TRUE(w.ok()) << w.status();
+        EXPECT_EQ(w->name, "w");
+        absl::StatusOr<Principal> r = store.Authenticate(kReaderToken);
+        if (r.ok()) {
+          EXPECT_EQ(r->role, Role::kReader);
+        } else {
+          EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+        }
+      }
+    });
+  }
+  const std::string tmp = path_ + ".new";
+  for (int i = 0; i < 200; ++i) {
+    // Operators replace the file atomically (write, then rename).
+    std::ofstream(tmp, std::ios::trunc)
+        << (i % 2 ? both : both + Line("reader", kReaderToken, "name=r"));
+    ASSERT_EQ(std::rename(tmp.c_str(), path_.c_str()), 0);
+    ASSERT_TRUE(store.Reload().ok());
+    EXPECT_EQ(store.size(), i % 2 ? 1u : 2u);
+  }
+  stop = true;
+  for (std::thread& th : readers) th.join();
 }
 
 TEST_F(TokenStoreTest, OpenFailsOnABadFileWithItsLine) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "boost/sort/spreadsort/integer_sort.hpp"
+#include "selection/clones.h"
 #include "selection/det_math.h"
 #include "selection/hash.h"
 
@@ -23,8 +24,8 @@ constexpr uint64_t kExcluded = ~uint64_t{0};
 
 // Uniform: u descending is (draw >> 12) descending; as an ascending key,
 // (2^52 - 1) - (draw >> 12).
-__attribute__((target_clones("avx2", "default"))) void UniformKeys(
-    const uint64_t* id_hashes, size_t n, uint64_t epoch_key, uint64_t* keys) {
+WINNOW_CLONES void UniformKeys(const uint64_t* id_hashes, size_t n,
+                               uint64_t epoch_key, uint64_t* keys) {
   for (size_t i = 0; i < n; ++i) {
     keys[i] =
         ((uint64_t{1} << 52) - 1) - (DocDraw(epoch_key, id_hashes[i]) >> 12);
@@ -35,9 +36,9 @@ __attribute__((target_clones("avx2", "default"))) void UniformKeys(
 // IEEE bit pattern orders like the value, so bits(-key) ascending is key
 // descending. w -> 0+ gives -inf, which sorts last.
 // A candidate without a positive weight gets kExcluded, above every key.
-__attribute__((target_clones("avx2", "default"))) void WeightedKeys(
-    const uint64_t* id_hashes, const double* weights, size_t n,
-    uint64_t epoch_key, uint64_t* keys) {
+WINNOW_CLONES void WeightedKeys(const uint64_t* id_hashes,
+                                const double* weights, size_t n,
+                                uint64_t epoch_key, uint64_t* keys) {
   for (size_t i = 0; i < n; ++i) {
     double u = UnitFromDraw(DocDraw(epoch_key, id_hashes[i]));
     double w = weights[i];
@@ -48,8 +49,8 @@ __attribute__((target_clones("avx2", "default"))) void WeightedKeys(
 }
 
 // Indices i with lo <= keys[i] <= hi, in index order; returns their number.
-__attribute__((target_clones("avx2", "default"))) size_t CollectRange(
-    const uint64_t* keys, size_t n, uint64_t lo, uint64_t hi, uint32_t* out) {
+WINNOW_CLONES size_t CollectRange(const uint64_t* keys, size_t n, uint64_t lo,
+                                  uint64_t hi, uint32_t* out) {
   size_t c = 0;
   for (size_t i = 0; i < n; ++i) {
     out[c] = static_cast<uint32_t>(i);
@@ -58,8 +59,8 @@ __attribute__((target_clones("avx2", "default"))) size_t CollectRange(
   return c;
 }
 
-__attribute__((target_clones("avx2", "default"))) size_t CountAtMost(
-    const uint64_t* keys, size_t n, uint64_t bound) {
+WINNOW_CLONES size_t CountAtMost(const uint64_t* keys, size_t n,
+                                 uint64_t bound) {
   size_t c = 0;
   for (size_t i = 0; i < n; ++i) c += keys[i] <= bound;
   return c;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "selection/clones.h"
 #include "selection/det_math.h"
 
 namespace winnow {
@@ -14,8 +15,8 @@ constexpr double kTiny = std::numeric_limits<double>::denorm_min();
 // Each loop below is branch-free so that it vectorizes; `out` entries are 0
 // for excluded candidates and at least kTiny otherwise.
 
-__attribute__((target_clones("avx2", "default"))) void RawWeights(
-    const float* scores, size_t n, double inv_max, double* out) {
+WINNOW_CLONES void RawWeights(const float* scores, size_t n, double inv_max,
+                              double* out) {
   for (size_t i = 0; i < n; ++i) {
     double s = scores[i];
     double w = s * inv_max;
@@ -26,8 +27,8 @@ __attribute__((target_clones("avx2", "default"))) void RawWeights(
 
 // (s / ref)^K for a small integer K: exact repeated products.
 template <int K>
-__attribute__((target_clones("avx2", "default"))) void IntPowerWeights(
-    const float* scores, size_t n, double inv_ref, double* out) {
+WINNOW_CLONES void IntPowerWeights(const float* scores, size_t n,
+                                   double inv_ref, double* out) {
   for (size_t i = 0; i < n; ++i) {
     double s = scores[i];
     double x = s * inv_ref;
@@ -38,8 +39,8 @@ __attribute__((target_clones("avx2", "default"))) void IntPowerWeights(
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) void PowerWeights(
-    const float* scores, size_t n, double inv_ref, double alpha, double* out) {
+WINNOW_CLONES void PowerWeights(const float* scores, size_t n, double inv_ref,
+                                double alpha, double* out) {
   for (size_t i = 0; i < n; ++i) {
     double s = scores[i];
     double x = s > 0 ? s * inv_ref : 1.0;  // keep log2's argument valid
@@ -49,9 +50,8 @@ __attribute__((target_clones("avx2", "default"))) void PowerWeights(
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) void SoftmaxWeights(
-    const float* scores, size_t n, double max_score, double scale,
-    double* out) {
+WINNOW_CLONES void SoftmaxWeights(const float* scores, size_t n,
+                                  double max_score, double scale, double* out) {
   for (size_t i = 0; i < n; ++i) {
     double s = scores[i];
     double r = DetExp2((s - max_score) * scale);

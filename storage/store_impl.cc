@@ -500,15 +500,18 @@ std::vector<CollectionInfo> StoreImpl::ListCollections() const {
 }
 
 absl::Status StoreImpl::DeleteCollection(std::string_view name) {
-  if (closed_.load()) return absl::FailedPreconditionError("store is closed");
-  std::unique_lock lock(mu_);
-  auto it = collections_.find(name);
-  if (it == collections_.end()) {
+  // Lock order: a collection's write mutex, then mu_ (never mu_ first: a
+  // thread holding a snapshot, which a writer holding the write mutex waits
+  // for, may call Find). mu_ is not held across the fsync either, so other
+  // collections stay reachable meanwhile.
+  absl::StatusOr<std::shared_ptr<Collection>> found = Find(name);
+  if (!found.ok()) return found.status();
+  std::shared_ptr<Collection> c = *std::move(found);
+  std::lock_guard write_lock(c->write_mu());
+  if (c->dropped()) {  // a concurrent DeleteCollection won
     return absl::NotFoundError(
         absl::StrFormat("collection '%s' not found", name));
   }
-  std::shared_ptr<Collection> c = it->second;
-  std::lock_guard write_lock(c->write_mu());
   const std::string lower = CollectionPrefix(c->id());
   const std::string upper = CollectionPrefix(c->id() + 1);
   rocksdb::WriteBatch batch;
@@ -524,7 +527,11 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
     return s;
   }
   c->MarkDropped();
-  collections_.erase(it);
+  {
+    std::unique_lock lock(mu_);
+    auto it = collections_.find(name);
+    if (it != collections_.end() && it->second == c) collections_.erase(it);
+  }
   // Reclaim disk now: drop SST files wholly inside the deleted ranges (the
   // range tombstones already hide them; the rest goes at compaction).
   for (rocksdb::ColumnFamilyHandle* cf : {families_.blocks, families_.docs}) {

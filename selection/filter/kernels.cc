@@ -3,17 +3,12 @@
 #include <bit>
 #include <cstring>
 
+#include "selection/clones.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
-// AVX2 and baseline clones of the hot loops, dispatched once at load time
-// through an ifunc. Not -march=native: the binary stays portable.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define WINNOW_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define WINNOW_CLONES
-#endif
 #define WINNOW_INLINE inline __attribute__((always_inline))
 
 namespace winnow::filter {

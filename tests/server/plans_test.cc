@@ -251,7 +251,8 @@ TEST_F(PlanRegistryTest, DeleteAndExpiryRacingWithReadersEndCleanly) {
   EXPECT_EQ(registry_->Delete(id).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(registry_->List().size(), 6u);
   // A sweep far in the future expires every idle plan, once.
-  const auto later = std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
+  const auto later =
+      std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
   EXPECT_EQ(registry_->ExpireIdle(later), 6);
   EXPECT_EQ(registry_->ExpireIdle(later), 0);
   EXPECT_TRUE(registry_->List().empty());

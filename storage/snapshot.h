@@ -55,6 +55,8 @@ class ColumnsSnapshot {
 
   // The id of an ordinal < num_rows(), live or a tombstone.
   std::string_view id(uint32_t ordinal) const { return ids_[ordinal]; }
+  // Every ordinal's id, as id() returns it (for callers that prefetch).
+  std::span<const std::string_view> ids() const { return ids_; }
   // IdHash(id) per ordinal (selection/hash.h), for samplers.
   std::span<const uint64_t> id_hashes() const { return id_hashes_; }
   // The ordinal of an id, live or not; nullopt if never written.

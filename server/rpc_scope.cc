@@ -68,6 +68,14 @@ std::string Quote(std::string_view text) {
 
 }  // namespace
 
+namespace {
+std::atomic<int64_t> in_flight{0};
+}  // namespace
+
+int64_t RpcScope::InFlight() { return in_flight.load(); }
+
+RpcScope::~RpcScope() { in_flight.fetch_sub(1); }
+
 RpcScope::RpcScope(grpc::CallbackServerContext* context,
                    std::string_view method, RpcType type, Metrics* metrics)
     : method_(method),
@@ -75,6 +83,7 @@ RpcScope::RpcScope(grpc::CallbackServerContext* context,
       rpc_metrics_(metrics != nullptr ? metrics->ForMethod(method, type)
                                       : nullptr),
       start_(std::chrono::steady_clock::now()) {
+  in_flight.fetch_add(1);
   if (rpc_metrics_ != nullptr) {
     rpc_metrics_->Started();
     // The one request of a unary or server-streaming call has arrived.

@@ -27,6 +27,7 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -43,6 +44,13 @@ class RpcScope {
   // null (no metrics are recorded).
   RpcScope(grpc::CallbackServerContext* context, std::string_view method,
            RpcType type = RpcType::kUnary, Metrics* metrics = nullptr);
+  ~RpcScope();
+  RpcScope(const RpcScope&) = delete;
+  RpcScope& operator=(const RpcScope&) = delete;
+
+  // Calls whose scope exists now, in the whole process: the server's
+  // shutdown waits for them before it closes client connections.
+  static int64_t InFlight();
 
   const std::string& request_id() const { return request_id_; }
 

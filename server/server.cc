@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -25,6 +26,7 @@
 #include "server/document_service.h"
 #include "server/metrics.h"
 #include "server/plans.h"
+#include "server/rpc_scope.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
 #include "server/service_env.h"
@@ -346,9 +348,31 @@ void Server::Shutdown(std::string reason) {
   impl.env.stop_at_ns.store(
       SteadyNanos() + std::chrono::nanoseconds(grace - margin).count(),
       std::memory_order_release);
+  // Wait for the running calls here: new ones are refused (draining).
+  // gRPC's Shutdown would wait for them too, but also for every client
+  // connection to close after its GOAWAY, and an idle client only reads
+  // the GOAWAY when gRPC's backup poller next runs (every 5 s). Once no
+  // call runs, Shutdown gets a short deadline, after which it closes the
+  // idle connections itself.
+  const auto begin = std::chrono::steady_clock::now();
+  const auto stop_at = begin + grace - margin;
+  while (RpcScope::InFlight() > 0 &&
+         std::chrono::steady_clock::now() < stop_at) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto now = std::chrono::steady_clock::now();
+  auto left = begin + grace - now;
+  if (RpcScope::InFlight() == 0) {
+    left = std::min<std::chrono::steady_clock::duration>(
+        left, std::chrono::milliseconds(500));
+  }
+  spdlog::info(
+      "shutdown: {} calls running after {:.0f} ms; closing connections",
+      RpcScope::InFlight(),
+      std::chrono::duration<double, std::milli>(now - begin).count());
   // Refuses new calls at once; waits for running ones until the deadline,
   // then cancels them and waits for their reactors to finish.
-  impl.grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
+  impl.grpc_server->Shutdown(std::chrono::system_clock::now() + left);
   // The health port answered NOT_SERVING while the main port drained.
   // (Its Watch streams are cancelled at once.)
   if (impl.health_server) {

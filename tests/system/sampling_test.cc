@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -488,6 +489,29 @@ TEST_F(SamplingTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
   ASSERT_TRUE(reader.Finish().ok());
   EXPECT_EQ(served, kDocs);  // the new documents join later plans only
   EXPECT_EQ(all.size(), static_cast<size_t>(kDocs));
+}
+
+// SIGTERM while a trainer's client stays connected, idle after its streams:
+// the server drains what runs and closes the idle connection itself rather
+// than waiting for the client to notice the GOAWAY (gRPC's backup poller
+// reads it only every 5 s).
+TEST_F(SamplingTest, AnIdleConnectedClientDoesNotHoldShutdown) {
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(100);
+  req.set_num_epochs(1);
+  absl::Status status;
+  std::vector<Served> served = Read(*client_, req, 0, 2, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_FALSE(served.empty());
+  const auto start = std::chrono::steady_clock::now();
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(), 0) << server_->Log();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_LT(seconds, 4.0) << server_->Log();
+  server_.reset();  // stopped; TearDown has nothing left to stop
 }
 
 TEST_F(SamplingTest, TokenBudgetBatchesReportPaddingAndStayUnderBudget) {

@@ -8,35 +8,16 @@
 #include <fstream>
 
 #include "storage/store.h"
+#include "tests/server/store_fixture.h"
 
 namespace winnow::server {
 namespace {
 
 namespace fs = std::filesystem;
 
-class BackupsTest : public ::testing::Test {
+class BackupsTest : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    std::string pattern =
-        (fs::temp_directory_path() / "winnow-backups-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    storage::StoreOptions options;
-    options.data_dir = root_ + "/data";
-    absl::StatusOr<std::unique_ptr<storage::Store>> store =
-        storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    ASSERT_TRUE(store_->CreateCollection({"web", 0}).ok());
-  }
-  void TearDown() override {
-    if (store_) (void)store_->Close();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  std::string root_;
-  std::unique_ptr<storage::Store> store_;
+  BackupsTest() : StoreTest("web") {}
 };
 
 TEST(DefaultBackupDirTest, IsASiblingOfTheDataDir) {

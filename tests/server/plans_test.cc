@@ -8,38 +8,28 @@
 #include "server/plans.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "storage/store.h"
+#include "tests/server/store_fixture.h"
 
 namespace winnow::server {
 namespace {
 
-namespace fs = std::filesystem;
 constexpr int kDocs = 600;
 
-class PlanRegistryTest : public ::testing::Test {
+class PlanRegistryTest : public testing::StoreTest {
  protected:
-  void SetUp() override {
-    std::string pattern =
-        (fs::temp_directory_path() / "winnow-plans-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    storage::StoreOptions options;
-    options.data_dir = root_ + "/data";
-    absl::StatusOr<std::unique_ptr<storage::Store>> store =
-        storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    ASSERT_TRUE(store_->CreateCollection({"docs", 0}).ok());
+  PlanRegistryTest() : StoreTest("docs") {}
 
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     std::vector<std::string> ids;
     std::vector<std::string_view> id_views, domains;
     std::vector<int64_t> lengths;
@@ -64,9 +54,7 @@ class PlanRegistryTest : public ::testing::Test {
   }
   void TearDown() override {
     registry_.reset();
-    if (store_) (void)store_->Close();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
+    StoreTest::TearDown();
   }
 
   // A uniform plan, or (token_budget) a weighted one in length buckets,
@@ -108,8 +96,6 @@ class PlanRegistryTest : public ::testing::Test {
     return out;
   }
 
-  std::string root_;
-  std::unique_ptr<storage::Store> store_;
   std::unique_ptr<PlanRegistry> registry_;
 };
 

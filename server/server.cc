@@ -354,10 +354,10 @@ void Server::Shutdown(std::string reason) {
   // the GOAWAY when gRPC's backup poller next runs (every 5 s). Once no
   // call runs, Shutdown gets a short deadline, after which it closes the
   // idle connections itself.
+  // Streams end themselves once env.Stopping() (near the deadline, or at
+  // a second signal).
   const auto begin = std::chrono::steady_clock::now();
-  const auto stop_at = begin + grace - margin;
-  while (RpcScope::InFlight() > 0 &&
-         std::chrono::steady_clock::now() < stop_at) {
+  while (RpcScope::InFlight() > 0 && !impl.env.Stopping()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const auto now = std::chrono::steady_clock::now();

@@ -25,6 +25,8 @@
 #include "absl/strings/str_split.h"
 #include "server/server.h"
 #include "storage/store.h"
+#include "tests/http_get.h"
+#include "tests/server/server_fixture.h"
 #include "winnow/v1/collection.grpc.pb.h"
 #include "winnow/v1/document.grpc.pb.h"
 #include "winnow/v1/selection.grpc.pb.h"
@@ -65,36 +67,6 @@ std::optional<double> Sample(const std::string& text, const std::string& name,
     if (absl::SimpleAtod(rest, &v)) return v;
   }
   return std::nullopt;
-}
-
-// GET http://address/path over loopback; the body, or "" on failure.
-std::string HttpGet(const std::string& address, const std::string& path) {
-  size_t colon = address.rfind(':');
-  int port = std::stoi(address.substr(colon + 1));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string request = "GET " + path +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                        "close\r\nAccept: text/plain\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
-  std::string response;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
-  close(fd);
-  size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) {
-    return "";
-  }
-  return response.substr(body + 4);
 }
 
 Labels Rpc(const std::string& service, const std::string& method,
@@ -324,34 +296,8 @@ TEST(MetricsTest, StorageMetricsFollowTheStore) {
   std::filesystem::remove_all(dir);
 }
 
-class MetricsServerTest : public ::testing::Test {
+class MetricsServerTest : public testing::InProcessServerTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("winnow_metrics_test_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    ServerOptions options;
-    options.data_dir = dir_.string();
-    options.listen = "127.0.0.1:0";
-    options.metrics_listen = "127.0.0.1:0";
-    options.shutdown_grace_seconds = 2;
-    options.worker_threads = 2;
-    ASSERT_TRUE(server_.BuildAndStart(options).ok());
-    auto channel = grpc::CreateChannel(server_.address(),
-                                       grpc::InsecureChannelCredentials());
-    collections_ = v1::CollectionService::NewStub(channel);
-    documents_ = v1::DocumentService::NewStub(channel);
-    selection_ = v1::SelectionService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    server_.RequestShutdown("test done");
-    EXPECT_TRUE(server_.WaitForTermination().ok());
-    std::filesystem::remove_all(dir_);
-  }
-
   grpc::Status Create(const std::string& name) {
     grpc::ClientContext context;
     v1::CreateCollectionRequest request;
@@ -359,12 +305,6 @@ class MetricsServerTest : public ::testing::Test {
     v1::CreateCollectionResponse response;
     return collections_->CreateCollection(&context, request, &response);
   }
-
-  std::filesystem::path dir_;
-  Server server_;
-  std::unique_ptr<v1::CollectionService::Stub> collections_;
-  std::unique_ptr<v1::DocumentService::Stub> documents_;
-  std::unique_ptr<v1::SelectionService::Stub> selection_;
 };
 
 TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
@@ -422,7 +362,11 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
     ASSERT_EQ(batches, 3);
   }
 
-  std::string text = HttpGet(server_.metrics_address(), "/metrics");
+  const std::string& address = server_.metrics_address();
+  std::string text =
+      winnow::testing::HttpGet(
+          std::stoi(address.substr(address.rfind(':') + 1)), "/metrics")
+          .value_or("");
   ASSERT_FALSE(text.empty());
   const Labels create = Rpc("CollectionService", "CreateCollection", "unary");
   EXPECT_EQ(Sample(text, "grpc_server_started_total", create), 2);

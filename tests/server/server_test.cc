@@ -16,6 +16,7 @@
 
 #include "server/query.h"
 #include "storage/store.h"
+#include "tests/server/server_fixture.h"
 #include "winnow/v1/collection.grpc.pb.h"
 #include "winnow/v1/document.grpc.pb.h"
 #include "winnow/v1/score.grpc.pb.h"
@@ -26,40 +27,8 @@ namespace {
 
 namespace v1 = winnow::v1;
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public testing::InProcessServerTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("winnow_server_test_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    std::filesystem::remove_all(dir_);
-    ServerOptions options;
-    options.data_dir = dir_.string();
-    options.listen = "127.0.0.1:0";
-    options.metrics_listen = "127.0.0.1:0";
-    options.shutdown_grace_seconds = 2;
-    options.worker_threads = 2;
-    Configure(&options);
-    ASSERT_TRUE(server_.BuildAndStart(options).ok());
-    ASSERT_GT(server_.port(), 0);
-    auto channel = grpc::CreateChannel(server_.address(),
-                                       grpc::InsecureChannelCredentials());
-    collections_ = v1::CollectionService::NewStub(channel);
-    documents_ = v1::DocumentService::NewStub(channel);
-    scores_ = v1::ScoreService::NewStub(channel);
-    selection_ = v1::SelectionService::NewStub(channel);
-  }
-
-  // Overridden by fixtures that need other server options.
-  virtual void Configure(ServerOptions* options) {}
-
-  void TearDown() override {
-    server_.RequestShutdown("test done");
-    EXPECT_TRUE(server_.WaitForTermination().ok());
-    std::filesystem::remove_all(dir_);
-  }
-
   void CreateCollection(const std::string& name) {
     grpc::ClientContext context;
     v1::CreateCollectionRequest request;
@@ -131,13 +100,6 @@ class ServerTest : public ::testing::Test {
     *status = reader->Finish();
     return out;
   }
-
-  std::filesystem::path dir_;
-  Server server_;
-  std::unique_ptr<v1::CollectionService::Stub> collections_;
-  std::unique_ptr<v1::DocumentService::Stub> documents_;
-  std::unique_ptr<v1::ScoreService::Stub> scores_;
-  std::unique_ptr<v1::SelectionService::Stub> selection_;
 };
 
 TEST_F(ServerTest, UnknownCollectionIsNotFound) {

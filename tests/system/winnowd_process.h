@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/http_get.h"
+
 namespace winnow::testing {
 
 // A fresh directory under $TMPDIR (or /tmp), removed by the destructor.
@@ -26,10 +28,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// GET http://127.0.0.1:`port``path` (HTTP/1.1, Connection: close): the body
-// of a 200 answer, or nullopt.
-std::optional<std::string> HttpGet(int port, const std::string& path);
 
 class WinnowdProcess {
  public:

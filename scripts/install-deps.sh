@@ -4,6 +4,8 @@
 # it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=apt-missing.sh
+source scripts/apt-missing.sh
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -27,15 +29,7 @@ PACKAGES=(
   prometheus python3-yaml docker-compose systemd
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing "${PACKAGES[@]}"
 
 # buf comes from npm. Machines of this kind ship Node.js with npm; a plain
 # Debian machine gets Debian's.

@@ -4,9 +4,8 @@
 # and OpenBLAS. Idempotent: installs only what is missing. The build and test
 # packages come from scripts/install-deps.sh.
 set -euo pipefail
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# shellcheck source=../../scripts/apt-missing.sh
+source "$(dirname "$0")/../../scripts/apt-missing.sh"
 
 PACKAGES=(
   postgresql redis-server redis-tools
@@ -14,15 +13,7 @@ PACKAGES=(
   libopenblas0-openmp
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing "${PACKAGES[@]}"
 # Debian's postgresql package starts a cluster of its own on port 5432 when a
 # service manager runs; the bench uses its own cluster on a free port and
 # leaves that one alone.

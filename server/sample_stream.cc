@@ -181,8 +181,11 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
   out_batch->set_last_in_epoch(served_in_epoch_ == schedule_->count());
   out_batch->set_over_budget(batch.over_budget);
   if (batch.bucket >= 0) out_batch->set_bucket_index(batch.bucket);
-  if (absl::Status s = FillBatch(batch, out_batch); !s.ok()) return s;
-  if (env_.metrics != nullptr) RecordMetrics(*out_batch);
+  std::vector<Metrics::DomainCount> served;
+  if (absl::Status s = FillBatch(batch, out_batch, &served); !s.ok()) {
+    return s;
+  }
+  if (env_.metrics != nullptr) RecordMetrics(*out_batch, served);
 
   // The cursor: the next round of this epoch, or the next epoch.
   winnow::v1::Cursor cursor;
@@ -210,22 +213,8 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
   return CheckSize(*out);
 }
 
-void SampleStream::RecordMetrics(const winnow::v1::SampleBatch& batch) {
-  // Per-domain counts of the batch: a handful of domains, so a flat list.
-  std::vector<Metrics::DomainCount> served;
-  auto add = [&](std::string_view domain) {
-    for (Metrics::DomainCount& c : served) {
-      if (c.domain == domain) {
-        ++c.count;
-        return;
-      }
-    }
-    served.push_back({domain, 1});
-  };
-  for (const std::string& d : batch.domains()) add(d);
-  for (const winnow::v1::SampledDocument& s : batch.samples()) {
-    add(s.document().domain());
-  }
+void SampleStream::RecordMetrics(const winnow::v1::SampleBatch& batch,
+                                 std::span<const Metrics::DomainCount> served) {
   env_.metrics->RecordSampleBatch(plan_->collection(), served,
                                   batch.padding_ratio());
   if (plan_->description().strategy().has_mixture() && first_message_) {
@@ -256,8 +245,9 @@ absl::StatusOr<bool> SampleStream::CheckSize(
       full ? ", a read_mask without payload, or the IDS view" : ""));
 }
 
-absl::Status SampleStream::FillBatch(const Batch& batch,
-                                     winnow::v1::SampleBatch* out) {
+absl::Status SampleStream::FillBatch(
+    const Batch& batch, winnow::v1::SampleBatch* out,
+    std::vector<Metrics::DomainCount>* served) {
   const FrozenCandidates& frozen = plan_->frozen();
   // A batch's candidates are spread over the whole plan (and their
   // documents over the whole collection), so every array read below is a
@@ -322,6 +312,18 @@ absl::Status SampleStream::FillBatch(const Batch& batch,
       if (deleted) out->add_deleted_indexes(static_cast<uint32_t>(i));
       if (modified) out->add_modified_indexes(static_cast<uint32_t>(i));
     }
+    // By name: a handful of domains, so a flat list.
+    for (const winnow::v1::SampledDocument& s : out->samples()) {
+      const std::string_view domain = s.document().domain();
+      auto it = std::find_if(
+          served->begin(), served->end(),
+          [&](const Metrics::DomainCount& c) { return c.domain == domain; });
+      if (it == served->end()) {
+        served->push_back({domain, 1});
+      } else {
+        ++it->count;
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -345,6 +347,9 @@ absl::Status SampleStream::FillBatch(const Batch& batch,
   out->mutable_lengths()->Reserve(n);
   out->mutable_domains()->Reserve(n);
   std::span<const std::string_view> id_of = snapshot->ids();
+  // Per-domain counts for the metrics, by domain code: (code, index into
+  // *served), a handful of domains, so a flat list.
+  std::vector<std::pair<uint32_t, size_t>> slot_of_code;
   for (size_t i = 0; i < ordinals.size(); ++i) {
     // Two stages: the id's view and the other columns 2 * kAhead ahead,
     // then the id's bytes (through the view fetched by then) kAhead ahead.
@@ -364,7 +369,17 @@ absl::Status SampleStream::FillBatch(const Batch& batch,
       out->add_ordinals(o);
     }
     out->add_lengths(lengths[i]);
-    out->add_domains(columns.domain_names[columns.domain[o]]);
+    const uint32_t code = columns.domain[o];
+    out->add_domains(columns.domain_names[code]);
+    auto slot = std::find_if(slot_of_code.begin(), slot_of_code.end(),
+                             [&](const auto& p) { return p.first == code; });
+    if (slot == slot_of_code.end()) {
+      // The view points at this batch's own copy of the name.
+      slot_of_code.emplace_back(code, served->size());
+      served->push_back({out->domains(static_cast<int>(i)), 1});
+    } else {
+      ++(*served)[slot->second].count;
+    }
     if (!columns.live->Get(o)) {
       out->add_deleted_indexes(static_cast<uint32_t>(i));
     } else if (upsert_seqs[o] > freeze_seq) {

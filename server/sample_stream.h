@@ -28,8 +28,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "selection/batches.h"
+#include "server/metrics.h"
 #include "server/plans.h"
 #include "server/stream_reactor.h"
 #include "server/validation.h"
@@ -51,9 +54,13 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   // Opens epoch_ from global batch `start`; false if it gives this rank
   // no batch.
   absl::StatusOr<bool> OpenEpoch(uint64_t start);
-  absl::Status FillBatch(const Batch& batch, winnow::v1::SampleBatch* out);
+  // Fills *out and counts its documents per domain into *served (whose
+  // views point into *out).
+  absl::Status FillBatch(const Batch& batch, winnow::v1::SampleBatch* out,
+                         std::vector<Metrics::DomainCount>* served);
   // Served documents per domain and padding, to the metrics.
-  void RecordMetrics(const winnow::v1::SampleBatch& batch);
+  void RecordMetrics(const winnow::v1::SampleBatch& batch,
+                     std::span<const Metrics::DomainCount> served);
   absl::StatusOr<bool> CheckSize(
       const winnow::v1::SampleResponse& response) const;
 

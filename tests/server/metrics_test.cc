@@ -402,6 +402,13 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
   EXPECT_EQ(Sample(text, "grpc_server_handled_total",
                    With(sample, "grpc_code", "OK")),
             1);
+  // Every document once, counted under its domain.
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "web"}}),
+            150);
+  EXPECT_EQ(Sample(text, "winnow_samples_served_total",
+                   {{"collection", "c"}, {"domain", "code"}}),
+            150);
 
   // Storage and process metrics are served from the same endpoint; the
   // first storage refresh ran at start.

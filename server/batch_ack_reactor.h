@@ -75,7 +75,7 @@ class BatchAckReactor final
   BatchAckReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                   std::string_view method, Start start)
       : env_(env),
-        scope_(context, method, RpcType::kBidiStream, env.metrics),
+        scope_(context, method, RpcType::kBidiStream, env),
         method_(method),
         start_(std::move(start)) {
     std::unique_lock lock(mu_);

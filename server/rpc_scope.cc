@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/service_env.h"
 
 namespace winnow::server {
 namespace {
@@ -68,22 +69,17 @@ std::string Quote(std::string_view text) {
 
 }  // namespace
 
-namespace {
-std::atomic<int64_t> in_flight{0};
-}  // namespace
-
-int64_t RpcScope::InFlight() { return in_flight.load(); }
-
-RpcScope::~RpcScope() { in_flight.fetch_sub(1); }
+RpcScope::~RpcScope() { calls_in_flight_.fetch_sub(1); }
 
 RpcScope::RpcScope(grpc::CallbackServerContext* context,
-                   std::string_view method, RpcType type, Metrics* metrics)
+                   std::string_view method, RpcType type, ServiceEnv& env)
     : method_(method),
       type_(type),
-      rpc_metrics_(metrics != nullptr ? metrics->ForMethod(method, type)
-                                      : nullptr),
-      start_(std::chrono::steady_clock::now()) {
-  in_flight.fetch_add(1);
+      rpc_metrics_(env.metrics != nullptr ? env.metrics->ForMethod(method, type)
+                                          : nullptr),
+      start_(std::chrono::steady_clock::now()),
+      calls_in_flight_(env.calls_in_flight) {
+  calls_in_flight_.fetch_add(1);
   if (rpc_metrics_ != nullptr) {
     rpc_metrics_->Started();
     // The one request of a unary or server-streaming call has arrived.

@@ -38,19 +38,18 @@
 
 namespace winnow::server {
 
+struct ServiceEnv;
+
 class RpcScope {
  public:
-  // `method` must outlive the scope (a string literal). `metrics` may be
-  // null (no metrics are recorded).
+  // `method` must outlive the scope (a string literal). Records metrics
+  // when env.metrics is set, and counts the call in env.calls_in_flight
+  // while the scope exists (the server's shutdown waits for them).
   RpcScope(grpc::CallbackServerContext* context, std::string_view method,
-           RpcType type = RpcType::kUnary, Metrics* metrics = nullptr);
+           RpcType type, ServiceEnv& env);
   ~RpcScope();
   RpcScope(const RpcScope&) = delete;
   RpcScope& operator=(const RpcScope&) = delete;
-
-  // Calls whose scope exists now, in the whole process: the server's
-  // shutdown waits for them before it closes client connections.
-  static int64_t InFlight();
 
   const std::string& request_id() const { return request_id_; }
 
@@ -84,6 +83,7 @@ class RpcScope {
   std::string notes_;
   Principal principal_;
   std::chrono::steady_clock::time_point start_;
+  std::atomic<int64_t>& calls_in_flight_;
 };
 
 }  // namespace winnow::server

@@ -169,7 +169,7 @@ grpc::ServerUnaryReactor* ScoreServiceImpl::GetScores(
     return RunUnary(context, env_, kMethod, *request, std::move(work));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  RpcScope scope(context, kMethod);
+  RpcScope scope(context, kMethod, RpcType::kUnary, env_);
   absl::Status status;
   if (env_.draining.load(std::memory_order_acquire)) {
     status = ShuttingDownError();

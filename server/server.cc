@@ -26,7 +26,6 @@
 #include "server/document_service.h"
 #include "server/metrics.h"
 #include "server/plans.h"
-#include "server/rpc_scope.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
 #include "server/service_env.h"
@@ -357,18 +356,18 @@ void Server::Shutdown(std::string reason) {
   // Streams end themselves once env.Stopping() (near the deadline, or at
   // a second signal).
   const auto begin = std::chrono::steady_clock::now();
-  while (RpcScope::InFlight() > 0 && !impl.env.Stopping()) {
+  while (impl.env.calls_in_flight.load() > 0 && !impl.env.Stopping()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const auto now = std::chrono::steady_clock::now();
   auto left = begin + grace - now;
-  if (RpcScope::InFlight() == 0) {
+  if (impl.env.calls_in_flight.load() == 0) {
     left = std::min<std::chrono::steady_clock::duration>(
         left, std::chrono::milliseconds(500));
   }
   spdlog::info(
       "shutdown: {} calls running after {:.0f} ms; closing connections",
-      RpcScope::InFlight(),
+      impl.env.calls_in_flight.load(),
       std::chrono::duration<double, std::milli>(now - begin).count());
   // Refuses new calls at once; waits for running ones until the deadline,
   // then cancels them and waits for their reactors to finish.

@@ -37,6 +37,9 @@ struct ServiceEnv {
 
   // Streams open now, against options->max_concurrent_streams.
   std::atomic<int64_t> open_streams{0};
+  // Calls of any kind running now (RpcScope counts them); shutdown waits
+  // for them before it closes client connections.
+  std::atomic<int64_t> calls_in_flight{0};
   // Null when metrics are off (an empty metrics_listen).
   Metrics* metrics = nullptr;
 

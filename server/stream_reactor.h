@@ -55,7 +55,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response> {
   StreamReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
                 std::string_view method)
       : env_(env),
-        scope_(context, method, RpcType::kServerStream, env.metrics),
+        scope_(context, method, RpcType::kServerStream, env),
         context_(context),
         method_(method) {}
 

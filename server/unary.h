@@ -57,7 +57,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                                    Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto scope =
-      std::make_shared<RpcScope>(context, method, RpcType::kUnary, env.metrics);
+      std::make_shared<RpcScope>(context, method, RpcType::kUnary, env);
   if (env.draining.load(std::memory_order_acquire)) {
     reactor->Finish(scope->Done(ToGrpcStatus(ShuttingDownError())));
     return reactor;

@@ -362,6 +362,16 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
     ASSERT_EQ(batches, 3);
   }
 
+  // A small GetScores, answered inline on gRPC's callback thread.
+  {
+    grpc::ClientContext context;
+    v1::GetScoresRequest request;
+    request.set_collection("c");
+    request.add_ids("d1");
+    v1::GetScoresResponse response;
+    ASSERT_TRUE(scores_->GetScores(&context, request, &response).ok());
+  }
+
   const std::string& address = server_.metrics_address();
   std::string text =
       winnow::testing::HttpGet(
@@ -401,6 +411,10 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
   EXPECT_EQ(Sample(text, "grpc_server_msg_sent_total", sample), batches);
   EXPECT_EQ(Sample(text, "grpc_server_handled_total",
                    With(sample, "grpc_code", "OK")),
+            1);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total",
+                   With(Rpc("ScoreService", "GetScores", "unary"),
+                        "grpc_code", "OK")),
             1);
   // Every document once, counted under its domain.
   EXPECT_EQ(Sample(text, "winnow_samples_served_total",

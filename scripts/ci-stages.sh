@@ -48,7 +48,7 @@ for s in "${STAGES[@]}"; do
     fuzz)
       # Each target for FUZZ_SECONDS with ASan and UBSan; the build is part
       # of the stage.
-      targets=(filter_fuzzer request_fuzzer cursor_fuzzer)
+      targets=(filter_fuzzer request_fuzzer cursor_fuzzer plan_record_fuzzer)
       stage "fuzzing (${#targets[@]} x ${FUZZ_SECONDS}s + build)" \
         $(( ${#targets[@]} * FUZZ_SECONDS + 300 )) \
         env FUZZ_SECONDS="$FUZZ_SECONDS" bash scripts/fuzz.sh "${targets[@]}" ;;

@@ -14,7 +14,7 @@ BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-  TARGETS=(filter_fuzzer request_fuzzer cursor_fuzzer)
+  TARGETS=(filter_fuzzer request_fuzzer cursor_fuzzer plan_record_fuzzer)
 fi
 
 command -v clang++-14 >/dev/null || {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/convert.h"
+#include "server/plans.h"
 #include "server/unary.h"
 #include "server/validation.h"
 
@@ -61,6 +62,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
             env_.store->GetCollection(request->name());
         if (!info.ok()) return info.status();
         ToProto(*info, response->mutable_collection());
+        SetPlanCount(response->mutable_collection());
         return absl::OkStatus();
       });
 }
@@ -96,6 +98,8 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
         for (; it != all.end() && response->collections_size() < page_size;
              ++it) {
           ToProto(*it, response->add_collections());
+          SetPlanCount(
+              response->mutable_collections(response->collections_size() - 1));
         }
         if (it != all.end()) {
           response->set_next_page_token(
@@ -119,6 +123,10 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DeleteCollection(
         }
         absl::Status s = env_.store->DeleteCollection(request->name());
         if (s.ok()) {
+          // Its data-plane series go with it.
+          if (env_.metrics != nullptr) {
+            env_.metrics->ForgetCollection(request->name());
+          }
           response->set_deleted(true);
           return s;
         }
@@ -128,6 +136,13 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DeleteCollection(
         }
         return s;
       });
+}
+
+void CollectionServiceImpl::SetPlanCount(
+    winnow::v1::Collection* collection) const {
+  if (env_.plans == nullptr) return;
+  collection->mutable_stats()->set_plan_count(
+      env_.plans->CountForCollection(collection->name()));
 }
 
 }  // namespace winnow::server

@@ -35,6 +35,9 @@ class CollectionServiceImpl final
       winnow::v1::DeleteCollectionResponse* response) override;
 
  private:
+  // CollectionStats.plan_count: the collection's live sampling plans.
+  void SetPlanCount(winnow::v1::Collection* collection) const;
+
   ServiceEnv& env_;
 };
 

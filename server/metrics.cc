@@ -207,28 +207,14 @@ std::string_view GrpcCodeLabel(grpc::StatusCode code) {
   return c >= 0 && c <= 16 ? kNames[c] : "Unknown";
 }
 
-double MixtureDrift(
-    std::span<const std::pair<std::string_view, double>> served,
-    std::span<const std::pair<std::string_view, double>> target) {
-  auto total = [](std::span<const std::pair<std::string_view, double>> m) {
-    double t = 0;
-    for (const auto& [d, w] : m) t += std::max(w, 0.0);
-    return t;
-  };
-  const double ts = total(served), tt = total(target);
-  if (!(ts > 0) || !(tt > 0)) return 0;
-  absl::flat_hash_map<std::string_view, double> diff;
-  for (const auto& [d, w] : served) diff[d] += std::max(w, 0.0) / ts;
-  for (const auto& [d, w] : target) diff[d] -= std::max(w, 0.0) / tt;
-  double l1 = 0;
-  for (const auto& [d, v] : diff) l1 += std::abs(v);
-  return l1;
-}
-
 // ---- Every metric, declared here (design §7) ----
 
-struct Metrics::Families {
-  explicit Families(prometheus::Registry& r);
+// The metric families, declared in three groups, each with the reason for
+// its labels and buckets beside it.
+namespace metrics_internal {
+
+struct RpcFamilies {
+  explicit RpcFamilies(prometheus::Registry& r);
 
   // gRPC RED metrics: labels grpc_service, grpc_method, grpc_type (and
   // grpc_code for handled), the names of the de-facto gRPC exporters.
@@ -237,6 +223,10 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Histogram>& handling_seconds;
   prometheus::Family<prometheus::Counter>& msg_received;
   prometheus::Family<prometheus::Counter>& msg_sent;
+};
+
+struct DataFamilies {
+  explicit DataFamilies(prometheus::Registry& r);
 
   // Data plane.
   prometheus::Family<prometheus::Gauge>& documents;
@@ -249,6 +239,10 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>& feedback_reports;
   prometheus::Family<prometheus::Gauge>& operations_running;
   prometheus::Family<prometheus::Histogram>& operation_seconds;
+};
+
+struct StorageFamilies {
+  explicit StorageFamilies(prometheus::Registry& r);
 
   // Storage: RocksDB properties (gauges) and statistics (counters since the
   // store opened), from Store::GetStats().
@@ -274,6 +268,15 @@ struct Metrics::Families {
   prometheus::Counter& wal_syncs;
   prometheus::Counter& background_errors;
   prometheus::Gauge& last_refresh_time;
+};
+
+}  // namespace metrics_internal
+
+struct Metrics::Families : metrics_internal::RpcFamilies,
+                           metrics_internal::DataFamilies,
+                           metrics_internal::StorageFamilies {
+  explicit Families(prometheus::Registry& r)
+      : RpcFamilies(r), DataFamilies(r), StorageFamilies(r) {}
 };
 
 namespace {
@@ -303,7 +306,9 @@ prometheus::Counter& OneCounter(prometheus::Registry& r, const char* name,
 
 }  // namespace
 
-Metrics::Families::Families(prometheus::Registry& r)
+namespace metrics_internal {
+
+RpcFamilies::RpcFamilies(prometheus::Registry& r)
     : started(CounterFamily(r, "grpc_server_started_total",
                             "RPCs started on the server.")),
       handled(CounterFamily(
@@ -316,8 +321,10 @@ Metrics::Families::Families(prometheus::Registry& r)
       msg_received(CounterFamily(r, "grpc_server_msg_received_total",
                                  "Request messages received on the server.")),
       msg_sent(CounterFamily(r, "grpc_server_msg_sent_total",
-                             "Response messages sent by the server.")),
-      documents(
+                             "Response messages sent by the server.")) {}
+
+DataFamilies::DataFamilies(prometheus::Registry& r)
+    : documents(
           GaugeFamily(r, "winnow_documents", "Live documents per collection.")),
       samples_served(CounterFamily(
           r, "winnow_samples_served_total",
@@ -327,7 +334,8 @@ Metrics::Families::Families(prometheus::Registry& r)
           "Target share of each domain in the collection's mixture plan.")),
       mixture_drift(GaugeFamily(
           r, "winnow_served_mixture_drift",
-          "L1 distance between the served and the target domain shares.")),
+          "L1 distance between the served and the target domain shares of "
+          "a mixture plan's current epoch.")),
       padding_ratio(
           HistogramFamily(r, "winnow_sample_batch_padding_ratio",
                           "Share of padding slots in each Sample batch.")
@@ -344,8 +352,10 @@ Metrics::Families::Families(prometheus::Registry& r)
       operation_seconds(
           HistogramFamily(r, "winnow_operation_seconds",
                           "Run time of finished long operations, by type and "
-                          "final state.")),
-      live_sst_bytes(OneGauge(r, "winnow_rocksdb_live_sst_bytes",
+                          "final state.")) {}
+
+StorageFamilies::StorageFamilies(prometheus::Registry& r)
+    : live_sst_bytes(OneGauge(r, "winnow_rocksdb_live_sst_bytes",
                               "Size of the live SST files.")),
       estimated_keys(OneGauge(r, "winnow_rocksdb_estimated_keys",
                               "Estimated number of keys in RocksDB.")),
@@ -404,6 +414,8 @@ Metrics::Families::Families(prometheus::Registry& r)
           OneGauge(r, "winnow_rocksdb_last_refresh_timestamp_seconds",
                    "When the storage metrics were last refreshed, in "
                    "seconds since the Unix epoch.")) {}
+
+}  // namespace metrics_internal
 
 // Process metrics, read from /proc/self at each scrape: the standard
 // process_* names of the Prometheus client libraries.
@@ -669,9 +681,25 @@ void Metrics::SetMixtureTarget(
   known = std::move(now);
 }
 
-void Metrics::SetServedMixtureDrift(std::string_view collection, double drift) {
-  families_->mixture_drift.Add({{"collection", std::string(collection)}})
+void Metrics::SetServedMixtureDrift(std::string_view collection,
+                                    std::string_view plan, double drift) {
+  std::lock_guard lock(series_mu_);
+  drift_plans_[std::string(collection)].insert(std::string(plan));
+  families_->mixture_drift
+      .Add({{"collection", std::string(collection)},
+            {"plan", std::string(plan)}})
       .Set(drift);
+}
+
+void Metrics::ForgetPlan(std::string_view collection, std::string_view plan) {
+  Families& f = *families_;
+  std::lock_guard lock(series_mu_);
+  auto it = drift_plans_.find(std::string(collection));
+  if (it == drift_plans_.end() || it->second.erase(std::string(plan)) == 0) {
+    return;
+  }
+  f.mixture_drift.Remove(&f.mixture_drift.Add(
+      {{"collection", std::string(collection)}, {"plan", std::string(plan)}}));
 }
 
 void Metrics::ForgetCollection(std::string_view collection) {
@@ -686,8 +714,13 @@ void Metrics::ForgetCollection(std::string_view collection) {
     }
     target_domains_.erase(it);
   }
-  if (f.mixture_drift.Has({{"collection", name}})) {
-    f.mixture_drift.Remove(&f.mixture_drift.Add({{"collection", name}}));
+  auto plans = drift_plans_.find(name);
+  if (plans != drift_plans_.end()) {
+    for (const std::string& plan : plans->second) {
+      f.mixture_drift.Remove(
+          &f.mixture_drift.Add({{"collection", name}, {"plan", plan}}));
+    }
+    drift_plans_.erase(plans);
   }
   // winnow_samples_served_total and winnow_feedback_reports_total are
   // counters: they keep their last value, as Prometheus expects (a counter

@@ -64,14 +64,6 @@ std::string_view RpcTypeName(RpcType type);
 // "Unavailable", ...), as the de-facto gRPC exporters write them.
 std::string_view GrpcCodeLabel(grpc::StatusCode code);
 
-// The L1 distance between two mixtures given as non-negative weights per
-// domain (each normalized to shares first): the value of
-// winnow_served_mixture_drift. Domains missing from one side count as 0
-// there; 0 if either side is empty or all zero.
-double MixtureDrift(
-    std::span<const std::pair<std::string_view, double>> served,
-    std::span<const std::pair<std::string_view, double>> target);
-
 class Metrics {
  public:
   // The series of one RPC method, resolved once (ForMethod). Cheap to use.
@@ -145,8 +137,13 @@ class Metrics {
   void SetMixtureTarget(
       std::string_view collection,
       std::span<const std::pair<std::string_view, double>> shares);
-  // winnow_served_mixture_drift{collection}: see MixtureDrift.
-  void SetServedMixtureDrift(std::string_view collection, double drift);
+  // winnow_served_mixture_drift{collection,plan}: the L1 distance between
+  // a mixture plan's served domain shares in its current epoch and its
+  // target shares (selection/served_mixture.h).
+  void SetServedMixtureDrift(std::string_view collection, std::string_view plan,
+                             double drift);
+  // Drops a deleted or expired plan's series.
+  void ForgetPlan(std::string_view collection, std::string_view plan);
   // Drops the collection's data-plane series (the collection was deleted).
   void ForgetCollection(std::string_view collection);
   // winnow_plans and winnow_plan_memory_bytes: the live plans now.
@@ -184,6 +181,8 @@ class Metrics {
   absl::flat_hash_set<std::string> documents_names_;  // winnow_documents
   // winnow_mixture_target_share's domains, per collection.
   absl::flat_hash_map<std::string, std::set<std::string>> target_domains_;
+  // winnow_served_mixture_drift's plans, per collection.
+  absl::flat_hash_map<std::string, std::set<std::string>> drift_plans_;
 };
 
 }  // namespace winnow::server

@@ -99,17 +99,10 @@ absl::Status SampleStream::Start() {
   plan_->AddStream(1);
   plan_->Touch();
   // A resumed stream may repeat the plan fields; they must be the plan's.
-  if ((!request_->cursor().empty() || !request_->plan_id().empty()) &&
-      PlanRegistry::HasPlanFields(*request_)) {
-    winnow::v1::SampleRequest with_collection = *request_;
-    if (with_collection.collection().empty()) {
-      with_collection.set_collection(plan_->collection());
-    }
-    if (PlanRegistry::PlanKey(with_collection) != plan_->key()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the plan fields (filter, strategy, seed, run_id, epochs, "
-          "batching, drop_last) differ from those of plan '",
-          plan_->id(), "'; leave them empty or send the same values"));
+  if (!request_->cursor().empty() || !request_->plan_id().empty()) {
+    if (absl::Status s = PlanRegistry::CheckResumedFields(*request_, *plan_);
+        !s.ok()) {
+      return s;
     }
   }
   if (!request_->collection().empty() &&
@@ -185,7 +178,7 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
   if (absl::Status s = FillBatch(batch, out_batch, &served); !s.ok()) {
     return s;
   }
-  if (env_.metrics != nullptr) RecordMetrics(*out_batch, served);
+  if (env_.metrics != nullptr) RecordMetrics(batch, *out_batch, served);
 
   // The cursor: the next round of this epoch, or the next epoch.
   winnow::v1::Cursor cursor;
@@ -208,25 +201,29 @@ absl::StatusOr<bool> SampleStream::Produce(winnow::v1::SampleResponse* out) {
     if (plan_->prediction()) {
       *out->mutable_repetition_budget_prediction() = *plan_->prediction();
     }
-    *out->mutable_domain_weights() = plan_->description().domain_weights();
+    *out->mutable_domain_weights() = out->plan().domain_weights();
   }
   return CheckSize(*out);
 }
 
-void SampleStream::RecordMetrics(const winnow::v1::SampleBatch& batch,
+void SampleStream::RecordMetrics(const Batch& batch,
+                                 const winnow::v1::SampleBatch& out,
                                  std::span<const Metrics::DomainCount> served) {
   env_.metrics->RecordSampleBatch(plan_->collection(), served,
-                                  batch.padding_ratio());
-  if (plan_->description().strategy().has_mixture() && first_message_) {
+                                  out.padding_ratio());
+  if (!plan_->mixture()) return;
+  if (first_message_) {
+    // The plan's target shares; the first message describes the plan.
+    const winnow::v1::Plan described = plan_->Describe();
     std::vector<std::pair<std::string_view, double>> shares;
-    double total = 0;
-    for (const auto& w : plan_->description().domain_weights()) {
-      total += w.weight();
-    }
-    for (const auto& w : plan_->description().domain_weights()) {
-      shares.emplace_back(w.domain(), total > 0 ? w.weight() / total : 0);
+    for (const winnow::v1::DomainWeight& w : described.domain_weights()) {
+      shares.emplace_back(w.domain(), w.weight());
     }
     env_.metrics->SetMixtureTarget(plan_->collection(), shares);
+  }
+  if (std::optional<double> drift = plan_->RecordServed(epoch_, batch)) {
+    env_.metrics->SetServedMixtureDrift(plan_->collection(), plan_->id(),
+                                        *drift);
   }
 }
 
@@ -275,58 +272,70 @@ absl::Status SampleStream::FillBatch(
   out->set_padded_token_count(padded);
   out->set_padding_ratio(
       padded == 0 ? 0.0 : 1.0 - static_cast<double>(tokens) / padded);
-  const uint64_t freeze_seq = plan_->freeze_seq();
-
   if (params_.view == winnow::v1::RESULT_VIEW_FULL) {
-    if (absl::Status s = ReopenColumns(*env_.store, plan_->collection(),
-                                       plan_->collection_id())
-                             .status();
-        !s.ok()) {
-      return s;
-    }
-    std::vector<uint64_t> wanted(ordinals.begin(), ordinals.end());
-    storage::GetDocumentsOptions options = ToReadOptions(
-        params_.mask,
-        {request_->score_names().begin(), request_->score_names().end()},
-        /*allow_missing=*/true);
-    options.include_deleted = true;  // served in its slot, marked deleted
-    absl::StatusOr<storage::GetDocumentsResult> result =
-        env_.store->GetDocuments(plan_->collection(), {}, wanted, options);
-    if (absl::IsNotFound(result.status())) {
-      return CollectionGoneError(plan_->collection());
-    }
-    if (!result.ok()) return result.status();
-    if (result->documents.size() != ordinals.size()) {
-      return CollectionGoneError(plan_->collection());
-    }
-    for (size_t i = 0; i < ordinals.size(); ++i) {
-      const storage::StoredDocument& d = result->documents[i];
-      winnow::v1::SampledDocument* sample = out->add_samples();
-      ToProto(d, params_.mask, sample->mutable_document());
-      sample->mutable_document()->set_length(lengths[i]);
-      const bool deleted = d.deleted;
-      const bool modified = !deleted && d.upsert_seq > freeze_seq;
-      sample->set_deleted(deleted);
-      sample->set_modified(modified);
-      sample->set_over_budget(batch.over_budget);
-      if (deleted) out->add_deleted_indexes(static_cast<uint32_t>(i));
-      if (modified) out->add_modified_indexes(static_cast<uint32_t>(i));
-    }
-    // By name: a handful of domains, so a flat list.
-    for (const winnow::v1::SampledDocument& s : out->samples()) {
-      const std::string_view domain = s.document().domain();
-      auto it = std::find_if(
-          served->begin(), served->end(),
-          [&](const Metrics::DomainCount& c) { return c.domain == domain; });
-      if (it == served->end()) {
-        served->push_back({domain, 1});
-      } else {
-        ++it->count;
-      }
-    }
-    return absl::OkStatus();
+    return FillDocuments(batch, ordinals, lengths, out, served);
   }
+  return FillColumns(ordinals, lengths, out, served);
+}
 
+absl::Status SampleStream::FillDocuments(
+    const Batch& batch, std::span<const uint32_t> ordinals,
+    std::span<const uint32_t> lengths, winnow::v1::SampleBatch* out,
+    std::vector<Metrics::DomainCount>* served) {
+  const uint64_t freeze_seq = plan_->freeze_seq();
+  if (absl::Status s = ReopenColumns(*env_.store, plan_->collection(),
+                                     plan_->collection_id())
+                           .status();
+      !s.ok()) {
+    return s;
+  }
+  std::vector<uint64_t> wanted(ordinals.begin(), ordinals.end());
+  storage::GetDocumentsOptions options = ToReadOptions(
+      params_.mask,
+      {request_->score_names().begin(), request_->score_names().end()},
+      /*allow_missing=*/true);
+  options.include_deleted = true;  // served in its slot, marked deleted
+  absl::StatusOr<storage::GetDocumentsResult> result =
+      env_.store->GetDocuments(plan_->collection(), {}, wanted, options);
+  if (absl::IsNotFound(result.status())) {
+    return CollectionGoneError(plan_->collection());
+  }
+  if (!result.ok()) return result.status();
+  if (result->documents.size() != ordinals.size()) {
+    return CollectionGoneError(plan_->collection());
+  }
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    const storage::StoredDocument& d = result->documents[i];
+    winnow::v1::SampledDocument* sample = out->add_samples();
+    ToProto(d, params_.mask, sample->mutable_document());
+    sample->mutable_document()->set_length(lengths[i]);
+    const bool deleted = d.deleted;
+    const bool modified = !deleted && d.upsert_seq > freeze_seq;
+    sample->set_deleted(deleted);
+    sample->set_modified(modified);
+    sample->set_over_budget(batch.over_budget);
+    if (deleted) out->add_deleted_indexes(static_cast<uint32_t>(i));
+    if (modified) out->add_modified_indexes(static_cast<uint32_t>(i));
+  }
+  // By name: a handful of domains, so a flat list.
+  for (const winnow::v1::SampledDocument& s : out->samples()) {
+    const std::string_view domain = s.document().domain();
+    auto it = std::find_if(
+        served->begin(), served->end(),
+        [&](const Metrics::DomainCount& c) { return c.domain == domain; });
+    if (it == served->end()) {
+      served->push_back({domain, 1});
+    } else {
+      ++it->count;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SampleStream::FillColumns(
+    std::span<const uint32_t> ordinals, std::span<const uint32_t> lengths,
+    winnow::v1::SampleBatch* out, std::vector<Metrics::DomainCount>* served) {
+  const uint64_t freeze_seq = plan_->freeze_seq();
   // Ordinals only grow within one collection: every candidate has an id.
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
       ReopenColumns(*env_.store, plan_->collection(), plan_->collection_id());

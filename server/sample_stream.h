@@ -58,8 +58,20 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   // views point into *out).
   absl::Status FillBatch(const Batch& batch, winnow::v1::SampleBatch* out,
                          std::vector<Metrics::DomainCount>* served);
-  // Served documents per domain and padding, to the metrics.
-  void RecordMetrics(const winnow::v1::SampleBatch& batch,
+  // The FULL view: the documents, read from the store.
+  absl::Status FillDocuments(const Batch& batch,
+                             std::span<const uint32_t> ordinals,
+                             std::span<const uint32_t> lengths,
+                             winnow::v1::SampleBatch* out,
+                             std::vector<Metrics::DomainCount>* served);
+  // The IDS and ORDINALS views: columns of the collection's snapshot.
+  absl::Status FillColumns(std::span<const uint32_t> ordinals,
+                           std::span<const uint32_t> lengths,
+                           winnow::v1::SampleBatch* out,
+                           std::vector<Metrics::DomainCount>* served);
+  // Served documents per domain and padding, to the metrics; for mixture
+  // plans the target shares and the epoch's drift.
+  void RecordMetrics(const Batch& batch, const winnow::v1::SampleBatch& out,
                      std::span<const Metrics::DomainCount> served);
   absl::StatusOr<bool> CheckSize(
       const winnow::v1::SampleResponse& response) const;

@@ -129,7 +129,7 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::ListPlans(
             continue;
           }
           if (!request->run_id().empty() &&
-              plan->description().run_id() != request->run_id()) {
+              plan->run_id() != request->run_id()) {
             continue;
           }
           // Only the plans of collections the caller's token may see.

@@ -72,6 +72,22 @@ struct Server::Impl {
       io_work;
   std::optional<boost::asio::signal_set> signals;
   std::thread io_thread;
+
+  // The steps of BuildAndStart, in order. Each failing step leaves what it
+  // opened closed.
+  // The token file and the TLS credentials.
+  absl::Status LoadSecurity(
+      std::shared_ptr<grpc::ServerCredentials>* credentials);
+  // --restore-from, the store and the plan registry.
+  absl::Status OpenStorage();
+  // The workers, the services and their shared environment.
+  void MakeServices(absl::Time start_time);
+  // The gRPC server (and the plaintext health server), serving.
+  absl::Status StartGrpc(
+      const std::shared_ptr<grpc::ServerCredentials>& credentials, int* port,
+      int* health_port);
+  void LogStart(const std::string& address, const std::string& metrics_address,
+                int health_port) const;
 };
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
@@ -91,41 +107,29 @@ Server::~Server() {
   }
 }
 
-absl::Status Server::BuildAndStart(const Options& options) {
-  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
-  Impl& impl = *impl_;
-  impl.options = options;
-  const absl::Time start_time = absl::Now();
-
-  // Security first: a bad token file or certificate stops the server before
-  // it opens the store.
+absl::Status Server::Impl::LoadSecurity(
+    std::shared_ptr<grpc::ServerCredentials>* credentials) {
   if (!options.tokens.empty()) {
-    absl::StatusOr<std::unique_ptr<TokenStore>> tokens =
+    absl::StatusOr<std::unique_ptr<TokenStore>> opened =
         TokenStore::Open(options.tokens);
-    if (!tokens.ok()) {
+    if (!opened.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("tokens: ", tokens.status().message()));
+          absl::StrCat("tokens: ", opened.status().message()));
     }
-    impl.tokens = *std::move(tokens);
-    if (impl.tokens->size() == 0) {
+    tokens = *std::move(opened);
+    if (tokens->size() == 0) {
       spdlog::warn("tokens: '{}' holds no token; every call will be refused",
                    options.tokens);
     }
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> made =
       MakeServerCredentials(options);
-  if (!credentials.ok()) return credentials.status();
+  if (!made.ok()) return made.status();
+  *credentials = *std::move(made);
+  return absl::OkStatus();
+}
 
-  // Metrics first: a port that cannot be bound fails the start cheaply.
-  if (!options.metrics_listen.empty()) {
-    impl.metrics = std::make_unique<Metrics>();
-    if (absl::Status s = impl.metrics->Listen(options.metrics_listen);
-        !s.ok()) {
-      impl.metrics.reset();
-      return s;
-    }
-  }
-
+absl::Status Server::Impl::OpenStorage() {
   // --restore-from: copy the backup into the (empty) data dir first; a
   // restore cut short leaves a marker that keeps the server from serving a
   // partial database.
@@ -138,102 +142,100 @@ absl::Status Server::BuildAndStart(const Options& options) {
   if (absl::Status s = CheckRestoreFinished(options.data_dir); !s.ok()) {
     return s;
   }
-
   storage::StoreOptions store_options;
   store_options.data_dir = options.data_dir;
   store_options.sync_writes = options.sync_writes;
   // With sync_writes=false, Store::Open logs the durability warning.
-  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+  absl::StatusOr<std::unique_ptr<storage::Store>> opened =
       storage::Store::Open(store_options);
-  if (!store.ok()) {
-    impl.metrics.reset();
-    return absl::Status(store.status().code(),
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(),
                         absl::StrCat("opening data_dir '", options.data_dir,
-                                     "': ", store.status().message()));
+                                     "': ", opened.status().message()));
   }
-  impl.store = *std::move(store);
+  store = *std::move(opened);
   PlanOptions plan_options;
   plan_options.ttl_seconds = options.plan_ttl_seconds;
   plan_options.checkpoint_every =
       static_cast<uint64_t>(options.plan_checkpoint_batches);
   plan_options.max_plan_memory_bytes = options.max_plan_memory_bytes;
   plan_options.max_plans_per_token = options.max_plans_per_token;
-  impl.plans = std::make_unique<PlanRegistry>(impl.store.get(), plan_options);
-  if (absl::Status s = impl.plans->Init(); !s.ok()) {
-    impl.plans.reset();
-    (void)impl.store->Close();
+  plans = std::make_unique<PlanRegistry>(store.get(), plan_options);
+  if (absl::Status s = plans->Init(); !s.ok()) {
+    plans.reset();
+    (void)store->Close();
     return absl::Status(s.code(),
                         absl::StrCat("loading sampling plans: ", s.message()));
   }
-  impl.workers =
-      std::make_unique<Workers>(static_cast<size_t>(options.worker_threads));
+  return absl::OkStatus();
+}
 
-  impl.env.store = impl.store.get();
-  impl.env.workers = impl.workers.get();
-  impl.env.options = &impl.options;
-  impl.env.plans = impl.plans.get();
-  if (Metrics* metrics = impl.metrics.get()) {
-    impl.plans->set_on_change([metrics](int64_t count, int64_t bytes) {
-      metrics->SetPlans(count, bytes);
-    });
-    impl.plans->NotifyChange();
+void Server::Impl::MakeServices(absl::Time start_time) {
+  workers =
+      std::make_unique<Workers>(static_cast<size_t>(options.worker_threads));
+  env.store = store.get();
+  env.workers = workers.get();
+  env.options = &options;
+  env.plans = plans.get();
+  if (Metrics* m = metrics.get()) {
+    plans->set_on_change(
+        [m](int64_t count, int64_t bytes) { m->SetPlans(count, bytes); });
+    plans->set_on_delete(
+        [m](const std::string& collection, const std::string& plan) {
+          m->ForgetPlan(collection, plan);
+        });
+    plans->NotifyChange();
   }
-  impl.env.tokens = impl.tokens.get();
-  impl.env.metrics = impl.metrics.get();
-  impl.collections = std::make_unique<CollectionServiceImpl>(impl.env);
-  impl.documents = std::make_unique<DocumentServiceImpl>(impl.env);
-  impl.scores = std::make_unique<ScoreServiceImpl>(impl.env);
-  impl.selection = std::make_unique<SelectionServiceImpl>(impl.env);
-  impl.backups = std::make_unique<BackupManager>(
-      impl.store.get(),
+  env.tokens = tokens.get();
+  env.metrics = metrics.get();
+  collections = std::make_unique<CollectionServiceImpl>(env);
+  documents = std::make_unique<DocumentServiceImpl>(env);
+  scores = std::make_unique<ScoreServiceImpl>(env);
+  selection = std::make_unique<SelectionServiceImpl>(env);
+  backups = std::make_unique<BackupManager>(
+      store.get(),
       options.backup_dir.empty() ? DefaultBackupDir(options.data_dir)
                                  : options.backup_dir,
       options.backup_keep, ServerVersion());
-  impl.admin = std::make_unique<AdminServiceImpl>(impl.env, impl.backups.get(),
-                                                  start_time);
+  admin = std::make_unique<AdminServiceImpl>(env, backups.get(), start_time);
+}
 
+absl::Status Server::Impl::StartGrpc(
+    const std::shared_ptr<grpc::ServerCredentials>& credentials, int* port,
+    int* health_port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(options.listen, *credentials, &selected_port);
+  builder.AddListeningPort(options.listen, credentials, port);
   // gRPC sets SO_REUSEPORT by default, which would let a second winnowd
   // bind the same port and take half the connections; fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // A request over the limit is refused by gRPC with RESOURCE_EXHAUSTED.
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.RegisterService(impl.collections.get());
-  builder.RegisterService(impl.documents.get());
-  builder.RegisterService(impl.scores.get());
-  builder.RegisterService(impl.selection.get());
-  builder.RegisterService(impl.admin.get());
-  impl.grpc_server = builder.BuildAndStart();
-  if (impl.grpc_server == nullptr || selected_port == 0) {
-    if (impl.grpc_server != nullptr) impl.grpc_server->Shutdown();
-    impl.grpc_server.reset();
-    impl.workers->Join();
-    impl.plans.reset();
-    impl.metrics.reset();
-    (void)impl.store->Close();
+  builder.RegisterService(collections.get());
+  builder.RegisterService(documents.get());
+  builder.RegisterService(scores.get());
+  builder.RegisterService(selection.get());
+  builder.RegisterService(admin.get());
+  grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || *port == 0) {
+    if (grpc_server != nullptr) grpc_server->Shutdown();
+    grpc_server.reset();
     return absl::UnavailableError(
         absl::StrCat("listen: cannot bind '", options.listen, "'"));
   }
-  int health_port = 0;
   if (!options.health_listen.empty()) {
     absl::StatusOr<std::unique_ptr<grpc::Server>> health =
-        StartHealthServer(options.health_listen, &health_port);
+        StartHealthServer(options.health_listen, health_port);
     if (!health.ok()) {
-      impl.grpc_server->Shutdown();
-      impl.grpc_server.reset();
-      impl.workers->Join();
-      (void)impl.store->Close();
+      grpc_server->Shutdown();
+      grpc_server.reset();
       return health.status();
     }
-    impl.health_server = *std::move(health);
+    health_server = *std::move(health);
   }
-  for (grpc::Server* server :
-       {impl.grpc_server.get(), impl.health_server.get()}) {
+  for (grpc::Server* server : {grpc_server.get(), health_server.get()}) {
     grpc::HealthCheckServiceInterface* health =
         server != nullptr ? server->GetHealthCheckService() : nullptr;
     if (health == nullptr) continue;
@@ -241,6 +243,73 @@ absl::Status Server::BuildAndStart(const Options& options) {
     for (const char* name : kServiceNames) {
       health->SetServingStatus(name, true);
     }
+  }
+  return absl::OkStatus();
+}
+
+void Server::Impl::LogStart(const std::string& address,
+                            const std::string& metrics_address,
+                            int health_port) const {
+  spdlog::info(
+      "start listen={} metrics_listen={} data_dir={} sync_writes={} "
+      "max_message_bytes={} max_concurrent_streams={} workers={} "
+      "shutdown_grace_seconds={}",
+      address, metrics_address, options.data_dir, options.sync_writes,
+      options.max_message_bytes, options.max_concurrent_streams,
+      workers->size(), options.shutdown_grace_seconds);
+  spdlog::info("security tls={} mtls={} tokens={} health_listen={}",
+               options.tls_cert.empty() ? "off" : "on",
+               options.tls_client_ca.empty() ? "off" : "on",
+               tokens ? absl::StrCat(tokens->size()) : "off",
+               options.health_listen.empty()
+                   ? "off"
+                   : absl::StrCat(options.health_listen.substr(
+                                      0, options.health_listen.rfind(':')),
+                                  ":", health_port));
+  // Before the "listening on" line, so that whoever waits for that line
+  // finds this one too.
+  if (!metrics_address.empty()) {
+    std::printf("winnowd serving metrics on http://%s/metrics\n",
+                metrics_address.c_str());
+  }
+  std::printf("winnowd listening on %s\n", address.c_str());
+  std::fflush(stdout);
+}
+
+absl::Status Server::BuildAndStart(const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  Impl& impl = *impl_;
+  impl.options = options;
+  const absl::Time start_time = absl::Now();
+
+  // Security first: a bad token file or certificate stops the server before
+  // it opens the store.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (absl::Status s = impl.LoadSecurity(&credentials); !s.ok()) return s;
+  // Metrics next: a port that cannot be bound fails the start cheaply.
+  if (!options.metrics_listen.empty()) {
+    impl.metrics = std::make_unique<Metrics>();
+    if (absl::Status s = impl.metrics->Listen(options.metrics_listen);
+        !s.ok()) {
+      impl.metrics.reset();
+      return s;
+    }
+  }
+  if (absl::Status s = impl.OpenStorage(); !s.ok()) {
+    impl.metrics.reset();
+    return s;
+  }
+  impl.MakeServices(start_time);
+  int selected_port = 0;
+  int health_port = 0;
+  if (absl::Status s =
+          impl.StartGrpc(credentials, &selected_port, &health_port);
+      !s.ok()) {
+    impl.workers->Join();
+    impl.plans.reset();
+    impl.metrics.reset();
+    (void)impl.store->Close();
+    return s;
   }
 
   impl.io_work.emplace(impl.io.get_executor());
@@ -265,34 +334,10 @@ absl::Status Server::BuildAndStart(const Options& options) {
                                       kStorageMetricsInterval);
     metrics_address_ = impl.metrics->address();
   }
-
   address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')),
                           ":", selected_port);
   port_ = selected_port;
-  spdlog::info(
-      "start listen={} metrics_listen={} data_dir={} sync_writes={} "
-      "max_message_bytes={} max_concurrent_streams={} workers={} "
-      "shutdown_grace_seconds={}",
-      address_, metrics_address_, options.data_dir, options.sync_writes,
-      options.max_message_bytes, options.max_concurrent_streams,
-      impl.workers->size(), options.shutdown_grace_seconds);
-  spdlog::info("security tls={} mtls={} tokens={} health_listen={}",
-               options.tls_cert.empty() ? "off" : "on",
-               options.tls_client_ca.empty() ? "off" : "on",
-               impl.tokens ? absl::StrCat(impl.tokens->size()) : "off",
-               options.health_listen.empty()
-                   ? "off"
-                   : absl::StrCat(options.health_listen.substr(
-                                      0, options.health_listen.rfind(':')),
-                                  ":", health_port));
-  // Before the "listening on" line, so that whoever waits for that line
-  // finds this one too.
-  if (!metrics_address_.empty()) {
-    std::printf("winnowd serving metrics on http://%s/metrics\n",
-                metrics_address_.c_str());
-  }
-  std::printf("winnowd listening on %s\n", address_.c_str());
-  std::fflush(stdout);
+  impl.LogStart(address_, metrics_address_, health_port);
   return absl::OkStatus();
 }
 

@@ -95,22 +95,6 @@ TEST(MetricsHelpersTest, TypeAndCodeLabels) {
   EXPECT_EQ(GrpcCodeLabel(static_cast<grpc::StatusCode>(99)), "Unknown");
 }
 
-TEST(MetricsHelpersTest, MixtureDriftIsTheL1DistanceOfShares) {
-  using M = std::vector<std::pair<std::string_view, double>>;
-  // Served counts are normalized: 30/70 against a 50/50 target.
-  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 30}, {"code", 70}},
-                                M{{"web", 0.5}, {"code", 0.5}}),
-                   0.4);
-  EXPECT_DOUBLE_EQ(
-      MixtureDrift(M{{"web", 5}, {"code", 5}}, M{{"code", 1}, {"web", 1}}),
-      0.0);
-  // A domain missing on one side counts fully; disjoint mixtures give 2.
-  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 1}}, M{{"code", 1}}), 2.0);
-  EXPECT_DOUBLE_EQ(MixtureDrift(M{{"web", 1}}, M{{"web", 1}, {"code", 1}}),
-                   1.0);
-  EXPECT_DOUBLE_EQ(MixtureDrift(M{}, M{{"web", 1}}), 0.0);
-}
-
 TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   Metrics m;
   // Families without labels are exported from the start (prometheus-cpp
@@ -137,7 +121,8 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   const std::pair<std::string_view, double> target[] = {{"web", 0.5},
                                                         {"code", 0.5}};
   m.SetMixtureTarget("c", target);
-  m.SetServedMixtureDrift("c", 0.2);
+  m.SetServedMixtureDrift("c", "p1", 0.2);
+  m.SetServedMixtureDrift("c", "p2", 0.4);
   m.SetPlans(3, 4096);
   m.RecordFeedbackReport("c");
   m.RecordFeedbackReport("c");
@@ -174,8 +159,18 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
                    {{"collection", "c"}, {"domain", "code"}}),
             0.5);
-  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift", {{"collection", "c"}}),
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift",
+                   {{"collection", "c"}, {"plan", "p1"}}),
             0.2);
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift",
+                   {{"collection", "c"}, {"plan", "p2"}}),
+            0.4);
+  // A deleted plan's series goes.
+  m.ForgetPlan("c", "p2");
+  text = m.Render();
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift",
+                   {{"collection", "c"}, {"plan", "p2"}}),
+            std::nullopt);
   EXPECT_EQ(Sample(text, "winnow_plans"), 3);
   EXPECT_EQ(Sample(text, "winnow_plan_memory_bytes"), 4096);
   EXPECT_EQ(
@@ -200,7 +195,8 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
                    {{"collection", "c"}, {"domain", "web"}}),
             std::nullopt);
-  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift", {{"collection", "c"}}),
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift",
+                   {{"collection", "c"}, {"plan", "p1"}}),
             std::nullopt);
   // Counters stay (a vanishing counter would read as a reset).
   EXPECT_EQ(Sample(text, "winnow_samples_served_total",
@@ -413,8 +409,8 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
                    With(sample, "grpc_code", "OK")),
             1);
   EXPECT_EQ(Sample(text, "grpc_server_handled_total",
-                   With(Rpc("ScoreService", "GetScores", "unary"),
-                        "grpc_code", "OK")),
+                   With(Rpc("ScoreService", "GetScores", "unary"), "grpc_code",
+                        "OK")),
             1);
   // Every document once, counted under its domain.
   EXPECT_EQ(Sample(text, "winnow_samples_served_total",

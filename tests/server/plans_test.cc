@@ -245,5 +245,136 @@ TEST_F(PlanRegistryTest, DeleteAndExpiryRacingWithReadersEndCleanly) {
   EXPECT_EQ(registry_->TotalMemoryBytes(), 0);
 }
 
+// ---- one plan per run_id ----
+
+TEST_F(PlanRegistryTest, ARunIdWithOtherPlanFieldsIsRefused) {
+  absl::StatusOr<std::shared_ptr<Plan>> first =
+      registry_->FindOrCreate(Request("run-a", false), "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  winnow::v1::SampleRequest other = Request("run-a", false);
+  other.set_batch_size(32);
+  other.set_seed(6);
+  absl::Status s = registry_->FindOrCreate(other, "").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("seed, batch_size"), std::string::npos) << s;
+  EXPECT_NE(s.message().find((*first)->id()), std::string::npos) << s;
+  // Each plan field is named.
+  winnow::v1::SampleRequest strategy = Request("run-a", false);
+  strategy.mutable_strategy()->mutable_top_k()->set_score("quality");
+  strategy.mutable_strategy()->mutable_top_k()->set_k(5);
+  s = registry_->FindOrCreate(strategy, "").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find(": strategy;"), std::string::npos) << s;
+  winnow::v1::SampleRequest filter = Request("run-a", false);
+  filter.set_filter("quality > 0.5");
+  filter.set_drop_last(false);
+  s = registry_->FindOrCreate(filter, "").status();
+  EXPECT_NE(s.message().find("filter, drop_last"), std::string::npos) << s;
+  EXPECT_EQ(registry_->List().size(), 1u);
+}
+
+TEST_F(PlanRegistryTest, FieldsAreComparedAfterDefaults) {
+  winnow::v1::SampleRequest plain = Request("run-d", false);
+  absl::StatusOr<std::shared_ptr<Plan>> first =
+      registry_->FindOrCreate(plain, "");
+  ASSERT_TRUE(first.ok());
+  winnow::v1::SampleRequest spelled = plain;
+  spelled.mutable_strategy()->mutable_uniform();
+  spelled.set_drop_last(true);
+  absl::StatusOr<std::shared_ptr<Plan>> same =
+      registry_->FindOrCreate(spelled, "");
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->get(), first->get());
+  // An empty run_id keeps plans apart by their fields, as before.
+  winnow::v1::SampleRequest a = Request("", false);
+  winnow::v1::SampleRequest b = a;
+  b.set_batch_size(8);
+  absl::StatusOr<std::shared_ptr<Plan>> pa = registry_->FindOrCreate(a, "");
+  absl::StatusOr<std::shared_ptr<Plan>> pb = registry_->FindOrCreate(b, "");
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  EXPECT_NE(pa->get(), pb->get());
+  EXPECT_EQ(registry_->CountForCollection("docs"), 3);
+  EXPECT_EQ(registry_->CountForCollection("other"), 0);
+}
+
+TEST_F(PlanRegistryTest, RacingRequestsOfOneRunWithOtherFieldsGetOnePlan) {
+  constexpr int kThreads = 8;
+  std::vector<absl::StatusOr<std::shared_ptr<Plan>>> got(
+      kThreads, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      winnow::v1::SampleRequest mine = Request("race-fields", false);
+      mine.set_batch_size(t % 2 == 0 ? 16 : 24);
+      got[t] = registry_->FindOrCreate(mine, "");
+    });
+  }
+  go = true;
+  for (std::thread& th : threads) th.join();
+  // Whichever fields froze first own the run; the others are refused.
+  std::shared_ptr<Plan> plan;
+  for (const auto& g : got) {
+    if (g.ok()) plan = *g;
+  }
+  ASSERT_NE(plan, nullptr);
+  const int winner = plan->spec().batch_size == 16 ? 0 : 1;
+  for (int t = 0; t < kThreads; ++t) {
+    if (t % 2 == winner) {
+      ASSERT_TRUE(got[t].ok()) << got[t].status();
+      EXPECT_EQ(got[t]->get(), plan.get());
+    } else {
+      EXPECT_EQ(got[t].status().code(), absl::StatusCode::kFailedPrecondition);
+      EXPECT_NE(got[t].status().message().find("batch_size"),
+                std::string::npos);
+    }
+  }
+  EXPECT_EQ(registry_->List().size(), 1u);
+}
+
+TEST_F(PlanRegistryTest, TheNewestOfAReleasesPlansSharingARunOwnsIt) {
+  // An earlier release froze a plan per field set, so two plans could share
+  // a run_id. Write a second one's entries by hand, newer, other seed.
+  absl::StatusOr<std::shared_ptr<Plan>> old_plan =
+      registry_->FindOrCreate(Request("shared", false), "");
+  ASSERT_TRUE(old_plan.ok());
+  const std::string old_id = (*old_plan)->id();
+  winnow::v1::SampleRequest newer_request = Request("shared", false);
+  newer_request.set_seed(77);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const char* entry : {"meta", "internal", "frozen"}) {
+    absl::StatusOr<std::string> value = store_->GetPlanEntry(old_id, entry);
+    ASSERT_TRUE(value.ok()) << entry;
+    entries.push_back({entry, *value});
+  }
+  winnow::v1::Plan meta;
+  ASSERT_TRUE(meta.ParseFromString(entries[0].second));
+  meta.set_plan_id("pnewer");
+  meta.set_seed(77);
+  meta.mutable_create_time()->set_seconds(meta.create_time().seconds() + 60);
+  entries[0].second = meta.SerializeAsString();
+  PlanInternal internal;
+  ASSERT_TRUE(DecodePlanInternal(entries[1].second, &internal));
+  internal.key = PlanRegistry::PlanKey(newer_request);
+  entries[1].second = EncodePlanInternal(internal);
+  ASSERT_TRUE(store_->PutPlanEntries("pnewer", entries).ok());
+
+  registry_ = std::make_unique<PlanRegistry>(store_.get(), PlanOptions{});
+  ASSERT_TRUE(registry_->Init().ok());
+  absl::StatusOr<std::shared_ptr<Plan>> owner =
+      registry_->FindOrCreate(newer_request, "");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  EXPECT_EQ((*owner)->id(), "pnewer");
+  // The older plan's fields no longer own the run, but its id still works.
+  EXPECT_EQ(
+      registry_->FindOrCreate(Request("shared", false), "").status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<std::shared_ptr<Plan>> by_id = registry_->Get(old_id);
+  ASSERT_TRUE(by_id.ok());
+  EXPECT_EQ(ReadAll(by_id->get(), 1)[0].size(),
+            ReadAll(owner->get(), 1)[0].size());
+}
+
 }  // namespace
 }  // namespace winnow::server

@@ -147,46 +147,57 @@ absl::Status UpsertBatch::Build(
   embeddings_.clear();
   score_values_.clear();
   score_nulls_.clear();
-
-  const auto& rows = request.documents();
   const winnow::v1::DocumentColumns& cols = request.columns();
   if (absl::Status s = CheckColumnsAligned(cols); !s.ok()) return s;
+  if (request.documents().empty()) return BuildColumnar(cols);
+  // Rows, possibly followed by columns: lay the rows out as columns. Ids,
+  // domains, attribute values and payloads stay views.
+  const auto& rows = request.documents();
+  size_t row_dim = 0;
+  if (absl::Status s = LayOutRows(rows, cols, &row_dim); !s.ok()) return s;
+  AddPayloads(rows, cols);
+  if (row_dim > 0) AddEmbeddings(rows, cols, row_dim);
+  if (absl::Status s = AddScores(rows, cols); !s.ok()) return s;
+  return AddAttributes(rows, cols);
+}
+
+absl::Status UpsertBatch::BuildColumnar(
+    const winnow::v1::DocumentColumns& cols) {
+  const size_t nc = static_cast<size_t>(cols.ids_size());
+  // The columnar form alone: views into the request, nothing copied.
+  batch_.ids.assign(cols.ids().begin(), cols.ids().end());
+  batch_.domains.assign(cols.domains().begin(), cols.domains().end());
+  batch_.lengths = {cols.lengths().data(),
+                    static_cast<size_t>(cols.lengths_size())};
+  if (cols.payloads_size() > 0) {
+    batch_.payloads.reserve(nc);
+    for (const std::string& p : cols.payloads()) {
+      batch_.payloads.push_back(p.empty() ? std::nullopt
+                                          : std::optional<std::string_view>(p));
+    }
+  }
+  batch_.embeddings = Span(cols.embeddings());
+  for (const winnow::v1::ScoreColumn& s : cols.scores()) {
+    batch_.scores.push_back(
+        {s.name(), Span(s.values()), Span(s.null_indexes())});
+  }
+  for (const winnow::v1::AttributeColumn& a : cols.attributes()) {
+    batch_.attributes.push_back(
+        {a.key(),
+         std::vector<std::string_view>(a.values().begin(), a.values().end())});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UpsertBatch::LayOutRows(const Rows& rows,
+                                     const winnow::v1::DocumentColumns& cols,
+                                     size_t* row_dim_out) {
   const size_t nr = static_cast<size_t>(rows.size());
   const size_t nc = static_cast<size_t>(cols.ids_size());
   const size_t n = nr + nc;
-
-  if (nr == 0) {
-    // The columnar form alone: views into the request, nothing copied.
-    batch_.ids.assign(cols.ids().begin(), cols.ids().end());
-    batch_.domains.assign(cols.domains().begin(), cols.domains().end());
-    batch_.lengths = {cols.lengths().data(),
-                      static_cast<size_t>(cols.lengths_size())};
-    if (cols.payloads_size() > 0) {
-      batch_.payloads.reserve(nc);
-      for (const std::string& p : cols.payloads()) {
-        batch_.payloads.push_back(
-            p.empty() ? std::nullopt : std::optional<std::string_view>(p));
-      }
-    }
-    batch_.embeddings = Span(cols.embeddings());
-    for (const winnow::v1::ScoreColumn& s : cols.scores()) {
-      batch_.scores.push_back(
-          {s.name(), Span(s.values()), Span(s.null_indexes())});
-    }
-    for (const winnow::v1::AttributeColumn& a : cols.attributes()) {
-      batch_.attributes.push_back(
-          {a.key(), std::vector<std::string_view>(a.values().begin(),
-                                                  a.values().end())});
-    }
-    return absl::OkStatus();
-  }
-
-  // Rows, possibly followed by columns: lay the rows out as columns. Ids,
-  // domains, attribute values and payloads stay views.
   batch_.ids.reserve(n);
   batch_.domains.reserve(n);
   lengths_.reserve(n);
-  bool any_payload = cols.payloads_size() > 0;
   size_t row_dim = 0;
   bool rows_have_embeddings = false;
   for (size_t i = 0; i < nr; ++i) {
@@ -198,7 +209,6 @@ absl::Status UpsertBatch::Build(
                                   " is negative"));
     }
     lengths_.push_back(d.length());
-    any_payload |= d.has_payload();
     size_t dim = static_cast<size_t>(d.embedding_size());
     if (i == 0) {
       rows_have_embeddings = dim > 0;
@@ -231,33 +241,48 @@ absl::Status UpsertBatch::Build(
     lengths_.push_back(cols.lengths_size() == 0 ? 0 : cols.lengths(jj));
   }
   batch_.lengths = lengths_;
+  *row_dim_out = rows_have_embeddings ? row_dim : 0;
+  return absl::OkStatus();
+}
 
-  if (any_payload) {
-    batch_.payloads.reserve(n);
-    for (const winnow::v1::Document& d : rows) {
-      batch_.payloads.push_back(
-          d.has_payload() ? std::optional<std::string_view>(d.payload())
-                          : std::nullopt);
-    }
-    for (size_t j = 0; j < nc; ++j) {
-      const std::string& p =
-          cols.payloads_size() == 0 ? std::string() : cols.payloads(int(j));
-      batch_.payloads.push_back(p.empty() ? std::nullopt
-                                          : std::optional<std::string_view>(p));
-    }
+void UpsertBatch::AddPayloads(const Rows& rows,
+                              const winnow::v1::DocumentColumns& cols) {
+  const size_t nc = static_cast<size_t>(cols.ids_size());
+  bool any_payload = cols.payloads_size() > 0;
+  for (const winnow::v1::Document& d : rows) any_payload |= d.has_payload();
+  if (!any_payload) return;
+  batch_.payloads.reserve(rows.size() + nc);
+  for (const winnow::v1::Document& d : rows) {
+    batch_.payloads.push_back(d.has_payload()
+                                  ? std::optional<std::string_view>(d.payload())
+                                  : std::nullopt);
   }
-
-  if (rows_have_embeddings) {
-    embeddings_.reserve(n * row_dim);
-    for (const winnow::v1::Document& d : rows) {
-      embeddings_.insert(embeddings_.end(), d.embedding().begin(),
-                         d.embedding().end());
-    }
-    embeddings_.insert(embeddings_.end(), cols.embeddings().begin(),
-                       cols.embeddings().end());
-    batch_.embeddings = embeddings_;
+  for (size_t j = 0; j < nc; ++j) {
+    const std::string& p =
+        cols.payloads_size() == 0 ? std::string() : cols.payloads(int(j));
+    batch_.payloads.push_back(p.empty() ? std::nullopt
+                                        : std::optional<std::string_view>(p));
   }
+}
 
+void UpsertBatch::AddEmbeddings(const Rows& rows,
+                                const winnow::v1::DocumentColumns& cols,
+                                size_t row_dim) {
+  embeddings_.reserve((rows.size() + cols.ids_size()) * row_dim);
+  for (const winnow::v1::Document& d : rows) {
+    embeddings_.insert(embeddings_.end(), d.embedding().begin(),
+                       d.embedding().end());
+  }
+  embeddings_.insert(embeddings_.end(), cols.embeddings().begin(),
+                     cols.embeddings().end());
+  batch_.embeddings = embeddings_;
+}
+
+absl::Status UpsertBatch::AddScores(const Rows& rows,
+                                    const winnow::v1::DocumentColumns& cols) {
+  const size_t nr = static_cast<size_t>(rows.size());
+  const size_t nc = static_cast<size_t>(cols.ids_size());
+  const size_t n = nr + nc;
   // Scores: the union of the rows' names and the columns', each a column
   // over all n documents; a document without the name is null there.
   std::unordered_map<std::string_view, size_t> score_index;
@@ -313,7 +338,14 @@ absl::Status UpsertBatch::Build(
     }
     batch_.scores.push_back({score_names[c], score_values_[c], nulls});
   }
+  return absl::OkStatus();
+}
 
+absl::Status UpsertBatch::AddAttributes(
+    const Rows& rows, const winnow::v1::DocumentColumns& cols) {
+  const size_t nr = static_cast<size_t>(rows.size());
+  const size_t nc = static_cast<size_t>(cols.ids_size());
+  const size_t n = nr + nc;
   // Attributes: likewise, with "" for a document that lacks the key.
   std::unordered_map<std::string_view, size_t> attr_index;
   auto attr_for = [&](std::string_view key) -> size_t {

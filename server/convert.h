@@ -57,6 +57,22 @@ class UpsertBatch {
   size_t size() const { return batch_.ids.size(); }
 
  private:
+  using Rows = google::protobuf::RepeatedPtrField<winnow::v1::Document>;
+  // The columnar form alone: views into the request, nothing copied.
+  absl::Status BuildColumnar(const winnow::v1::DocumentColumns& cols);
+  // Rows then columns: ids, domains and lengths; checks the embeddings'
+  // shape and sets *row_dim (0 without embeddings).
+  absl::Status LayOutRows(const Rows& rows,
+                          const winnow::v1::DocumentColumns& cols,
+                          size_t* row_dim);
+  void AddPayloads(const Rows& rows, const winnow::v1::DocumentColumns& cols);
+  void AddEmbeddings(const Rows& rows, const winnow::v1::DocumentColumns& cols,
+                     size_t row_dim);
+  absl::Status AddScores(const Rows& rows,
+                         const winnow::v1::DocumentColumns& cols);
+  absl::Status AddAttributes(const Rows& rows,
+                             const winnow::v1::DocumentColumns& cols);
+
   storage::DocumentBatch batch_;
   // Owned columns for the row form (or a mix of rows and columns).
   std::vector<int64_t> lengths_;

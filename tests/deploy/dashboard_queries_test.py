@@ -44,22 +44,6 @@ ALLOWED_EMPTY = {
     ("Operations in flight", "B"):
         "feature not there yet: long operations (scorers, backups) come with "
         "later issues and call Metrics::OperationStarted",
-    ("Sample throughput", "A"):
-        "feature not there yet: the Sample path does not call "
-        "Metrics::RecordSampleBatch yet (winnow_samples_served_total)",
-    ("Served mixture against target", "A"):
-        "feature not there yet: winnow_samples_served_total is not recorded "
-        "by the Sample path yet",
-    ("Served mixture against target", "B"):
-        "feature not there yet: mixture plans (winnow_mixture_target_share)",
-    ("Served mixture drift (L1)", "A"):
-        "feature not there yet: mixture plans (winnow_served_mixture_drift)",
-    ("Batch padding ratio (p50, p99)", "A"):
-        "feature not there yet: the Sample path does not record batch "
-        "padding yet (histogram without observations gives NaN)",
-    ("Batch padding ratio (p50, p99)", "B"):
-        "feature not there yet: the Sample path does not record batch "
-        "padding yet (histogram without observations gives NaN)",
     ("Feedback and long operations", "A"):
         "feature not there yet: ReportTraining (winnow_feedback_reports_total)",
     ("Feedback and long operations", "B"):
@@ -226,6 +210,28 @@ def main():
                     call.cancel()
                     break
 
+    def mixer():
+        # A static mixture, so the served-against-target and drift panels
+        # have a mixture plan to show (one plan: the same run_id each time,
+        # resumed from its cursor).
+        cursor = ""
+        while not stop.is_set():
+            req = selection_pb2.SampleRequest(
+                collection="dash", seed=7, batch_size=32, samples_per_epoch=4096,
+                run_id="dash-mixture", world_size=1, cursor=cursor,
+                strategy=strategy_pb2.Strategy(mixture=strategy_pb2.MixtureStrategy(
+                    mode=strategy_pb2.MIXTURE_MODE_STATIC,
+                    domain_weights=[strategy_pb2.DomainWeight(domain=d, weight=w)
+                                    for d, w in zip(domains, (0.4, 0.3, 0.2, 0.1))])))
+            call = selection.Sample(req, timeout=30)
+            for response in call:
+                calls["sample_batches"] += 1
+                cursor = response.cursor
+                time.sleep(0.01)
+                if stop.is_set():
+                    call.cancel()
+                    break
+
     def upserter():
         r = random.Random(2)
         seq = [0]
@@ -270,7 +276,7 @@ def main():
             calls["unary"] += 3
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=guarded(f)) for f in (sampler, sampler, upserter, scorer, unary)]
+    threads = [threading.Thread(target=guarded(f)) for f in (sampler, sampler, mixer, upserter, scorer, unary)]
     for t in threads:
         t.start()
 

@@ -225,7 +225,7 @@ double MixtureDrift(
   return l1;
 }
 
-// ---- Every metric, declared here (design §7) ----
+// ---- Every metric, declared here (docs/operations.md, "Metrics") ----
 
 struct Metrics::Families {
   explicit Families(prometheus::Registry& r);

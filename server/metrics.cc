@@ -225,7 +225,7 @@ double MixtureDrift(
   return l1;
 }
 
-// ---- Every metric, declared here (docs/operations.md, "Metrics") ----
+// ---- Every metric, declared here (design §7) ----
 
 struct Metrics::Families {
   explicit Families(prometheus::Registry& r);

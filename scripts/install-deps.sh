@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Winnow needs to build and test on Debian bookworm: the
-# packages of design §9 and the npm tools in package.json (buf). Idempotent:
-# it installs only what is missing.
+# Installs what Winnow needs to build and test on Debian bookworm: the packages
+# of docs/architecture.md ("Dependencies") and the npm tools in package.json
+# (buf). Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=apt-missing.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sanitizer builds and their tests (design §6), each in its own build dir:
+# Sanitizer builds and their tests (docs/architecture.md, "How it is tested"),
+# each in its own build dir:
 #  - build-asan/: ASan + UBSan of selection/ and storage/ and their test
 #    binaries, and concurrency_tests (below);
 #  - build-tsan/: TSan of the same: selection/, storage/'s own concurrent

@@ -1,5 +1,5 @@
-// Global batches and how they are dealt to ranks (design §4, "Global
-// batches").
+// Global batches and how they are dealt to ranks (docs/sampling.md,
+// "Global batches and ranks").
 //
 // An epoch's global sequence of `n` positions is cut into global batches of
 // `batch_size`; global batch j holds positions [j * batch_size,

@@ -1,9 +1,9 @@
 // Columns: the read-only views of a collection that the engine evaluates.
 //
-// selection/ never learns where its inputs come from (design §2): storage
-// owns the arrays, and the server hands the engine a ColumnSet of spans over
-// them for the duration of one query. Every column is indexed by ordinal and
-// has exactly `num_rows` entries.
+// selection/ never learns where its inputs come from (docs/architecture.md,
+// "Layers"): storage owns the arrays, and the server hands the engine a
+// ColumnSet of spans over them for the duration of one query. Every column
+// is indexed by ordinal and has exactly `num_rows` entries.
 //
 // Nulls:
 //  - A score column is float32 with NaN meaning null (missing). Writes refuse

@@ -1,4 +1,4 @@
-// Keyed randomness (methods.md, "Keyed randomness").
+// Keyed randomness (docs/algorithms.md, "Keyed randomness").
 //
 // Every random draw in Winnow is a pure function of (seed, epoch, doc_id) or
 // (seed, epoch, position), so a sequence depends on neither load order, thread
@@ -58,7 +58,7 @@ inline uint64_t PositionDraw(uint64_t epoch_key, uint64_t position) {
 }
 
 // A uniform double in the open interval (0, 1) from the top 52 bits of a
-// draw: methods.md's (h + 0.5) / 2^64 at double precision. 52 bits (not 53)
+// draw: (h + 0.5) / 2^64 at double precision. 52 bits (not 53)
 // let the conversion vectorize without AVX-512 (det_math.h).
 inline double UnitFromDraw(uint64_t draw) {
   return (std::bit_cast<double>((draw >> 12) | 0x4330000000000000ULL) -

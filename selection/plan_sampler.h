@@ -1,4 +1,5 @@
-// PlanSampler: one plan's generator (design §4 "One generator per plan").
+// PlanSampler: one plan's generator (docs/sampling.md, "Plans": one
+// generator per plan).
 //
 // A plan's frozen candidates, in the plan's canonical order, plus the
 // strategy's resolved parameters, define one global sequence per epoch:

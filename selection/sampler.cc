@@ -110,8 +110,8 @@ void KeyedOrder::SortRun(std::vector<Entry>* run, size_t from) {
       first, run->end(),
       [](const Entry& e, unsigned offset) { return e.key >> offset; },
       [](const Entry& a, const Entry& b) { return a.key < b.key; });
-  // Equal keys: doc_id ascending (design §4: every sort breaks ties by
-  // doc_id).
+  // Equal keys: doc_id ascending (every sort breaks ties by doc_id;
+  // docs/sampling.md, "Keyed orders").
   for (auto it = first; it != run->end();) {
     auto end = it + 1;
     while (end != run->end() && end->key == it->key) ++end;

@@ -1,4 +1,4 @@
-// Samplers without replacement: `uniform` and `weighted` (methods.md).
+// Samplers without replacement: `uniform` and `weighted` (docs/algorithms.md).
 //
 // Both are a keyed order of the frozen candidate set:
 //   uniform   candidates by u descending,         u = UnitFromDraw(DocDraw)
@@ -51,7 +51,7 @@ struct Candidates {
 // One epoch's keyed order without replacement.
 //
 // Thread safety: not thread-safe; Get() mutates a cache. One generator per
-// plan serves all ranks (design §4), under the plan's lock.
+// plan serves all ranks (docs/sampling.md), under the plan's lock.
 class KeyedOrder {
  public:
   KeyedOrder(const Candidates& candidates, uint64_t seed, uint64_t epoch);

@@ -1,7 +1,7 @@
 // The selection steps of the strategies besides uniform and weighted
-// (methods.md), as pure functions over columns aligned with a candidate
-// list. Everything here works in candidate-index space: index i means the
-// i-th entry of the arrays the caller passed in.
+// (docs/algorithms.md), as pure functions over columns aligned with a
+// candidate list. Everything here works in candidate-index space: index i
+// means the i-th entry of the arrays the caller passed in.
 //
 // Determinism: results depend only on the values given, the seed and the doc
 // ids, never on the order of equal inputs: every sort breaks ties by doc id
@@ -68,11 +68,12 @@ std::vector<uint32_t> FoldingOrder(std::span<const uint32_t> sorted,
 
 // ---- Cluster-balanced (SmallToLarge, S2L) ----
 
-// Selects `budget` candidates water-filled over clusters (methods.md):
-// clusters of <= 2 members are set aside; the rest, by size ascending (ties
-// by cluster value), get quota n_remaining / clusters_left each, a larger
-// cluster sampled uniformly (keyed by seed and doc id), a smaller one taken
-// whole; any leftover is drawn uniformly from the set-aside members.
+// Selects `budget` candidates water-filled over clusters (SmallToLarge,
+// docs/algorithms.md "Cluster-balanced (S2L)"): clusters of <= 2 members are
+// set aside; the rest, by size ascending (ties by cluster value), get quota
+// n_remaining / clusters_left each, a larger cluster sampled uniformly (keyed
+// by seed and doc id), a smaller one taken whole; any leftover is drawn
+// uniformly from the set-aside members.
 // `clusters` holds integer-valued cluster ids (NaN = excluded). Returns the
 // selected indices ascending.
 std::vector<uint32_t> ClusterBalancedSelect(std::span<const float> clusters,
@@ -113,7 +114,7 @@ struct PoolPrediction {
 };
 
 // Predicts, for m = 1..M, the error after a budget of N samples when
-// training on the best m pools of the given sizes, by methods.md's
+// training on the best m pools of the given sizes, by Goyal et al.'s
 // recursion (for a mix of m pools, a, d and b_e are the means over the
 // pools), and picks the least. Pools of size 0 end the list.
 // INVALID_ARGUMENT on b >= 0, tau <= 0 or a budget < 1.

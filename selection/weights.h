@@ -1,5 +1,5 @@
-// Weight functions for weighted sampling (methods.md, "Weighted without
-// replacement"): w = f(score) with f one of
+// Weight functions for weighted sampling (docs/algorithms.md, "Weighted
+// without replacement"): w = f(score) with f one of
 //   raw      w = s
 //   power    w = s^alpha
 //   softmax  w = exp(s / T)

@@ -20,9 +20,9 @@ namespace {
 using R = Role;
 using S = Scope;
 
-// design §6's table. reader: the reads; writer: plus the writes to
-// documents, scores, plans and operations; admin: plus creating and
-// deleting collections and backups.
+// The roles of docs/operations.md ("Tokens"). reader: the reads; writer: plus
+// the writes to documents, scores, plans and operations; admin: plus creating
+// and deleting collections and backups.
 constexpr MethodRule kRules[] = {
     {"winnow.v1.CollectionService/CreateCollection", R::kAdmin, S::kCollection,
      "collection.name"},

@@ -1,4 +1,5 @@
-// Bearer-token authentication and the per-RPC role table (design §6).
+// Bearer-token authentication and the per-RPC role table
+// (docs/operations.md, "Tokens").
 //
 // With a token file configured (ServerOptions::tokens), every RPC of the
 // winnow.v1 services needs `authorization: Bearer <token>` metadata naming a
@@ -163,7 +164,7 @@ struct MethodRule {
   std::string_view field;
 };
 
-// The whole table: every RPC of design §4.
+// The whole table: every RPC of the contract (proto/winnow/v1/).
 std::span<const MethodRule> MethodRules();
 const MethodRule* FindMethodRule(std::string_view method);
 

@@ -1,5 +1,5 @@
-// Backups (design §6 "Backups"): consistent online copies of the whole
-// database, listed and pruned in a backup directory, and the restore that
+// Backups (docs/operations.md, "Backups"): consistent online copies of the
+// whole database, listed and pruned in a backup directory, and the restore that
 // `winnowd --restore-from` runs before the store opens.
 //
 // Layout of the backup directory (ServerOptions::backup_dir):

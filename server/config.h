@@ -1,5 +1,5 @@
 // Reading ServerOptions from a TOML config file and the command line
-// (design §8).
+// (docs/operations.md, "Flags and the config file").
 //
 // Precedence, lowest first: the defaults in options.h, the file named by
 // --config, then the flags given on the command line. Keys and flags are

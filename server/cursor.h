@@ -1,4 +1,4 @@
-// Cursor tokens (design §4 guarantee 3; proto/winnow/v1/cursor.proto).
+// Cursor tokens (docs/sampling.md "The cursor"; proto/winnow/v1/cursor.proto).
 //
 // A token is a serialized SignedCursor in unpadded base64url: the
 // serialized Cursor and its HMAC-SHA256 under the database's cursor key.
@@ -27,7 +27,7 @@ namespace winnow::server {
 inline constexpr uint32_t kCursorFormatVersion = 1;
 
 // The longest token Decode accepts. A token the server issues is far
-// shorter: a plan id, a collection name (design §5 bounds it) and four
+// shorter: a plan id, a collection name (at most 64 bytes) and four
 // integers.
 inline constexpr size_t kMaxCursorTokenBytes = 4096;
 

@@ -1,5 +1,5 @@
 // Process-wide logging setup: spdlog to stderr, one line per event, UTC
-// timestamps, "key=value" fields (design §7 "Logs are structured").
+// timestamps, "key=value" fields (docs/operations.md, "Logs").
 // stdout is left to the startup line that scripts wait for.
 //
 // Call once from main before any other thread logs.

@@ -1,6 +1,7 @@
 // Metrics: every Prometheus metric winnowd exports, declared in one place
-// (design §7; metrics.cc has the list with names, types, labels and help),
-// and the /metrics endpoint on its own port (--metrics-listen).
+// (docs/operations.md, "Metrics"; metrics.cc has the list with names, types,
+// labels and help), and the /metrics endpoint on its own port
+// (--metrics-listen).
 //
 //   Metrics metrics;
 //   absl::Status s = metrics.Listen("127.0.0.1:0");   // then metrics.address()
@@ -118,7 +119,7 @@ class Metrics {
   // first call. The pointer stays valid for the life of this object.
   Rpc* ForMethod(std::string_view full_method, RpcType type);
 
-  // ---- Data plane (design §7). Called by the feature that owns each. ----
+  // ---- Data plane. Called by the feature that owns each. ----
 
   // Served documents per domain in one Sample batch, added to
   // winnow_samples_served_total{collection,domain}, and the batch's share

@@ -1,5 +1,5 @@
 // ServerOptions: everything winnowd can be configured with, as one plain
-// struct with its defaults (design §8, style.md rule 4).
+// struct with its defaults (docs/operations.md, "Flags and the config file").
 //
 // The struct maps one to one onto the TOML config file and the command
 // line: each field is a TOML key of the same name and a long flag with the
@@ -22,7 +22,7 @@
 namespace winnow::server {
 
 struct ServerOptions {
-  // ---- Binding (design §8: scripts outside the repository use these) ----
+  // ---- Binding (scripts outside the repository use these names) ----
 
   // Directory of the RocksDB database; created if missing.
   std::string data_dir = "./data";
@@ -38,7 +38,7 @@ struct ServerOptions {
   // serves none. It reports NOT_SERVING once shutdown begins.
   std::string health_listen;
 
-  // ---- Security (design §6) ----
+  // ---- Security (docs/operations.md, "Security") ----
 
   // PEM certificate chain and private key of the server: TLS is on when
   // both are set. The files are re-read when they change (checked every
@@ -60,9 +60,9 @@ struct ServerOptions {
 
   // When true (the default), the WAL is synced before a write is
   // acknowledged, so an acknowledged batch survives kill -9 and power loss
-  // (design §6). false trades that for throughput: an acknowledged batch
-  // survives a process crash but may be lost on power loss. The server logs
-  // a warning at startup when it is off.
+  // (docs/operations.md, "Durability"). false trades that for throughput: an
+  // acknowledged batch survives a process crash but may be lost on power
+  // loss. The server logs a warning at startup when it is off.
   bool sync_writes = true;
   // On SIGTERM/SIGINT, how long in-flight RPCs and streams may take to
   // finish before they are cancelled, in seconds. Below Kubernetes' default
@@ -72,7 +72,7 @@ struct ServerOptions {
   // Log level: trace, debug, info, warn, error, critical or off.
   std::string log_level = "info";
 
-  // ---- Backups (design §6; server/backups.h) ----
+  // ---- Backups (docs/operations.md, "Backups"; server/backups.h) ----
 
   // Directory of AdminService.Backup's backups, one subdirectory each;
   // created when the first backup is taken. Empty means "<data_dir>-backups"
@@ -88,7 +88,7 @@ struct ServerOptions {
   // to start otherwise, so a restore never overwrites a database.
   std::string restore_from;
 
-  // ---- Limits (design §6) ----
+  // ---- Limits (docs/operations.md, "Limits") ----
 
   // Largest gRPC message accepted or sent, in bytes. A request over it is
   // refused by gRPC with RESOURCE_EXHAUSTED. 64 MiB holds 4,096 documents
@@ -98,7 +98,7 @@ struct ServerOptions {
   // once on the server; one more is refused with RESOURCE_EXHAUSTED.
   int64_t max_concurrent_streams = 1024;
 
-  // ---- Sampling plans (design §4) ----
+  // ---- Sampling plans (docs/sampling.md, "Plans") ----
 
   // A plan unused for this long is deleted, in seconds (30 days).
   int64_t plan_ttl_seconds = int64_t{30} * 24 * 3600;

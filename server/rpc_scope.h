@@ -1,5 +1,5 @@
 // RpcScope: what every RPC records about itself, in one place: a request
-// id, the start time, the gRPC RED metrics of design §7 (metrics.h), and at
+// id, the start time, the gRPC RED metrics (metrics.h), and at
 // the end one structured log line.
 //
 //   RpcScope scope(context, "winnow.v1.CollectionService/GetCollection",

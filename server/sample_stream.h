@@ -1,4 +1,4 @@
-// SampleStream: SelectionService.Sample (selection.proto, design §4).
+// SampleStream: SelectionService.Sample (selection.proto, docs/sampling.md).
 //
 // A stream first resolves its plan: from a cursor (decoded and verified by
 // the registry's CursorCodec; its plan must still exist, be of the request's

@@ -1,7 +1,7 @@
 // SelectionService (proto/winnow/v1/selection.proto): Filter and Sample as
-// server streams (filter_stream.h, sample_stream.h) and Count. Nearest,
-// ListPlans and DeletePlan are not served yet and answer UNIMPLEMENTED (the
-// generated CallbackService's default).
+// server streams (filter_stream.h, sample_stream.h), and Count, ListPlans and
+// DeletePlan as unary calls (plans.h holds the plans). Nearest is not served
+// yet and answers UNIMPLEMENTED (the generated CallbackService's default).
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
 // service holds no mutable state of its own.

@@ -65,7 +65,7 @@ struct Server::Impl {
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<grpc::Server> health_server;  // --health-listen, or null
 
-  // Signals are handled on a small Asio thread (design §2).
+  // Signals are handled on a small Asio thread (docs/architecture.md).
   boost::asio::io_context io;
   std::optional<
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>

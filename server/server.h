@@ -9,7 +9,8 @@
 //
 // SIGHUP reloads the token file (ReloadTokens).
 //
-// Shutdown (design §6), on the first SIGTERM or SIGINT or RequestShutdown():
+// Shutdown (docs/operations.md), on the first SIGTERM or SIGINT or
+// RequestShutdown():
 //  1. health checking reports NOT_SERVING and new RPCs get UNAVAILABLE;
 //  2. gRPC stops accepting calls and running ones drain until the deadline
 //     (shutdown_grace_seconds); shortly before it, streams end with

@@ -1,5 +1,6 @@
-// The one place where an absl::Status becomes a grpc::Status (style.md
-// rule 2), and a few helpers that keep error messages naming their field.
+// The one place where an absl::Status becomes a grpc::Status
+// (docs/architecture.md, "Conventions"), and a few helpers that keep error
+// messages naming their field.
 //
 // Every handler returns ToGrpcStatus(...) of whatever the engine or storage
 // returned; no handler builds a grpc::Status itself.

@@ -1,5 +1,5 @@
-// The server's transport security and its plaintext health port (design §6,
-// §8).
+// The server's transport security and its plaintext health port
+// (docs/operations.md, "Security").
 //
 // MakeServerCredentials: plaintext without tls_cert; TLS with tls_cert and
 // tls_key; mutual TLS (client certificates required and verified against

@@ -1,7 +1,7 @@
 // Request validation: the checks that need only the request, never the
-// data (design §5). Each returns OK or an error whose message names the
-// field, as "world_size must be >= 1" or "strategy.weighted.score must not
-// be empty"; handlers return it through ToGrpcStatus unchanged.
+// data (docs/api.md, "Errors"). Each returns OK or an error whose message
+// names the field, as "world_size must be >= 1" or "strategy.weighted.score
+// must not be empty"; handlers return it through ToGrpcStatus unchanged.
 //
 // Checks that need the collection (unknown score names, filter names and
 // types) happen later, against the columns.

@@ -1,5 +1,6 @@
 // Workers: the thread pool that runs request work off gRPC's callback
-// threads (design §2: Boost.Asio runs everything outside the gRPC threads).
+// threads (Boost.Asio runs everything outside the gRPC threads;
+// docs/architecture.md, "Threads").
 //
 // gRPC's callback reactions must not block, but a durable write waits for
 // an fsync and a filter over millions of rows takes milliseconds. Handlers

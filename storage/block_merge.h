@@ -1,4 +1,4 @@
-// BlockMergeOperator: folds sparse updates into column blocks (design §2).
+// BlockMergeOperator: folds sparse updates into column blocks.
 //
 // A column block (format.h) is written whole with Put when it is fresh, and
 // otherwise changed by Merge operands, which RocksDB folds into the block on

@@ -2,7 +2,7 @@
 // the encoding of its writes into RocksDB batches. Internal to storage/.
 //
 // Writes go in two steps, so that memory changes only after RocksDB has
-// committed (design §2):
+// committed (docs/architecture.md, "Layers"):
 //   1. Prepare*(): validates the whole request against the current state
 //      and encodes it into a rocksdb::WriteBatch plus a PendingWrite that
 //      describes the in-memory change. Nothing is modified.

@@ -1,6 +1,6 @@
-// DiskQuota: a test hook that makes a Store's disk "fill up" (design §5:
-// "disk full ... reads keep working, and writes recover when space
-// returns").
+// DiskQuota: a test hook that makes a Store's disk "fill up" (a full disk is
+// RESOURCE_EXHAUSTED, reads keep working, and writes recover when space
+// returns: docs/operations.md, "Durability").
 //
 // When StoreOptions::disk_quota is set, the Store opens RocksDB through a
 // FileSystem wrapper (quota_file_system.h) that counts the bytes of every

@@ -1,5 +1,5 @@
 // The on-disk layout: column families, key encodings and cell types
-// (design §2 "storage/"). Internal to storage/.
+// (docs/architecture.md, "Data model"). Internal to storage/.
 //
 // Column families:
 //   meta    format version, collection records and per-collection

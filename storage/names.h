@@ -1,4 +1,4 @@
-// Name rules of the data model (design §3, §4 "Names").
+// Name rules of the data model (docs/api.md, "Names and limits").
 //
 // Pure functions; thread-safe.
 #ifndef WINNOW_STORAGE_NAMES_H_

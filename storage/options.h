@@ -1,4 +1,4 @@
-// StoreOptions: how a Store is opened (design §6 "Durability", "Limits").
+// StoreOptions: how a Store is opened (docs/operations.md, "Durability").
 //
 // A plain struct; each field's default is in its declaration. The server's
 // config file and flags map onto these fields one to one.
@@ -22,7 +22,7 @@ struct StoreOptions {
   std::string data_dir;
 
   // When true, every write's WAL is fsynced before the write returns, so an
-  // acknowledged write survives kill -9 and power loss (design §6). When
+  // acknowledged write survives kill -9 and power loss. When
   // false, writes return once they reach the OS: they survive kill -9 but
   // not a power failure. Open logs a warning when false.
   bool sync_writes = true;

@@ -1,4 +1,4 @@
-// The one place where RocksDB statuses become absl::Status (style.md §2).
+// The one place RocksDB statuses become absl::Status (docs/architecture.md).
 // Internal to storage/.
 #ifndef WINNOW_STORAGE_STATUS_H_
 #define WINNOW_STORAGE_STATUS_H_
@@ -11,7 +11,7 @@
 namespace winnow::storage::internal {
 
 // Maps a RocksDB status to the code whose handler must act (abseil's
-// guidance): a full disk is RESOURCE_EXHAUSTED (design §5), corruption is
+// guidance): a full disk is RESOURCE_EXHAUSTED (docs/api.md), corruption is
 // DATA_LOSS, a busy or shutting-down database is UNAVAILABLE (a retry
 // helps), and other I/O errors are INTERNAL. `context` says what was being
 // done, e.g. "writing batch to collection 'web'".

@@ -1,4 +1,4 @@
-// Store: Winnow's durable document store (design §2 "storage/", §6).
+// Store: Winnow's durable document store (docs/architecture.md).
 //
 // One RocksDB database holds every collection. RocksDB is the source of
 // truth; each collection's dense columns (ids, domain, length, live bit,
@@ -28,7 +28,7 @@
 //    the batch does not give becomes null (absent).
 //  - Deleting a document clears its live bit and drops its payload and
 //    embedding, but keeps its id and length as a tombstone: plans frozen
-//    earlier keep serving it (design §4, guarantee 4). Its scores,
+//    earlier keep serving it (docs/sampling.md, "Plans"). Its scores,
 //    attributes and domain stay in the columns but are not served.
 //  - Upserting a deleted id revives it under its old ordinal, as a full
 //    replace. (It is the same document, so "ordinals are never reused" still
@@ -203,7 +203,7 @@ class Store {
 
   // ---- Operations ----
 
-  // ---- Sampling plans (design §4): records the server serializes ----
+  // ---- Sampling plans (docs/sampling.md): records the server serializes --
   //
   // A plan is a set of named entries ("meta", "frozen", "epoch/3", ...)
   // under its id. Storage neither parses nor interprets them.

@@ -1,5 +1,5 @@
 // Value types of the storage API: collection specs and stats, write batches,
-// read options and results (design §3 "Data model").
+// read options and results (docs/architecture.md, "Data model").
 //
 // Write batches are *views*: every string_view and span points into memory
 // the caller owns (typically the parsed gRPC request) and must stay valid
@@ -240,7 +240,7 @@ struct GetDocumentsResult {
   std::vector<uint64_t> missing_ordinals;
 };
 
-// RocksDB health figures for metrics (design §7 "Storage"). Cumulative
+// RocksDB health figures for metrics (docs/operations.md "Metrics"). Cumulative
 // counters are since Open.
 struct StoreStats {
   uint64_t live_sst_bytes = 0;

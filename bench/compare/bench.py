@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Winnow against PostgreSQL 15, Redis 7 and numpy (shared/docs/bench-protocol.md).
+"""Winnow against PostgreSQL 15, Redis 7 and numpy (docs/benchmarks.md).
 
 Run through bench/compare/run.sh, which installs the peers and builds the
 binaries. This driver:
@@ -70,7 +70,7 @@ def rss_mib(pid):
 
 
 # --------------------------------------------------------------------------
-# The workload (bench-protocol.md), from a fixed seed.
+# The workload (docs/benchmarks.md, "The protocol"), from a fixed seed.
 
 
 def make_workload(n, seed, k):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the peers of the comparison bench (shared/docs/bench-protocol.md)
+# Installs the peers of the comparison bench (docs/benchmarks.md)
 # from Debian's packages: PostgreSQL 15, Redis 7, their Python clients, numpy
 # and OpenBLAS. Idempotent: installs only what is missing. The build and test
 # packages come from scripts/install-deps.sh.

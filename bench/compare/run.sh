@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Winnow against PostgreSQL 15, Redis 7 and numpy, following
-# shared/docs/bench-protocol.md (docs/benchmarks.md has a full run's table).
+# the protocol of docs/benchmarks.md (which has a full run's table).
 #
 #   bash bench/compare/run.sh                     # N = 1,000,000, 3 reps
 #   bash bench/compare/run.sh --n 20000 --reps 1  # the CI smoke run

@@ -1,4 +1,4 @@
-// Filter microbenchmarks on the bench-protocol workload (1M rows):
+// Filter microbenchmarks on the comparison bench's workload (1M rows):
 //  - the protocol filter `quality > 0.5 and domain in ("d0","d1") and
 //    length < 2048` into a bitmap and a count (about 5.4% match), with the
 //    bytes of the three columns it reads reported as bytes processed;
@@ -8,7 +8,7 @@
 //    compile computes the percentile);
 //  - the memory reference: one pass reading the same three columns, and a
 //    256 MiB array that no cache holds. A column scan cannot beat
-//    bytes / bandwidth (bench-protocol.md, "The physical limit").
+//    bytes / bandwidth (docs/benchmarks.md, "The protocol").
 #include <benchmark/benchmark.h>
 
 #include <cstring>

@@ -1,4 +1,4 @@
-// Sampler microbenchmarks on the bench-protocol workload (1M rows):
+// Sampler microbenchmarks on the comparison bench's workload (1M rows):
 //  - weighted top-100k, w = quality^2: weights, keys, selection and sort of
 //    the first 100k positions;
 //  - uniform top-100k;

@@ -1,4 +1,4 @@
-// The bench-protocol workload (shared/docs/bench-protocol.md), generated in
+// The comparison bench's workload (docs/benchmarks.md), generated in
 // memory with a fixed seed, for the engine microbenchmarks.
 //
 //   id          doc-%07d (0-based)

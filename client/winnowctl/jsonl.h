@@ -5,7 +5,7 @@
 //    "payload": "text", "embedding": [0.1, 0.2]}
 //
 // parsed with simdjson and gathered into columnar UpsertDocumentsRequest
-// batches (the form the server parses fastest, build-notes.md).
+// batches (the form the server parses fastest, docs/benchmarks.md).
 //
 // Only "id" is required. A null value means the field is absent (a null
 // score is a null score). Unknown fields are errors, so that a misspelt
@@ -46,7 +46,7 @@ struct ParsedDocument {
   void Clear();
 };
 
-// Whether `name` is a reserved word of the filter language (design §4),
+// Whether `name` is a reserved word of the filter language,
 // which the server refuses as a score name or an attribute key.
 bool IsReservedName(std::string_view name);
 // Whether `name` may name a score column: [a-z_][a-z0-9_]* and not a

@@ -1,4 +1,4 @@
-// winnowctl: the command-line client of winnowd (design §8).
+// winnowctl: the command-line client of winnowd (docs/operations.md).
 //
 //   winnowctl [--server HOST:PORT] [--token TOKEN] [--tls-ca FILE]
 //             [--timeout SECONDS] COMMAND ...

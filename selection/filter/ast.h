@@ -1,6 +1,7 @@
 // The syntax tree of a filter, as the parser builds it from the grammar of
-// design §4. It knows nothing of any collection: names are not yet resolved
-// and types are not yet checked (selection/filter/compiler.h does both).
+// docs/filter-language.md. It knows nothing of any collection: names are not
+// yet resolved and types are not yet checked (selection/filter/compiler.h
+// does both).
 //
 // Internal to selection/filter. A tree is a plain value; const access from
 // several threads is safe.

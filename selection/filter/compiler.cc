@@ -430,7 +430,8 @@ class Compiler {
       }
     } else {
       for (const Operand* value : values) {
-        // A value no document has matches nothing (design §4).
+        // A value no document has matches nothing
+        // (docs/filter-language.md, "Names that do not exist").
         if (uint32_t code = AttrCode(column.name, value->str); code != 0) {
           codes.insert(code);
         }

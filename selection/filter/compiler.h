@@ -1,9 +1,9 @@
 // Name resolution, type checking and plan building for a parsed filter.
 //
-// Checks a tree from the parser against one collection's columns (design
-// §4 "Types", "Unknown names"), computes each pct() once, and lowers every
-// comparison to a predicate on the stored type (thresholds.h), a set of
-// interned codes or a set of ordinals.
+// Checks a tree from the parser against one collection's columns
+// (docs/filter-language.md, "Columns and types", "Names that do not exist"),
+// computes each pct() once, and lowers every comparison to a predicate on the
+// stored type (thresholds.h), a set of interned codes or a set of ordinals.
 //
 // Internal to selection/filter. Compile reads `columns` and keeps no
 // reference to it; safe to call from any thread while the columns do not

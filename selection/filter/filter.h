@@ -1,5 +1,5 @@
-// Filter: a compiled filter expression (design §4 "Filter language";
-// docs/filter-language.md is the user reference).
+// Filter: a compiled filter expression (docs/filter-language.md is the user
+// reference).
 //
 //   absl::StatusOr<Filter> f = Filter::Compile(
 //       "quality > 0.5 and domain in (\"d0\", \"d1\")", columns);

@@ -1,4 +1,4 @@
-// The filter language's tokens and lexer (design §4 "Filter language").
+// The filter language's tokens and lexer (docs/filter-language.md).
 //
 // Internal to selection/filter: callers compile filters through
 // selection/filter/filter.h. The lexer is a pure function of the text and
@@ -80,8 +80,8 @@ std::string DescribeToken(const Token& token);
 // The source spelling of a comparison operator ("==", "<=", ...).
 std::string_view OperatorText(TokenKind kind);
 
-// True for the reserved words of design §4: and or not in is_null pct domain
-// length id attr. Such a word cannot name a score.
+// True for the reserved words of the filter language: and or not in is_null
+// pct domain length id attr. Such a word cannot name a score.
 bool IsReservedWord(std::string_view word);
 
 }  // namespace winnow::filter

@@ -1,4 +1,5 @@
-// The recursive-descent parser for the binding filter grammar (design §4):
+// The recursive-descent parser for the binding filter grammar
+// (docs/filter-language.md, "Grammar"):
 //
 //   expr       := and_expr ("or" and_expr)*
 //   and_expr   := unary ("and" unary)*

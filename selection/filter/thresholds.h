@@ -2,9 +2,9 @@
 //
 // The language compares in double precision: a stored float32 (or uint32
 // length) is widened exactly and compared with the literal parsed as a
-// double (design §4). Widening every row costs time, so the compiler turns
-// each (op, double) into a predicate on the stored type that selects exactly
-// the same rows:
+// double (docs/filter-language.md, "Numbers: double-precision comparison").
+// Widening every row costs time, so the compiler turns each (op, double) into
+// a predicate on the stored type that selects exactly the same rows:
 //
 //   v <  t  <=>  v <  Up(t)      Up(t):   the least float >= t
 //   v >= t  <=>  v >= Up(t)      Down(t): the greatest float <= t

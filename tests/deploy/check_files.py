@@ -1,5 +1,5 @@
 """Checks deploy/: every YAML and JSON file parses, and each holds what
-design.md section 8 and docs/operations.md say it does.
+docs/operations.md ("Deploying") says it does.
 
 Usage: /usr/bin/python3 check_files.py DEPLOY_DIR
 """
@@ -113,7 +113,7 @@ def main():
     print("dashboard: %d panels, %d queries" % (
         sum(1 for p in dash["panels"] if p["type"] != "row"), exprs))
 
-    # ---- Kubernetes: the kinds of design section 8, and the probes ----
+    # ---- Kubernetes: the kinds docs/operations.md lists, and the probes ----
     kustomization = parsed["kubernetes/kustomization.yaml"][0]
     objects = []
     for res in kustomization["resources"]:

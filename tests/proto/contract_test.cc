@@ -1,4 +1,4 @@
-// Pins the public contract of design.md §4: the services, RPCs, streaming
+// Pins the public contract (docs/api.md): the services, RPCs, streaming
 // kinds and request/response type names that clients outside this repository
 // are written against, plus the few field-level properties later issues rely
 // on (echoed sequence numbers, resumable cursors, packed columns). A change
@@ -47,7 +47,7 @@ struct Rpc {
   Kind kind;
 };
 
-// design.md §4, the API contract table: binding.
+// The binding services and RPCs (docs/api.md).
 const std::vector<Rpc>& BindingRpcs() {
   static const std::vector<Rpc> kRpcs = {
       {"CollectionService", "CreateCollection", Kind::kUnary},
@@ -174,7 +174,8 @@ TEST(ContractTest, ServicesHaveOnlyTheBindingRpcs) {
 }
 
 TEST(ContractTest, GeneratedStubsAndCallbackServicesExist) {
-  // The server uses the callback API (design §2); the client uses stubs.
+  // The server uses the callback API (docs/architecture.md, "Threads"); the
+  // client uses stubs.
   static_assert(
       std::is_polymorphic_v<winnow::v1::SelectionService::CallbackService>);
   static_assert(
@@ -192,7 +193,7 @@ TEST(ContractTest, GeneratedStubsAndCallbackServicesExist) {
 }
 
 TEST(ContractTest, BidiStreamsEchoAClientChosenSequence) {
-  // Acknowledgements are matched to requests by sequence (design §4), so a
+  // Acknowledgements are matched to requests by sequence (docs/api.md), so a
   // client that loses a stream knows which messages landed.
   for (const char* rpc : {"UpsertDocuments", "PutScores", "ReportTraining"}) {
     for (const char* suffix : {"Request", "Response"}) {
@@ -232,7 +233,7 @@ TEST(ContractTest, UpsertOffersRowsAndFasterColumns) {
 
 TEST(ContractTest, NumericColumnsArePacked) {
   // Packed repeated scalars parse as one memcpy-like run, which is what the
-  // ingest and sampling rates of build-notes.md depend on.
+  // ingest and sampling rates of docs/benchmarks.md depend on.
   const std::vector<std::pair<const Descriptor*, const char*>> columns = {
       {winnow::v1::Document::descriptor(), "embedding"},
       {winnow::v1::DocumentColumns::descriptor(), "lengths"},
@@ -289,7 +290,7 @@ TEST(ContractTest, DropLastHasPresenceSoUnsetMeansTrue) {
   EXPECT_TRUE(request.has_drop_last());
 }
 
-TEST(ContractTest, StrategyOneofOffersEveryDesignStrategy) {
+TEST(ContractTest, StrategyOneofOffersEveryDocumentedStrategy) {
   const Descriptor* strategy = winnow::v1::Strategy::descriptor();
   ASSERT_EQ(strategy->oneof_decl_count(), 1);
   std::set<std::string> names;

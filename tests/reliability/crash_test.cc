@@ -1,5 +1,5 @@
-// Crash test (design §6 "Durability"): 20 cycles of SIGKILL at a random
-// moment while three clients write at once: upserts and score puts on
+// Crash test (docs/operations.md, "Durability"): 20 cycles of SIGKILL at a
+// random moment while three clients write at once: upserts and score puts on
 // acknowledged streams, and deletes. After each restart:
 //  - every acknowledged write is there;
 //  - every unacknowledged one is all there or not there at all (each

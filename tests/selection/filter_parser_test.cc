@@ -157,7 +157,7 @@ TEST(FilterLexerTest, PositionsAreOneBasedLineAndColumn) {
   EXPECT_EQ((*tokens)[4].pos, (Position{4, 4}));  // end of filter
 }
 
-TEST(FilterLexerTest, ReservedWordsAreTheDesignsTen) {
+TEST(FilterLexerTest, ReservedWordsAreTheDocumentedTen) {
   for (const char* w : {"and", "or", "not", "in", "is_null", "pct", "domain",
                         "length", "id", "attr"}) {
     EXPECT_TRUE(IsReservedWord(w)) << w;

@@ -3,13 +3,13 @@
 //
 // The test builds its own expression trees, renders them to text (random
 // spacing, redundant parentheses, comments, literal-first comparisons) and
-// evaluates them row by row with doubles exactly as design §4 words the
-// semantics, with no thresholds, code sets or blocks. Filter::Compile on
-// the text must select exactly the same rows. Columns hold ~20% nulls,
+// evaluates them row by row with doubles exactly as docs/filter-language.md
+// words the semantics, with no thresholds, code sets or blocks. Filter::Compile
+// on the text must select exactly the same rows. Columns hold ~20% nulls,
 // boundary floats (extremes, subnormals, +-0, neighbours of each other),
 // deleted rows, and row counts that are not multiples of 64 or of the block
-// size; literals include stored values, values between adjacent floats,
-// +-1e40, and numbers past the float range.
+// size; literals include stored values, values between adjacent floats, +-1e40,
+// and numbers past the float range.
 #include <gtest/gtest.h>
 
 #include <algorithm>

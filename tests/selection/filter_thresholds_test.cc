@@ -1,6 +1,6 @@
 // The float32 and uint32 rewrites of `column op literal` select exactly the
-// values that the double comparison of design §4 selects: proved here over
-// every pairing of edge-case values and literals, plus random ones.
+// values that the double comparison of docs/filter-language.md selects: proved
+// here over every pairing of edge-case values and literals, plus random ones.
 #include <gtest/gtest.h>
 
 #include <cfloat>

@@ -1,5 +1,5 @@
 // Properties of the selection steps in strategies.h, each against a
-// brute-force reference or a worked example from methods.md.
+// brute-force reference or a worked example from docs/algorithms.md.
 #include "selection/strategies.h"
 
 #include <gtest/gtest.h>
@@ -234,7 +234,7 @@ TEST(BucketBatcherTest, BatchesRespectTheBudgetAndServeEverySampleOnce) {
     int expected_over = 0;
     for (uint32_t l : lengths) expected_over += l > budget;
     EXPECT_EQ(over, expected_over);
-    // Bucketing keeps padding low (methods.md: far below unbucketed).
+    // Bucketing keeps padding low (far below unbucketed batches).
     EXPECT_LT(1 - used / padded, 0.12) << "budget " << budget;
   }
 }

@@ -276,7 +276,7 @@ std::vector<std::string> AllMethods() {
 
 TEST(MethodRulesTest, EveryRpcIsInTheTableWithAFieldItsRequestHas) {
   std::vector<std::string> methods = AllMethods();
-  EXPECT_EQ(methods.size(), 24u);  // design §4
+  EXPECT_EQ(methods.size(), 24u);  // every RPC of proto/winnow/v1/
   EXPECT_EQ(MethodRules().size(), methods.size());
   for (const std::string& method : methods) {
     const MethodRule* rule = FindMethodRule(method);
@@ -305,8 +305,8 @@ TEST(MethodRulesTest, EveryRpcIsInTheTableWithAFieldItsRequestHas) {
   }
 }
 
-// design §6's table, spelled out as the design gives it.
-TEST(MethodRulesTest, RolesAreDesignSixsTable) {
+// The roles table of docs/operations.md ("Tokens"), spelled out.
+TEST(MethodRulesTest, RolesAreTheDocumentedTable) {
   const std::set<std::string> reader = {
       "GetCollection", "ListCollections", "GetDocuments",   "GetScores",
       "Filter",        "Count",           "Sample",         "Nearest",

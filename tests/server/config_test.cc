@@ -34,7 +34,7 @@ class ConfigFileTest : public ::testing::Test {
   std::filesystem::path path_;
 };
 
-TEST(OptionsTest, DefaultsMatchTheDesign) {
+TEST(OptionsTest, DefaultsMatchTheDocs) {
   ServerOptions o;
   EXPECT_EQ(o.listen, "127.0.0.1:7450");
   EXPECT_EQ(o.metrics_listen, "127.0.0.1:9464");

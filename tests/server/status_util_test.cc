@@ -18,7 +18,7 @@ TEST(StatusUtilTest, EveryCanonicalCodeKeepsItsNumberAndMessage) {
   }
 }
 
-TEST(StatusUtilTest, DesignTableCodes) {
+TEST(StatusUtilTest, DocumentedErrorCodes) {
   EXPECT_EQ(ToGrpcStatus(absl::NotFoundError("x")).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError("x")).error_code(),

@@ -1,5 +1,5 @@
-// A full disk (design §5): writes fail with RESOURCE_EXHAUSTED and leave
-// nothing behind, reads keep working, and writes recover once space
+// A full disk (docs/operations.md): writes fail with RESOURCE_EXHAUSTED and
+// leave nothing behind, reads keep working, and writes recover once space
 // returns. The disk is a DiskQuota on the store's file system
 // (storage/disk_quota.h).
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Backups, whole system (design §6): AdminService.Backup taken while a
+// Backups, whole system (docs/operations.md): AdminService.Backup taken while a
 // writer runs, `winnowd --restore-from`, ListBackups and retention.
 //
 // The restored server must answer exactly as the original did at the

@@ -1,4 +1,4 @@
-// Every bad input of design §5 that the end-to-end RPCs can receive gets its
+// Every bad input of docs/api.md that the end-to-end RPCs can receive gets its
 // status code and a message naming the field, leaves nothing half-written,
 // and never takes the server down.
 #include <gtest/gtest.h>

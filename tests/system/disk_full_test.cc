@@ -1,4 +1,4 @@
-// A really full disk, whole system (design §5): winnowd on a small tmpfs.
+// A really full disk, whole system: winnowd on a small tmpfs.
 // Writes get RESOURCE_EXHAUSTED, reads keep working, and once the file
 // system grows (a tmpfs remount with a larger size) writes succeed again
 // and everything acknowledged survives a restart.

@@ -1,4 +1,4 @@
-// /metrics of a real winnowd (design §7): every metric the design names is
+// /metrics of a real winnowd (docs/operations.md): every metric it lists is
 // exported, the storage metrics follow the data, and the page passes
 // `promtool check metrics`.
 #include <gtest/gtest.h>
@@ -41,7 +41,8 @@ bool HasFamily(const std::string& page, const std::string& name,
   return page.find("# TYPE " + name + " " + type + "\n") != std::string::npos;
 }
 
-TEST(MetricsEndpointTest, LiveServerPassesPromtoolAndExportsEveryDesignMetric) {
+TEST(MetricsEndpointTest,
+     LiveServerPassesPromtoolAndExportsEveryDocumentedMetric) {
   ASSERT_NE(std::string(PROMTOOL_PATH), "")
       << "promtool not found at configure time; run scripts/install-deps.sh "
          "(Debian package prometheus) and reconfigure";
@@ -116,7 +117,7 @@ TEST(MetricsEndpointTest, LiveServerPassesPromtoolAndExportsEveryDesignMetric) {
             std::string::npos)
       << page;
 
-  // Every name of design §7 with the type its suffix promises, except the
+  // Every documented name with the type its suffix promises, except the
   // labelled data-plane metrics of features that do not report yet
   // (winnow_samples_served_total, winnow_served_mixture_drift,
   // winnow_feedback_reports_total, winnow_operation_seconds): a labelled

@@ -1,8 +1,7 @@
-// Whole-system tests of the sampling guarantees (design §4): plans shared by
-// every rank, signed cursors, exact resume after a SIGKILL with another
-// world size, every strategy, token budgets, and plans that stay stable
-// under writes. A real winnowd, a real RocksDB in a temp dir, the real
-// client.
+// Whole-system tests of the sampling guarantees (docs/sampling.md): plans
+// shared by every rank, signed cursors, exact resume after a SIGKILL with
+// another world size, every strategy, token budgets, and plans that stay stable
+// under writes. A real winnowd, a real RocksDB in a temp dir, the real client.
 #include <gtest/gtest.h>
 #include <signal.h>
 

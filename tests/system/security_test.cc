@@ -1,4 +1,4 @@
-// Whole-system security and limits (design §6, §8): bearer tokens with the
+// Whole-system security and limits (docs/operations.md): bearer tokens with the
 // role table and collection globs, TLS and mutual TLS, the plaintext health
 // port, SIGHUP reloads, winnowctl's token command, and the stream limit.
 // Certificates are made at test time with the openssl command: a CA, a
@@ -224,11 +224,11 @@ Code Drain(StreamReader<Response> reader) {
 
 struct Rpc {
   std::string name;
-  std::string role;  // the least role design §6 lets call it
+  std::string role;  // the least role that may call it
   std::function<Code(const Client&)> call;
 };
 
-// Every RPC of design §4, each with a harmless request on the collection
+// Every RPC of the contract, each with a harmless request on the collection
 // "web-a": an allowed call may succeed or fail for its own reasons, but
 // never with UNAUTHENTICATED or PERMISSION_DENIED.
 std::vector<Rpc> AllRpcs() {
@@ -409,7 +409,7 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
   const std::map<std::string, std::string> token_of = {
       {"reader", kReader}, {"writer", kWriter}, {"admin", kAdmin}};
   std::vector<Rpc> rpcs = AllRpcs();
-  ASSERT_EQ(rpcs.size(), 24u);  // design §4's table
+  ASSERT_EQ(rpcs.size(), 24u);  // every RPC of proto/winnow/v1/
   std::set<std::string> served;
   std::vector<std::string> not_served;
   for (const Rpc& rpc : rpcs) {

@@ -1,5 +1,5 @@
 // AckedWriter: the client side of Winnow's acknowledged bulk-write streams,
-// DocumentService.UpsertDocuments and ScoreService.PutScores (design §4).
+// DocumentService.UpsertDocuments and ScoreService.PutScores (docs/api.md).
 //
 // Each request message is one atomic batch. The server answers every batch,
 // in order, with a response echoing the batch's `sequence` once the batch is

@@ -1,4 +1,4 @@
-// winnow::Client: a thin typed C++ client for the winnow.v1 API (design §4).
+// winnow::Client: a thin typed C++ client for the winnow.v1 API (docs/api.md).
 //
 // Each method takes the generated request message and returns the response
 // (unary calls), a StreamReader (server streams) or an AckedWriter

@@ -1,6 +1,6 @@
 // Conversion of gRPC statuses into absl::Status, the client library's error
-// type. This is the one place where the client converts (style.md: errors
-// are converted in exactly one place per layer boundary).
+// type. This is the one place where the client converts (errors are
+// converted in exactly one place per layer boundary; docs/architecture.md).
 #ifndef WINNOW_CLIENT_STATUS_H_
 #define WINNOW_CLIENT_STATUS_H_
 

@@ -207,7 +207,7 @@ std::string_view GrpcCodeLabel(grpc::StatusCode code) {
   return c >= 0 && c <= 16 ? kNames[c] : "Unknown";
 }
 
-// ---- Every metric, declared here (design §7) ----
+// ---- Every metric, declared here (docs/operations.md, "Metrics") ----
 
 // The metric families, declared in three groups, each with the reason for
 // its labels and buckets beside it.

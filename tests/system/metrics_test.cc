@@ -118,11 +118,13 @@ TEST(MetricsEndpointTest,
       << page;
 
   // Every documented name with the type its suffix promises, except the
-  // labelled data-plane metrics of features that do not report yet
-  // (winnow_samples_served_total, winnow_served_mixture_drift,
-  // winnow_feedback_reports_total, winnow_operation_seconds): a labelled
-  // family appears with its first series (metrics_test in server_tests
-  // covers them through the API).
+  // labelled data-plane metrics that this test's calls do not produce
+  // (winnow_samples_served_total and winnow_served_mixture_drift need a
+  // Sample stream, a mixture's for the drift; winnow_feedback_reports_total
+  // and winnow_operation_seconds belong to features that do not report
+  // yet): a labelled family appears with its first series (metrics_test in
+  // server_tests covers them through the API, and the dashboard test on a
+  // live server).
   for (const auto& [name, type] :
        std::vector<std::pair<std::string, std::string>>{
            {"grpc_server_started_total", "counter"},

@@ -114,7 +114,7 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
   Frozen out;
   out.frozen_entry = EncodeFrozenRecord(plan->record);
   absl::StatusOr<std::shared_ptr<const FrozenCandidates>> assembled =
-      AssembleCandidates(plan->record, plan->weights,
+      AssembleCandidates(std::move(plan->record), std::move(plan->weights),
                          static_cast<uint32_t>(plan->domains.size()),
                          snapshot->id_hashes());
   if (!assembled.ok()) return assembled.status();

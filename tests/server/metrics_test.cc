@@ -426,6 +426,104 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
   EXPECT_GT(*Sample(text, "process_resident_memory_bytes"), 0);
 }
 
+TEST_F(MetricsServerTest, AMixturePlansDriftIsServedAndForgottenWithIt) {
+  ASSERT_TRUE(Create("mix").ok());
+  {
+    grpc::ClientContext context;
+    auto stream = documents_->UpsertDocuments(&context);
+    v1::UpsertDocumentsRequest request;
+    request.set_collection("mix");
+    request.set_sequence(1);
+    for (int i = 0; i < 400; ++i) {
+      v1::Document* d = request.add_documents();
+      d->set_id("m" + std::to_string(i));
+      d->set_length(10);
+      d->set_domain(i % 4 == 0 ? "code" : "web");
+    }
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::UpsertDocumentsResponse ack;
+    while (stream->Read(&ack)) {
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  // A 50/50 mixture over 300 web and 100 code documents, 200 samples.
+  std::string plan_id;
+  {
+    grpc::ClientContext context;
+    v1::SampleRequest request;
+    request.set_collection("mix");
+    request.set_run_id("mixture-run");
+    request.set_batch_size(50);
+    request.set_samples_per_epoch(200);
+    request.set_num_epochs(1);
+    request.set_world_size(1);
+    auto* m = request.mutable_strategy()->mutable_mixture();
+    for (const char* d : {"web", "code"}) {
+      auto* w = m->add_domain_weights();
+      w->set_domain(d);
+      w->set_weight(1);
+    }
+    auto reader = selection_->Sample(&context, request);
+    v1::SampleResponse response;
+    std::map<std::string, int> served;
+    while (reader->Read(&response)) {
+      plan_id = response.plan_id();
+      for (const std::string& d : response.batch().domains()) ++served[d];
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_EQ(served["web"] + served["code"], 200);
+    // The drift the server reports is the L1 distance of these shares.
+    const double expected = std::abs(served["web"] / 200.0 - 0.5) +
+                            std::abs(served["code"] / 200.0 - 0.5);
+    const int port = std::stoi(server_.metrics_address().substr(
+        server_.metrics_address().rfind(':') + 1));
+    std::string text = winnow::testing::HttpGet(port, "/metrics").value_or("");
+    std::optional<double> drift =
+        Sample(text, "winnow_served_mixture_drift",
+               {{"collection", "mix"}, {"plan", plan_id}});
+    ASSERT_TRUE(drift.has_value()) << text;
+    EXPECT_NEAR(*drift, expected, 1e-12);
+    EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                     {{"collection", "mix"}, {"domain", "code"}}),
+              0.5);
+  }
+  {
+    grpc::ClientContext context;
+    v1::GetCollectionRequest request;
+    request.set_name("mix");
+    v1::GetCollectionResponse response;
+    ASSERT_TRUE(collections_->GetCollection(&context, request, &response).ok());
+    EXPECT_EQ(response.collection().stats().plan_count(), 1);
+  }
+  {
+    grpc::ClientContext context;
+    v1::DeletePlanRequest request;
+    request.set_plan_id(plan_id);
+    v1::DeletePlanResponse response;
+    ASSERT_TRUE(selection_->DeletePlan(&context, request, &response).ok());
+  }
+  const int port = std::stoi(server_.metrics_address().substr(
+      server_.metrics_address().rfind(':') + 1));
+  std::string text = winnow::testing::HttpGet(port, "/metrics").value_or("");
+  EXPECT_EQ(Sample(text, "winnow_served_mixture_drift",
+                   {{"collection", "mix"}, {"plan", plan_id}}),
+            std::nullopt);
+  // Deleting the collection drops its target shares too.
+  {
+    grpc::ClientContext context;
+    v1::DeleteCollectionRequest request;
+    request.set_name("mix");
+    v1::DeleteCollectionResponse response;
+    ASSERT_TRUE(
+        collections_->DeleteCollection(&context, request, &response).ok());
+  }
+  text = winnow::testing::HttpGet(port, "/metrics").value_or("");
+  EXPECT_EQ(Sample(text, "winnow_mixture_target_share",
+                   {{"collection", "mix"}, {"domain", "code"}}),
+            std::nullopt);
+}
+
 TEST_F(MetricsServerTest, ATakenMetricsPortFailsTheStartNamingTheFlag) {
   Server second;
   ServerOptions options;

@@ -114,7 +114,7 @@ class DatasetTest(unittest.TestCase):
         self.assertEqual(results[0]["state"], results[1]["state"])
 
     def killed_then_resumed(self, run_id: str, first: Tuple[int, int], kill_after: int,
-                            second: Tuple[int, int], fetch: bool = False):
+                            second: Tuple[int, int], fetch: bool = False, on_step=None):
         """Trains on `first` = (world, workers), killed with SIGKILL during
         step kill_after + 1; resumes from its last checkpoint on `second`."""
         ckpt = os.path.join(self.tmp, run_id + ".json")
@@ -133,7 +133,8 @@ class DatasetTest(unittest.TestCase):
             self.assertEqual(state, saved["state"])
         self.assertEqual(len(saved["log"]), kill_after * first[0])
         final = train_loop.run(self.server.address, "train", run_id, second[0], second[1],
-                               state=saved["state"], log=saved["log"], fetch=fetch)
+                               state=saved["state"], log=saved["log"], fetch=fetch,
+                               on_step=on_step)
         return saved, final["log"]
 
     def expected_counts(self, first: Tuple[int, int], second: Tuple[int, int],
@@ -180,9 +181,20 @@ class DatasetTest(unittest.TestCase):
         self.assertEqual(saved["state"]["skip_batches"], 1)
         self.check_log(log, self.reference("shrink"), self.expected_counts((1, 3), (2, 2), 16))
 
-    def test_resume_in_the_second_epoch(self):
-        # 3 ranks x 1 worker: epoch 0 is 15 steps; killed in step 18.
-        saved, log = self.killed_then_resumed("epoch1", (3, 1), 17, (1, 2))
+    def test_resume_in_the_second_epoch_through_a_server_restart(self):
+        # 3 ranks x 1 worker: epoch 0 is 15 steps; killed in step 18. The
+        # resumed run (1 rank x 2 workers) also sees winnowd SIGKILLed and
+        # restarted after its 5th step: the workers reopen their streams
+        # from their cursors.
+        restarts = []
+
+        def restart(step: int) -> None:
+            if step == 5:
+                self.server.restart()
+                restarts.append(step)
+
+        saved, log = self.killed_then_resumed("epoch1", (3, 1), 17, (1, 2), on_step=restart)
+        self.assertEqual(restarts, [5])
         self.assertEqual(max(e for _, e, _, _ in saved["log"]), 1)
         self.check_log(log, self.reference("epoch1"), self.expected_counts((3, 1), (1, 2), 17))
 

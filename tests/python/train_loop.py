@@ -18,7 +18,7 @@ import json
 import os
 import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import winnow.torch as wt
 
@@ -30,8 +30,10 @@ def expected_payload(doc_id: str) -> bytes:
 def run(address: str, collection: str, run_id: str, world: int, workers: int,
         *, state: Optional[Dict[str, Any]] = None, log: Optional[List] = None,
         checkpoint: Optional[str] = None, kill_after: Optional[int] = None,
-        num_epochs: int = 2, batch_size: int = 5, fetch: bool = False) -> Dict[str, Any]:
-    """Trains until the plan is exhausted; returns the last checkpoint."""
+        num_epochs: int = 2, batch_size: int = 5, fetch: bool = False,
+        on_step: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """Trains until the plan is exhausted; returns the last checkpoint.
+    on_step(step) runs after each step's checkpoint."""
     log = list(log or [])
     loaders = []
     for rank in range(world):
@@ -72,6 +74,8 @@ def run(address: str, collection: str, run_id: str, world: int, workers: int,
                 with open(checkpoint + ".tmp", "w") as f:
                     json.dump(ckpt, f)
                 os.replace(checkpoint + ".tmp", checkpoint)
+            if on_step is not None:
+                on_step(steps)
         if served == 0:
             return ckpt
 

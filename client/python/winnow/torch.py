@@ -44,10 +44,13 @@ import torch.utils.data
 
 from winnow.client import Client, SampleBatch, StrategyLike
 from winnow.cursor import cursor_position
+from winnow.errors import Unavailable
 
 FetchFn = Callable[[SampleBatch, Client, str], Any]
 
 _STATE_VERSION = 1
+# Sample streams reopened after UNAVAILABLE, in a row, before giving up.
+RECONNECTS = 8
 
 
 class payloads:
@@ -228,7 +231,7 @@ class WinnowIterableDataset(torch.utils.data.IterableDataset):
         if self._skip <= 0:
             return
         request = self._request(0, self._skip, max_batches=1, view="ordinals")
-        batches = list(self.client.sample_request(request))
+        batches = list(self._reconnecting(request))
         if len(batches) != 1:
             raise RuntimeError(f"resuming: no batch at the saved position "
                                f"(cursor {self._cursor!r} + {self._skip})")
@@ -248,7 +251,7 @@ class WinnowIterableDataset(torch.utils.data.IterableDataset):
         self._resolve_skip()
         rank, world = self._rank_arg
         start_epoch = cursor_position(self._cursor).epoch if self._cursor else 0
-        probe = list(self.client.sample_request(
+        probe = list(self._reconnecting(
             self._request(world - 1, world, max_batches=1, view="ordinals")))
         self._drop_last = None
         target = start_epoch
@@ -261,6 +264,30 @@ class WinnowIterableDataset(torch.utils.data.IterableDataset):
         # A saved run that saw its epoch end has moved on to the next one.
         self._target = max(target, self._epoch)
         self._prepared = True
+
+    def _reconnecting(self, request) -> Iterator[SampleBatch]:
+        """The Sample stream of `request`, reopened from the last batch's
+        cursor when it breaks with UNAVAILABLE (a failed connect, a server
+        restart): a stream's cursor resumes exactly that stream (same rank
+        and world size), so nothing is repeated or skipped. Gives up after
+        RECONNECTS failures in a row."""
+        failures = 0
+        served = 0
+        while True:
+            try:
+                for batch in self.client.sample_request(request):
+                    failures = 0
+                    served += 1
+                    yield batch
+                    if request.max_batches and served >= request.max_batches:
+                        return
+                    request.cursor = batch.cursor
+                return
+            except Unavailable:
+                failures += 1
+                if failures > RECONNECTS:
+                    raise
+                time.sleep(min(0.2 * 2 ** failures, 3.0))
 
     def _item(self, batch: SampleBatch) -> Dict[str, Any]:
         item: Dict[str, Any] = {
@@ -295,7 +322,7 @@ class WinnowIterableDataset(torch.utils.data.IterableDataset):
         last_cursor = self._cursor if (
             self._cursor and cursor_position(self._cursor).epoch == target) else None
         drop_last = self._drop_last
-        for batch in self.client.sample_request(request):
+        for batch in self._reconnecting(request):
             if batch.plan is not None:
                 drop_last = batch.plan.drop_last
             if batch.epoch < target:
@@ -312,7 +339,7 @@ class WinnowIterableDataset(torch.utils.data.IterableDataset):
             # virtual round at position s, worker w also serves batch
             # s + w*W + r when s + (w+1)*W batches exist, as rank w*W + r of a
             # world of (w+1)*W reading one batch from s.
-            extra = list(self.client.sample_request(self._request(
+            extra = list(self._reconnecting(self._request(
                 worker * world + rank, (worker + 1) * world, max_batches=1,
                 cursor=last_cursor or "")))
             if extra and extra[0].epoch == target:
@@ -393,14 +420,15 @@ def _watch_main_process(pid: int) -> None:
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers start from a fork server that has imported torch and winnow
-    but never opened a gRPC channel: a worker forked straight from a
-    process with open gRPC connections inherits their sockets and its own
-    channel fails ("Socket operation on non-socket", "handshaker
-    shutdown"). The fork server makes starting workers as cheap as fork()
-    once it runs; the dataset and its fetch function must pickle."""
+    """Workers start from a fork server that has imported torch but not
+    gRPC: a worker forked from a process with gRPC state (open connections,
+    or merely gRPC imported) cannot open a working channel ("Socket
+    operation on non-socket", "handshaker shutdown", "timed out before
+    receiving SETTINGS frame"). The fork server makes starting workers
+    about as cheap as fork() once it runs; the dataset and its fetch
+    function must pickle."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch"])
+    ctx.set_forkserver_preload(["torch", "torch.utils.data", "numpy", "google.protobuf.json_format"])
     return ctx
 
 

@@ -285,11 +285,14 @@ class Client:
         self.token = token
         self.tls_ca = tls_ca
         self.timeout = timeout
+        # Reconnect soon after a server restart. (Not min_reconnect_backoff_ms:
+        # gRPC also takes it as the connect timeout, and 100 ms fails
+        # connections to a busy server with "timed out before receiving
+        # SETTINGS frame".)
         options = [
             ("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
         ]
         if tls_ca:

@@ -421,12 +421,10 @@ def _watch_main_process(pid: int) -> None:
 
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Workers start from a fork server that has imported torch but not
-    gRPC: a worker forked from a process with gRPC state (open connections,
-    or merely gRPC imported) cannot open a working channel ("Socket
-    operation on non-socket", "handshaker shutdown", "timed out before
-    receiving SETTINGS frame"). The fork server makes starting workers
-    about as cheap as fork() once it runs; the dataset and its fetch
-    function must pickle."""
+    gRPC: gRPC's state does not survive fork() (a worker forked from a
+    process that uses gRPC fails with "Socket operation on non-socket").
+    The fork server makes starting workers about as cheap as fork() once it
+    runs; the dataset and its fetch function must pickle."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "torch.utils.data", "numpy", "google.protobuf.json_format"])
     return ctx

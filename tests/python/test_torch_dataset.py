@@ -198,6 +198,35 @@ class DatasetTest(unittest.TestCase):
         self.assertEqual(max(e for _, e, _, _ in saved["log"]), 1)
         self.check_log(log, self.reference("epoch1"), self.expected_counts((3, 1), (1, 2), 17))
 
+    def test_without_drop_last_every_batch_is_served_across_a_resume(self):
+        # 1 rank: 2 workers stop after 7 batches (mid-round), 3 workers
+        # resume. Without drop_last every batch is served, the short last
+        # one (230 = 32 * 7 + 6) included.
+        import winnow.torch as wt
+
+        def loader(workers: int) -> wt.WinnowDataLoader:
+            return wt.WinnowDataLoader(wt.WinnowIterableDataset(
+                self.server.address, "train", batch_size=7, seed=11, run_id="no-drop",
+                num_epochs=1, drop_last=False, rank=0, world_size=1), num_workers=workers)
+
+        first = []
+        before = loader(2)
+        for b in before:
+            first.append((b["global_batch_index"], b["ids"]))
+            if len(first) == 7:
+                break
+        state = before.state_dict()
+        self.assertEqual(state["skip_batches"], 1)
+        after = loader(3)
+        after.load_state_dict(state)
+        rest = [(b["global_batch_index"], b["ids"]) for b in after]
+        everything = {b.global_batch_index: b.ids for b in self.client.sample(
+            "train", batch_size=7, seed=11, run_id="no-drop", num_epochs=1, drop_last=False)}
+        self.assertEqual(len(everything), 33)  # 32 batches of 7 and one of 6
+        self.assertEqual([g for g, _ in first + rest], list(range(33)))
+        for g, ids in first + rest:
+            self.assertEqual(ids, everything[g])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -19,12 +19,12 @@ class ClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Winnowd()
+        cls.addClassCleanup(cls.server.stop)  # also when setUpClass fails
         cls.client = winnow.Client(cls.server.address)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        cls.server.stop()
 
     def fresh(self, name: str, **kwargs) -> str:
         self.client.delete_collection(name, allow_missing=True)

@@ -43,6 +43,7 @@ class DatasetTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Winnowd()
+        cls.addClassCleanup(cls.server.stop)  # also when setUpClass fails
         cls.client = winnow.Client(cls.server.address)
         cls.client.create_collection("train")
         ids = [f"d{i:03d}" for i in range(N_DOCS)]
@@ -54,7 +55,6 @@ class DatasetTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        cls.server.stop()
 
     def env(self) -> Dict[str, str]:
         env = dict(os.environ)

@@ -23,6 +23,16 @@ def winnowd_path() -> str:
     return os.environ.get("WINNOWD") or os.path.join(ROOT, "build", "server", "winnowd")
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when the test process dies, so that no
+    winnowd outlives a test killed by ctest's timeout."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Winnowd:
     """Starts winnowd; ``address`` is ``127.0.0.1:PORT``. ``restart()`` kills
     it (SIGKILL) and starts it again on the same port and data dir."""
@@ -44,7 +54,8 @@ class Winnowd:
         with open(log, "ab") as f:
             start = f.tell()
             self.proc = subprocess.Popen(
-                [winnowd_path(), "--data-dir", self.data_dir,
+                preexec_fn=_die_with_parent,
+                args=[winnowd_path(), "--data-dir", self.data_dir,
                  "--listen", f"127.0.0.1:{self.port}",
                  "--metrics-listen", "127.0.0.1:0"] + self.extra_args,
                 stdout=f, stderr=subprocess.STDOUT)

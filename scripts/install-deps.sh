@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Winnow needs to build and test on Debian bookworm: the packages
-# of docs/architecture.md ("Dependencies") and the npm tools in package.json
-# (buf). Idempotent: it installs only what is missing.
+# Installs what Winnow needs to build and test on Debian bookworm: the
+# Debian packages below (docs/architecture.md, "Dependencies"), the npm tools
+# in package.json (buf) and the Node.js example's packages
+# (client/node/package.json). Idempotent: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=apt-missing.sh
@@ -22,8 +23,11 @@ PACKAGES=(
   openssl
   # sanitizer builds and fuzzing (scripts/sanitizers.sh, scripts/fuzz.sh)
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
-  # the demo's data generator and the README's Python example
-  python3 python3-grpcio python3-protobuf
+  # the demo's data generator, the Python package (client/python) and its
+  # PyTorch dataset (python3-torch: about 220 packages, ~150 s to install),
+  # and the package's install path: a venv with pip (tests/python)
+  python3 python3-grpcio python3-protobuf python3-numpy python3-torch
+  python3-pip python3-venv python3-setuptools
   # metrics and deploy/ tests: promtool and a real Prometheus, YAML parsing,
   # `docker-compose config`, and systemd-analyze verify
   prometheus python3-yaml docker-compose systemd
@@ -38,4 +42,8 @@ if ! command -v npm >/dev/null; then
 fi
 if [ ! -x node_modules/.bin/buf ]; then
   npm ci --no-audit --no-fund --loglevel=error
+fi
+# The Node.js example's @grpc/grpc-js and @grpc/proto-loader (client/node).
+if [ ! -d client/node/node_modules/@grpc/grpc-js ]; then
+  npm ci --prefix client/node --no-audit --no-fund --loglevel=error
 fi

@@ -14,7 +14,9 @@
 # Debian's gRPC and RocksDB are not instrumented, so server/ and client/
 # tests (which live inside gRPC) are not run here; RocksDB runs
 # uninstrumented under storage's tests, and TSan reports inside it are
-# suppressed (tests/sanitizers/tsan.supp).
+# suppressed (tests/sanitizers/tsan.supp). Abseil is uninstrumented too:
+# the TSan test binaries carry tests/sanitizers/absl_mutex_tsan.cc, which
+# reports absl::Mutex's locks to TSan.
 #
 #   bash scripts/sanitizers.sh            # both
 #   bash scripts/sanitizers.sh asan       # or just one: asan | tsan

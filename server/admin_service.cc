@@ -73,10 +73,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
               absl::StrCat("request_id: at most 128 bytes, got ",
                            request->request_id().size()));
         }
-        std::unique_lock<std::mutex> request_lock;
+        absl::MutexLockMaybe request_lock(
+            request->request_id().empty() ? nullptr : &request_mu_);
         if (!request->request_id().empty()) {
-          request_lock = std::unique_lock(request_mu_);
-          std::lock_guard lock(mu_);
+          absl::MutexLock lock(&mu_);
           const absl::Time now = absl::Now();
           std::erase_if(by_request_id_, [&](const auto& entry) {
             return now - entry.second.when > kRequestIdLifetime;
@@ -121,7 +121,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
           scope.Note("error", std::string(backup.status().message()));
         }
         if (!request->request_id().empty()) {
-          std::lock_guard lock(mu_);
+          absl::MutexLock lock(&mu_);
           by_request_id_[request->request_id()] = {end, op};
         }
         return absl::OkStatus();

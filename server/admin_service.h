@@ -16,9 +16,10 @@
 #define WINNOW_SERVER_ADMIN_SERVICE_H_
 
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/backups.h"
 #include "server/service_env.h"
@@ -60,12 +61,12 @@ class AdminServiceImpl final
   BackupManager* const backups_;
   const absl::Time start_time_;
 
-  std::mutex mu_;
-  // Operations by request_id, for 24 hours. Guarded by mu_.
-  std::map<std::string, Remembered> by_request_id_;
   // Held while a backup with a request_id runs, so a concurrent retry
   // waits for it and then finds it in by_request_id_.
-  std::mutex request_mu_;
+  absl::Mutex request_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Mutex mu_;
+  // Operations by request_id, for 24 hours.
+  std::map<std::string, Remembered> by_request_id_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace winnow::server

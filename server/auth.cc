@@ -329,13 +329,13 @@ absl::Status TokenStore::Reload() {
       ParseTokenFile(text.str(), path_);
   if (!entries.ok()) return entries.status();
   auto snapshot = std::make_shared<const Entries>(*std::move(entries));
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   entries_ = std::move(snapshot);
   return absl::OkStatus();
 }
 
 std::shared_ptr<const TokenStore::Entries> TokenStore::Snapshot() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return entries_;
 }
 

@@ -45,15 +45,16 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace google::protobuf {
 class Message;
@@ -111,7 +112,7 @@ class TokenStore {
 
   // Reads the file again. On any error the tokens loaded before stay in
   // force and the error is returned.
-  absl::Status Reload();
+  absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The principal of the token whose SHA-256 is that of `token`;
   // UNAUTHENTICATED if none.
@@ -123,11 +124,11 @@ class TokenStore {
  private:
   using Entries = std::vector<TokenEntry>;
   explicit TokenStore(std::string path) : path_(std::move(path)) {}
-  std::shared_ptr<const Entries> Snapshot() const;
+  std::shared_ptr<const Entries> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string path_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const Entries> entries_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Entries> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 // How an RPC's request relates to the token's collection glob.

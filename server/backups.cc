@@ -139,7 +139,7 @@ BackupManager::BackupManager(storage::Store* store, std::string backup_dir,
       server_version_(std::move(server_version)) {}
 
 absl::StatusOr<BackupRecord> BackupManager::Create() {
-  std::lock_guard lock(create_mu_);
+  absl::MutexLock lock(&create_mu_);
   const fs::path root(backup_dir_);
   std::error_code ec;
   fs::create_directories(root, ec);

@@ -24,11 +24,12 @@
 #define WINNOW_SERVER_BACKUPS_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/store.h"
 
@@ -65,7 +66,7 @@ class BackupManager {
   // Takes a backup while the store keeps serving reads and writes, then
   // applies retention. Errors: the store's (RESOURCE_EXHAUSTED on a full
   // disk), or INTERNAL when the backup directory cannot be written.
-  absl::StatusOr<BackupRecord> Create();
+  absl::StatusOr<BackupRecord> Create() ABSL_LOCKS_EXCLUDED(create_mu_);
 
   // Complete backups, newest first. A directory that is not a readable
   // backup is skipped (and logged).
@@ -81,7 +82,7 @@ class BackupManager {
   const std::string backup_dir_;
   const int64_t keep_;
   const std::string server_version_;
-  std::mutex create_mu_;  // one backup at a time
+  absl::Mutex create_mu_;  // one backup at a time
 };
 
 // Restores the backup in `backup_path` (a <backup_id> directory, or a bare

@@ -28,10 +28,10 @@
 // the stream like any failed one.
 //
 // Thread safety: gRPC reactions and the worker tasks run on different
-// threads; state is guarded by mu_, and gRPC operations are started outside
-// it. Finish() is called exactly once, when no operation or worker task is
-// outstanding, as the last touch of `this` by that thread (OnDone deletes
-// the reactor).
+// threads; state is guarded by mu_ (ABSL_GUARDED_BY, checked by clang), and
+// gRPC operations are started outside it. Finish() is called exactly once, when
+// no operation or worker task is outstanding, as the last touch of `this` by
+// that thread (OnDone deletes the reactor).
 #ifndef WINNOW_SERVER_BATCH_ACK_REACTOR_H_
 #define WINNOW_SERVER_BATCH_ACK_REACTOR_H_
 
@@ -42,13 +42,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/rpc_scope.h"
 #include "server/service_env.h"
 #include "server/status_util.h"
@@ -78,7 +79,7 @@ class BatchAckReactor final
         scope_(context, method, RpcType::kBidiStream, env),
         method_(method),
         start_(std::move(start)) {
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     if (env_.draining.load(std::memory_order_acquire)) {
       final_status_ = ShuttingDownError();
     } else if (absl::Status s =
@@ -91,26 +92,26 @@ class BatchAckReactor final
     } else {
       holds_stream_ = true;
     }
-    Advance(lock);
+    Advance();
   }
 
   void OnReadDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     reading_ = false;
     if (!ok) {
       // The client half-closed, or the call was cancelled.
       reads_done_ = true;
-      Advance(lock);
+      Advance();
       return;
     }
     scope_.MessageReceived();
     starting_ = true;
-    lock.unlock();
+    mu_.Unlock();
     env_.workers->Post([this] { Process(); });
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     writing_ = false;
     slots_.pop_front();
     ++popped_;
@@ -121,7 +122,7 @@ class BatchAckReactor final
       slots_.clear();
       if (!final_status_) final_status_ = absl::CancelledError("stream broken");
     }
-    Advance(lock);
+    Advance();
   }
 
   void OnCancel() override { cancelled_.store(true); }
@@ -141,7 +142,7 @@ class BatchAckReactor final
   };
 
   // Starts and then finishes the batch in request_ (worker thread).
-  void Process() {
+  void Process() ABSL_LOCKS_EXCLUDED(mu_) {
     const uint64_t sequence = request_.sequence();
     absl::StatusOr<Finisher> finisher;
     if (cancelled_.load()) {
@@ -156,11 +157,11 @@ class BatchAckReactor final
     } else {
       finisher = start_(request_);
     }
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     starting_ = false;
     if (!finisher.ok()) {
       Fail(finisher.status(), sequence);
-      Advance(lock);
+      Advance();
       return;
     }
     // A started batch must be finished even if the stream is failing.
@@ -168,12 +169,12 @@ class BatchAckReactor final
     const uint64_t id = popped_ + slots_.size();
     if (keep) slots_.push_back(Slot{id, sequence, false, Response()});
     ++finishing_;
-    Advance(lock);  // reads the next batch while this one syncs
+    Advance();  // reads the next batch while this one syncs
     // (Advance cannot finish the call: finishing_ > 0.)
 
     Response ack;
     absl::Status status = (*finisher)(&ack);
-    lock.lock();
+    mu_.Lock();
     --finishing_;
     Slot* slot = keep ? FindSlot(id) : nullptr;
     if (slot != nullptr) {
@@ -189,28 +190,29 @@ class BatchAckReactor final
         Fail(status, sequence);
       }
     }
-    Advance(lock);
+    Advance();
   }
 
-  Slot* FindSlot(uint64_t id) {
+  Slot* FindSlot(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (id < popped_ || id - popped_ >= slots_.size()) return nullptr;
     Slot& slot = slots_[id - popped_];
     return slot.id == id ? &slot : nullptr;
   }
 
-  void Fail(const absl::Status& status, uint64_t sequence) {
+  void Fail(const absl::Status& status, uint64_t sequence)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!final_status_) {
       final_status_ = Annotate(status, absl::StrCat("sequence ", sequence));
     }
   }
 
-  // Under `lock`, decides what to start next: the write of the first
+  // Under mu_, decides what to start next: the write of the first
   // acknowledgement once it is ready, the next read while there is room,
   // or, when nothing is outstanding and the stream is over, Finish. Then
-  // releases the lock and starts them. The caller must not touch `this`
+  // releases mu_ and starts them. The caller must not touch `this`
   // afterwards unless it holds a reason for the call to stay open (an
   // outstanding worker task).
-  void Advance(std::unique_lock<std::mutex>& lock) {
+  void Advance() ABSL_UNLOCK_FUNCTION(mu_) {
     const Response* write = nullptr;
     bool read = false;
     std::optional<absl::Status> finish;
@@ -236,7 +238,7 @@ class BatchAckReactor final
       scope_.Note("batches", acked_);
     }
     if (write != nullptr) ++acked_;
-    lock.unlock();
+    mu_.Unlock();
     if (write != nullptr) this->StartWrite(write);
     if (read) this->StartRead(&request_);
     if (finish) this->Finish(scope_.Done(ToGrpcStatus(*finish)));
@@ -246,26 +248,28 @@ class BatchAckReactor final
   RpcScope scope_;
   const std::string_view method_;
   const Start start_;
-  bool holds_stream_ = false;  // counted in env_.open_streams
+  // Counted in env_.open_streams; set by the constructor only.
+  bool holds_stream_ = false;
   std::atomic<bool> cancelled_{false};
 
-  std::mutex mu_;
-  // Protected by mu_ (request_: read into while reading_, then used by the
-  // one Process task while starting_).
+  absl::Mutex mu_;
+  // Owned by whoever the flags under mu_ say: gRPC reads into it while
+  // reading_, then the one Process task uses it while starting_.
   Request request_;
-  bool reading_ = false;
-  bool starting_ = false;
-  int finishing_ = 0;  // Process tasks waiting in a Finisher
-  bool writing_ = false;
-  bool reads_done_ = false;
-  bool finished_ = false;
-  std::optional<absl::Status> final_status_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool starting_ ABSL_GUARDED_BY(mu_) = false;
+  // Process tasks waiting in a Finisher.
+  int finishing_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
   // Started batches in stream order; the front's ack is being written
   // while writing_. Slot ids count from the stream's first batch; popped_
   // is the id of the front.
-  std::deque<Slot> slots_;
-  uint64_t popped_ = 0;
-  int64_t acked_ = 0;
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t popped_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace winnow::server

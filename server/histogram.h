@@ -1,10 +1,7 @@
-// Histograms and percentiles of a column over a filter's matches, for
-// SelectionService.Count (selection.proto HistogramSpec / Histogram).
-//
-// Bins follow numpy.histogram: equal width over [lower, upper], the last
-// bin closed, a degenerate range widened by 0.5 on each side. Percentiles
-// are numpy's default linear interpolation, as pct() computes them
-// (selection/filter/percentile.h).
+// Count's histograms (selection.proto HistogramSpec / Histogram): converts
+// the spec and the answer between the proto and the engine's
+// ComputeColumnStats (selection/column_stats.h), which computes every figure
+// as numpy does.
 //
 // Pure function; thread-safe.
 #ifndef WINNOW_SERVER_HISTOGRAM_H_
@@ -21,9 +18,9 @@ namespace winnow::server {
 
 // Fills *out for the documents set in `matches`. `field` names the spec in
 // errors ("histograms[0]"): INVALID_ARGUMENT for an unknown column or a
-// range that holds no value range (a lower_bound above every value with no
-// upper_bound, or the reverse). The spec's own bounds are checked by
-// ValidateCountRequest.
+// bound that leaves no range over the matching values (a lower_bound above
+// every value with no upper_bound, or the reverse). The spec's own bounds
+// are checked by ValidateCountRequest.
 absl::Status ComputeHistogram(const winnow::v1::HistogramSpec& spec,
                               const ColumnSet& columns, const Bitmap& matches,
                               std::string_view field,

@@ -583,7 +583,7 @@ void Metrics::RefreshStorage(const storage::Store& store) {
   // winnow_documents: one series per existing collection.
   std::vector<storage::CollectionInfo> collections = store.ListCollections();
   absl::flat_hash_set<std::string> now;
-  std::lock_guard lock(series_mu_);
+  absl::MutexLock lock(&series_mu_);
   for (const storage::CollectionInfo& c : collections) {
     f.documents.Add({{"collection", c.name}}).Set(d(c.num_documents));
     now.insert(c.name);
@@ -601,7 +601,7 @@ void Metrics::RefreshStorage(const storage::Store& store) {
 }
 
 Metrics::Rpc* Metrics::ForMethod(std::string_view full_method, RpcType type) {
-  std::lock_guard lock(rpc_mu_);
+  absl::MutexLock lock(&rpc_mu_);
   std::unique_ptr<Rpc>& slot = rpcs_[std::string(full_method)];
   if (slot == nullptr) {
     slot = std::make_unique<Rpc>();
@@ -662,7 +662,7 @@ void Metrics::SetMixtureTarget(
     std::string_view collection,
     std::span<const std::pair<std::string_view, double>> shares) {
   Families& f = *families_;
-  std::lock_guard lock(series_mu_);
+  absl::MutexLock lock(&series_mu_);
   std::set<std::string>& known = target_domains_[std::string(collection)];
   std::set<std::string> now;
   for (const auto& [domain, share] : shares) {
@@ -683,7 +683,7 @@ void Metrics::SetMixtureTarget(
 
 void Metrics::SetServedMixtureDrift(std::string_view collection,
                                     std::string_view plan, double drift) {
-  std::lock_guard lock(series_mu_);
+  absl::MutexLock lock(&series_mu_);
   drift_plans_[std::string(collection)].insert(std::string(plan));
   families_->mixture_drift
       .Add({{"collection", std::string(collection)},
@@ -693,7 +693,7 @@ void Metrics::SetServedMixtureDrift(std::string_view collection,
 
 void Metrics::ForgetPlan(std::string_view collection, std::string_view plan) {
   Families& f = *families_;
-  std::lock_guard lock(series_mu_);
+  absl::MutexLock lock(&series_mu_);
   auto it = drift_plans_.find(std::string(collection));
   if (it == drift_plans_.end() || it->second.erase(std::string(plan)) == 0) {
     return;
@@ -705,7 +705,7 @@ void Metrics::ForgetPlan(std::string_view collection, std::string_view plan) {
 void Metrics::ForgetCollection(std::string_view collection) {
   Families& f = *families_;
   const std::string name(collection);
-  std::lock_guard lock(series_mu_);
+  absl::MutexLock lock(&series_mu_);
   auto it = target_domains_.find(name);
   if (it != target_domains_.end()) {
     for (const std::string& domain : it->second) {

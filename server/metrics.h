@@ -32,15 +32,16 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace prometheus {
 class Counter;
@@ -174,16 +175,21 @@ class Metrics {
   std::string address_;
   std::unique_ptr<StorageRefresher> refresher_;
 
-  std::mutex rpc_mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Rpc>> rpcs_;  // by method
+  absl::Mutex rpc_mu_;
+  // By method.
+  absl::flat_hash_map<std::string, std::unique_ptr<Rpc>> rpcs_
+      ABSL_GUARDED_BY(rpc_mu_);
 
   // Labelled gauge series to remove when their subject goes away.
-  std::mutex series_mu_;
-  absl::flat_hash_set<std::string> documents_names_;  // winnow_documents
+  absl::Mutex series_mu_;
+  // winnow_documents's collections.
+  absl::flat_hash_set<std::string> documents_names_ ABSL_GUARDED_BY(series_mu_);
   // winnow_mixture_target_share's domains, per collection.
-  absl::flat_hash_map<std::string, std::set<std::string>> target_domains_;
+  absl::flat_hash_map<std::string, std::set<std::string>> target_domains_
+      ABSL_GUARDED_BY(series_mu_);
   // winnow_served_mixture_drift's plans, per collection.
-  absl::flat_hash_map<std::string, std::set<std::string>> drift_plans_;
+  absl::flat_hash_map<std::string, std::set<std::string>> drift_plans_
+      ABSL_GUARDED_BY(series_mu_);
 };
 
 }  // namespace winnow::server

@@ -296,6 +296,7 @@ PlanRegistry::~PlanRegistry() {
   {
     absl::MutexLock lock(&stop_mu_);
     stop_ = true;
+    stop_cv_.SignalAll();
   }
   if (expiry_.joinable()) expiry_.join();
 }
@@ -385,7 +386,10 @@ void PlanRegistry::StartExpiry() {
     for (;;) {
       {
         absl::MutexLock lock(&stop_mu_);
-        if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), wait)) return;
+        const absl::Time deadline = absl::Now() + wait;
+        while (!stop_ && !stop_cv_.WaitWithDeadline(&stop_mu_, deadline)) {
+        }
+        if (stop_) return;
       }
       ExpireIdle(std::chrono::system_clock::now());
     }

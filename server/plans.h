@@ -251,6 +251,9 @@ class PlanRegistry {
       creating_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex stop_mu_;
+  // A CondVar, not Mutex::Await: the TSan builds see absl's locks through a
+  // shim (tests/sanitizers/absl_mutex_tsan.cc) that covers CondVar waits.
+  absl::CondVar stop_cv_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread expiry_;
 };

@@ -95,7 +95,7 @@ Server::Server() : impl_(std::make_unique<Impl>()) {}
 Server::~Server() {
   bool running;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     running = impl_->grpc_server != nullptr && !shutdown_done_;
   }
   if (running) {
@@ -361,7 +361,7 @@ absl::Status Server::ReloadTokens() {
 }
 
 void Server::RequestShutdown(std::string_view reason) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (shutdown_started_) {
     if (!shutdown_done_) {
       spdlog::warn("shutdown: {} again; ending streams now", reason);
@@ -431,18 +431,20 @@ void Server::Shutdown(std::string reason) {
   } else {
     spdlog::error("shutdown: closing the store failed: {}", closed.ToString());
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   close_status_ = closed;
   shutdown_done_ = true;
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 absl::Status Server::WaitForTermination() {
+  std::thread shutdown_thread;
   {
-    std::unique_lock lock(mu_);
-    done_cv_.wait(lock, [this] { return shutdown_done_; });
+    absl::MutexLock lock(&mu_);
+    while (!shutdown_done_) done_cv_.Wait(&mu_);
+    shutdown_thread = std::move(shutdown_thread_);
   }
-  if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  if (shutdown_thread.joinable()) shutdown_thread.join();
   Impl& impl = *impl_;
   if (impl.signals) {
     boost::system::error_code ignored;
@@ -451,7 +453,7 @@ absl::Status Server::WaitForTermination() {
   impl.io_work.reset();
   impl.io.stop();
   if (impl.io_thread.joinable()) impl.io_thread.join();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return close_status_;
 }
 

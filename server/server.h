@@ -25,14 +25,14 @@
 #ifndef WINNOW_SERVER_SERVER_H_
 #define WINNOW_SERVER_SERVER_H_
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "server/options.h"
 
 namespace winnow::server {
@@ -69,30 +69,29 @@ class Server {
   absl::Status ReloadTokens();
 
   // Begins the shutdown sequence; returns at once.
-  void RequestShutdown(std::string_view reason);
+  void RequestShutdown(std::string_view reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until the shutdown sequence has finished; returns the status of
   // closing the store.
-  absl::Status WaitForTermination();
+  absl::Status WaitForTermination() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Impl;
 
   // Runs the shutdown sequence (on its own thread).
-  void Shutdown(std::string reason);
+  void Shutdown(std::string reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::unique_ptr<Impl> impl_;
   std::string address_;
   int port_ = 0;
   std::string metrics_address_;
 
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  // Protected by mu_.
-  bool shutdown_started_ = false;
-  bool shutdown_done_ = false;
-  absl::Status close_status_;
-  std::thread shutdown_thread_;
+  absl::Mutex mu_;
+  absl::CondVar done_cv_;  // shutdown_done_ became true
+  bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+  std::thread shutdown_thread_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace winnow::server

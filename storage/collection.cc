@@ -253,13 +253,15 @@ absl::Status Collection::RecountAll() {
                                  "': a document has an unknown domain code");
     }
   }
-  live_all_.ForEach(
-      [&](size_t o) { CountDocument(static_cast<uint32_t>(o), +1, true, {}); });
+  live_all_.ForEach([&](size_t o) {
+    columns_mu_.AssertHeld();  // by the caller (a lambda holds no lock)
+    CountDocument(static_cast<uint32_t>(o), +1, true, {});
+  });
   return absl::OkStatus();
 }
 
 void Collection::Apply(const PendingWrite& p, bool publish) {
-  std::unique_lock lock(columns_mu_);
+  absl::WriterMutexLock lock(&columns_mu_);
   // Stats cover published rows only: remove the old contributions of
   // touched published documents, and add them back after the change. Rows
   // published by this call are counted by PublishLocked.
@@ -306,7 +308,7 @@ void Collection::Apply(const PendingWrite& p, bool publish) {
 
 void Collection::Publish(uint32_t rows, uint64_t write_seq,
                          int64_t update_time_micros) {
-  std::unique_lock lock(columns_mu_);
+  absl::WriterMutexLock lock(&columns_mu_);
   PublishLocked(rows, write_seq, update_time_micros);
 }
 
@@ -328,8 +330,14 @@ void Collection::PublishLocked(uint32_t rows, uint64_t write_seq,
 }
 
 ColumnsSnapshot Collection::Snapshot() const {
-  ColumnsSnapshot snap(shared_from_this(),
-                       std::shared_lock<std::shared_mutex>(columns_mu_));
+  // The snapshot takes columns_mu_ shared and holds it while it lives.
+  ColumnsSnapshot snap(shared_from_this(), &columns_mu_);
+  FillSnapshot(&snap);
+  return snap;
+}
+
+void Collection::FillSnapshot(ColumnsSnapshot* snap_ptr) const {
+  ColumnsSnapshot& snap = *snap_ptr;
   // Only the published rows (see "Publication" in collection.h).
   const size_t n = published_rows_;
   ColumnSet& cs = snap.columns_;
@@ -347,13 +355,15 @@ ColumnsSnapshot Collection::Snapshot() const {
         InternedColumn{std::span<const uint32_t>(a.codes).first(n), a.values});
   }
   const Collection* self = this;
-  cs.find_id = [self](std::string_view id) { return self->FindPublished(id); };
+  cs.find_id = [self](std::string_view id) {
+    self->columns_mu_.AssertReaderHeld();  // by the snapshot
+    return self->FindPublished(id);
+  };
   snap.ids_ = std::span<const std::string_view>(ids_).first(n);
   snap.id_hashes_ = std::span<const uint64_t>(id_hashes_).first(n);
   snap.upsert_seqs_ = std::span<const uint64_t>(upsert_seq_).first(n);
   snap.num_live_ = num_live_;
   snap.write_seq_ = published_write_seq_;
-  return snap;
 }
 
 uint64_t Collection::MemoryBytes() const {
@@ -373,7 +383,7 @@ uint64_t Collection::MemoryBytes() const {
 }
 
 CollectionInfo Collection::Info() const {
-  std::shared_lock lock(columns_mu_);
+  absl::ReaderMutexLock lock(&columns_mu_);
   CollectionInfo info;
   info.name = name_;
   info.embedding_dimension = embedding_dimension_;

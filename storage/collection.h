@@ -9,14 +9,17 @@
 //   2. The Store commits the batch; only if that succeeds, Apply() updates
 //      memory under the exclusive columns lock.
 //
-// Locking:
+// Locking (checked by clang's -Wthread-safety, see the annotations):
 //   write_mu_    serializes writers of this collection: held by the Store
 //                across Prepare, commit and Apply. Also guards dropped_.
 //   columns_mu_  readers (snapshots, GetDocuments, Info) hold it shared;
 //                Apply holds it exclusive.
+// Lock order: write_mu_, then columns_mu_.
 // Every field under "Columns" is written only with both write_mu_ and
-// columns_mu_ (exclusive) held, so it may be read with either held. Growing
-// vectors may reallocate only in Apply, where no reader can hold a span.
+// columns_mu_ (exclusive) held, so it may be read with either held. The
+// annotations say GUARDED_BY(columns_mu_); a writer that reads them holding
+// write_mu_ alone says so with AssertWriterMayRead(). Growing vectors may
+// reallocate only in Apply, where no reader can hold a span.
 //
 // Publication. Writers see every committed write; readers see only the
 // *published* prefix of rows [0, published_rows_). A write that only appends
@@ -33,18 +36,18 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "selection/bitmap.h"
@@ -166,9 +169,15 @@ class Collection : public std::enable_shared_from_this<Collection> {
   EmbeddingType embedding_type() const { return embedding_type_; }
 
   // ---- Writers (the caller holds write_mu()) ----
-  std::mutex& write_mu() const { return write_mu_; }
-  bool dropped() const { return dropped_; }
-  void MarkDropped() { dropped_ = true; }
+  absl::Mutex& write_mu() const ABSL_LOCK_RETURNED(write_mu_) {
+    return write_mu_;
+  }
+  bool dropped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    return dropped_;
+  }
+  void MarkDropped() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    dropped_ = true;
+  }
 
   // Each validates the request and encodes it into `batch` and `pending`,
   // changing nothing. See store.h for the semantics and errors.
@@ -176,55 +185,65 @@ class Collection : public std::enable_shared_from_this<Collection> {
                              const WriteLimits& limits,
                              const Families& families,
                              rocksdb::WriteBatch* batch, PendingWrite* pending,
-                             UpsertResult* result) const;
+                             UpsertResult* result) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status PreparePutScores(const ScoreBatch& scores,
                                 const Families& families,
                                 rocksdb::WriteBatch* batch,
                                 PendingWrite* pending,
-                                PutScoresResult* result) const;
+                                PutScoresResult* result) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status PrepareDelete(std::span<const std::string_view> ids,
                              bool allow_missing, const Families& families,
                              rocksdb::WriteBatch* batch, PendingWrite* pending,
-                             DeleteResult* result) const;
+                             DeleteResult* result) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // Applies a committed write to memory; takes columns_mu_ exclusive. With
   // `publish`, the write is durable: publishes every row up to its end.
   // Without, `pending` must be append_only, and its rows stay hidden until
   // Publish().
-  void Apply(const PendingWrite& pending, bool publish);
+  void Apply(const PendingWrite& pending, bool publish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(columns_mu_);
 
   // Publishes rows [0, rows) and write sequence `write_seq`, now durable
   // (no-op for what is published already). Takes columns_mu_ exclusive; no
   // need to hold write_mu().
-  void Publish(uint32_t rows, uint64_t write_seq, int64_t update_time_micros);
+  void Publish(uint32_t rows, uint64_t write_seq, int64_t update_time_micros)
+      ABSL_LOCKS_EXCLUDED(columns_mu_);
 
   // ---- Readers ----
 
-  // A snapshot holding columns_mu_ shared.
-  ColumnsSnapshot Snapshot() const;
+  // A snapshot holding columns_mu_ shared. It must be destroyed on the
+  // thread that took it (abseil's debug checks abort otherwise).
+  ColumnsSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(columns_mu_);
 
   // Spec and stats (disk_bytes left 0). Takes columns_mu_ shared.
-  CollectionInfo Info() const;
+  CollectionInfo Info() const ABSL_LOCKS_EXCLUDED(columns_mu_);
 
   // Reads documents' in-memory fields and their payload and embedding keys
   // from `db`. Takes columns_mu_ shared for the in-memory part.
   absl::StatusOr<GetDocumentsResult> GetDocuments(
       rocksdb::DB* db, const Families& families,
       std::span<const std::string_view> ids, std::span<const uint64_t> ordinals,
-      const GetDocumentsOptions& options) const;
+      const GetDocumentsOptions& options) const
+      ABSL_LOCKS_EXCLUDED(columns_mu_);
 
   // The ordinal of an id, live or not, published or not. Caller holds
-  // write_mu() or columns_mu_ shared.
-  std::optional<uint32_t> Find(std::string_view id) const;
+  // write_mu() (and has called AssertWriterMayRead) or columns_mu_ shared.
+  std::optional<uint32_t> Find(std::string_view id) const
+      ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
   // Likewise, but only among published rows (the readers' view). Caller
   // holds columns_mu_ shared.
-  std::optional<uint32_t> FindPublished(std::string_view id) const;
+  std::optional<uint32_t> FindPublished(std::string_view id) const
+      ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
   // FindPublished of every id, into out[i] (kNoOrdinal when absent), with
   // the index's cache lines prefetched a few ids ahead: a batch of lookups
   // costs about one memory latency each instead of several.
   static constexpr uint32_t kNoOrdinal = UINT32_MAX;
   void FindPublishedMany(std::span<const std::string_view> ids,
-                         std::span<uint32_t> out) const;
+                         std::span<uint32_t> out) const
+      ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
 
  private:
   friend class winnow::storage::ColumnsSnapshot;
@@ -278,27 +297,53 @@ class Collection : public std::enable_shared_from_this<Collection> {
     size_t bytes_ = 0;
   };
 
-  uint32_t rows() const { return static_cast<uint32_t>(ids_.size()); }
+  // For a writer, which holds write_mu_: checks that write_mu_ is held, and
+  // tells the analysis that the caller may read the columns without
+  // columns_mu_ (see "Locking" above), which it cannot infer. Also usable
+  // in a lambda, which the analysis sees holding no lock.
+  void AssertWriterMayRead() const ABSL_ASSERT_EXCLUSIVE_LOCK(write_mu_)
+      ABSL_ASSERT_SHARED_LOCK(columns_mu_) {
+    write_mu_.AssertHeld();
+  }
+
+  uint32_t rows() const ABSL_SHARED_LOCKS_REQUIRED(columns_mu_) {
+    return static_cast<uint32_t>(ids_.size());
+  }
   // Adds new ids (with their IdHash) and grows every column to match, with
   // default values.
   void AppendRows(std::span<const std::string_view> new_ids,
-                  std::span<const uint64_t> new_id_hashes);
+                  std::span<const uint64_t> new_id_hashes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
   // Grows every column but the ids to `rows`, with default values.
-  void ResizeColumns(size_t rows);
+  void ResizeColumns(size_t rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
   void ApplyCell(ColumnKind kind, uint32_t column, uint32_t ordinal,
-                 const char* cell);
+                 const char* cell)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
   // Adds (sign +1) or removes (-1) a live published document's
   // contribution to the stats; all scores, or only `scores`, when
   // !all_columns.
   void CountDocument(uint32_t ordinal, int sign, bool all_columns,
-                     std::span<const uint32_t> scores);
+                     std::span<const uint32_t> scores)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_);
   // Publish() with columns_mu_ held exclusive.
   void PublishLocked(uint32_t rows, uint64_t write_seq,
-                     int64_t update_time_micros);
+                     int64_t update_time_micros)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_);
+  // Load's work on a collection no other thread sees yet (it still takes
+  // both locks, so the rules hold throughout).
+  absl::Status LoadFrom(rocksdb::DB* db, const Families& families)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
+  // Builds the id hashes and index once every id block is read.
+  absl::Status FinishIds()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
   // Recomputes every stat from the columns (after Load). DATA_LOSS if a
   // code is out of range.
-  absl::Status RecountAll();
-  uint64_t MemoryBytes() const;
+  absl::Status RecountAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_);
+  uint64_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
+  // Fills a snapshot's views of the published rows.
+  void FillSnapshot(ColumnsSnapshot* snap) const
+      ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
 
   // ---- Constant after construction ----
   const uint32_t id_;
@@ -307,43 +352,47 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const EmbeddingType embedding_type_;
   const int64_t create_time_micros_;
 
-  mutable std::mutex write_mu_;
-  bool dropped_ = false;  // GUARDED_BY(write_mu_)
+  mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(columns_mu_);
+  bool dropped_ ABSL_GUARDED_BY(write_mu_) = false;
 
-  mutable std::shared_mutex columns_mu_;
+  mutable absl::Mutex columns_mu_;
 
   // ---- Columns: written with write_mu_ and columns_mu_ held ----
-  IdArena arena_;
-  std::vector<std::string_view> ids_;
-  std::vector<uint64_t> id_hashes_;
-  IdIndex index_;
-  std::vector<uint32_t> domain_;
-  std::vector<std::string> domain_names_;
-  StringMap<uint32_t> domain_codes_;
-  std::vector<uint32_t> length_;
-  Bitmap live_all_;  // every row, published or not
-  Bitmap has_payload_;
-  Bitmap has_embedding_;
-  std::vector<uint64_t> upsert_seq_;
-  std::vector<ScoreColumnData> scores_;  // by score id
-  StringMap<uint32_t> score_ids_;
-  std::vector<AttributeColumnData> attributes_;  // by key id
-  StringMap<uint32_t> attribute_ids_;
+  IdArena arena_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<std::string_view> ids_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<uint64_t> id_hashes_ ABSL_GUARDED_BY(columns_mu_);
+  IdIndex index_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<uint32_t> domain_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<std::string> domain_names_ ABSL_GUARDED_BY(columns_mu_);
+  StringMap<uint32_t> domain_codes_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<uint32_t> length_ ABSL_GUARDED_BY(columns_mu_);
+  Bitmap live_all_ ABSL_GUARDED_BY(columns_mu_);  // every row, published or not
+  Bitmap has_payload_ ABSL_GUARDED_BY(columns_mu_);
+  Bitmap has_embedding_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<uint64_t> upsert_seq_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<ScoreColumnData> scores_
+      ABSL_GUARDED_BY(columns_mu_);  // by score id
+  StringMap<uint32_t> score_ids_ ABSL_GUARDED_BY(columns_mu_);
+  std::vector<AttributeColumnData> attributes_
+      ABSL_GUARDED_BY(columns_mu_);  // by key id
+  StringMap<uint32_t> attribute_ids_ ABSL_GUARDED_BY(columns_mu_);
 
-  uint64_t write_seq_ = 0;
+  uint64_t write_seq_ ABSL_GUARDED_BY(columns_mu_) = 0;
 
   // ---- Published: the readers' view (see "Publication") ----
-  uint32_t published_rows_ = 0;
+  uint32_t published_rows_ ABSL_GUARDED_BY(columns_mu_) = 0;
   // live_all_ restricted to the published rows; what snapshots expose.
-  Bitmap live_;
-  uint64_t published_write_seq_ = 0;
-  int64_t update_time_micros_ = 0;
+  Bitmap live_ ABSL_GUARDED_BY(columns_mu_);
+  uint64_t published_write_seq_ ABSL_GUARDED_BY(columns_mu_) = 0;
+  int64_t update_time_micros_ ABSL_GUARDED_BY(columns_mu_) = 0;
   // Stats over live published documents.
-  uint64_t num_live_ = 0;
-  uint64_t num_tokens_ = 0;
-  uint64_t num_embeddings_ = 0;
-  std::vector<uint64_t> domain_docs_;    // by domain code
-  std::vector<uint64_t> domain_tokens_;  // by domain code
+  uint64_t num_live_ ABSL_GUARDED_BY(columns_mu_) = 0;
+  uint64_t num_tokens_ ABSL_GUARDED_BY(columns_mu_) = 0;
+  uint64_t num_embeddings_ ABSL_GUARDED_BY(columns_mu_) = 0;
+  std::vector<uint64_t> domain_docs_
+      ABSL_GUARDED_BY(columns_mu_);  // by domain code
+  std::vector<uint64_t> domain_tokens_
+      ABSL_GUARDED_BY(columns_mu_);  // by domain code
 };
 
 }  // namespace winnow::storage::internal

@@ -20,7 +20,7 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
   std::vector<std::string> keys;
   std::vector<std::pair<size_t, DocField>> targets;  // (document, field)
   {
-    std::shared_lock lock(columns_mu_);
+    absl::ReaderMutexLock lock(&columns_mu_);
     std::vector<uint32_t> sids;
     if (options.scores) {
       if (options.score_names.empty()) {
@@ -37,7 +37,7 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
         }
       }
     }
-    auto add = [&](uint32_t o) {
+    auto add = [&](uint32_t o) ABSL_SHARED_LOCKS_REQUIRED(columns_mu_) {
       StoredDocument& d = out.documents.emplace_back();
       d.id = std::string(ids_[o]);
       d.ordinal = o;
@@ -156,7 +156,29 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
   auto c =
       std::make_shared<Collection>(id, std::move(name), embedding_dimension,
                                    embedding_type, create_time_micros);
-  const std::string& cname = c->name_;
+  absl::MutexLock write_lock(&c->write_mu_);
+  absl::WriterMutexLock columns_lock(&c->columns_mu_);
+  if (absl::Status s = c->LoadFrom(db, f); !s.ok()) return s;
+  return c;
+}
+
+absl::Status Collection::FinishIds() {
+  const size_t n = ids_.size();
+  id_hashes_.resize(n);
+  index_.reserve(n);
+  for (uint32_t o = 0; o < n; ++o) {
+    id_hashes_[o] = IdHash(ids_[o]);
+    if (!index_.insert(o).second) {
+      return Corrupt(name_, "an id is stored twice");
+    }
+  }
+  ResizeColumns(n);
+  return absl::OkStatus();
+}
+
+absl::Status Collection::LoadFrom(rocksdb::DB* db, const Families& f) {
+  const uint32_t id = id_;
+  const std::string& cname = name_;
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.readahead_size = size_t{2} << 20;
@@ -179,31 +201,31 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
       const uint32_t a = key.size() >= 4 ? GetBig32(key.data()) : 0;
       switch (static_cast<MetaKind>(kind)) {
         case MetaKind::kDomain:
-          if (key.size() != 4 || a != c->domain_names_.size()) {
+          if (key.size() != 4 || a != domain_names_.size()) {
             return Corrupt(cname, "domain dictionary is not dense");
           }
-          c->domain_codes_.emplace(value, a);
-          c->domain_names_.push_back(std::move(value));
+          domain_codes_.emplace(value, a);
+          domain_names_.push_back(std::move(value));
           break;
         case MetaKind::kScoreName:
-          if (key.size() != 4 || a != c->scores_.size()) {
+          if (key.size() != 4 || a != scores_.size()) {
             return Corrupt(cname, "score names are not dense");
           }
-          c->score_ids_.emplace(value, a);
-          c->scores_.emplace_back().name = std::move(value);
+          score_ids_.emplace(value, a);
+          scores_.emplace_back().name = std::move(value);
           break;
         case MetaKind::kAttributeKey:
-          if (key.size() != 4 || a != c->attributes_.size()) {
+          if (key.size() != 4 || a != attributes_.size()) {
             return Corrupt(cname, "attribute keys are not dense");
           }
-          c->attribute_ids_.emplace(value, a);
-          c->attributes_.emplace_back().key = std::move(value);
+          attribute_ids_.emplace(value, a);
+          attributes_.emplace_back().key = std::move(value);
           break;
         case MetaKind::kAttributeValue: {
-          if (key.size() != 8 || a >= c->attributes_.size()) {
+          if (key.size() != 8 || a >= attributes_.size()) {
             return Corrupt(cname, "attribute value of an unknown key");
           }
-          AttributeColumnData& col = c->attributes_[a];
+          AttributeColumnData& col = attributes_[a];
           if (GetBig32(key.data() + 4) != col.values.size() + 1) {
             return Corrupt(cname, "attribute values are not dense");
           }
@@ -213,9 +235,9 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
         }
         case MetaKind::kWriteSeq:
           if (value.size() != 16) return Corrupt(cname, "bad write sequence");
-          c->write_seq_ = GetFixed<uint64_t>(value.data());
-          c->published_write_seq_ = c->write_seq_;
-          c->update_time_micros_ = GetFixed<int64_t>(value.data() + 8);
+          write_seq_ = GetFixed<uint64_t>(value.data());
+          published_write_seq_ = write_seq_;
+          update_time_micros_ = GetFixed<int64_t>(value.data() + 8);
           break;
         default:
           return Corrupt(cname, "unknown metadata key");
@@ -233,20 +255,6 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, f.blocks));
   bool ids_done = false;
-  auto finish_ids = [&]() -> absl::Status {
-    ids_done = true;
-    const size_t rows = c->ids_.size();
-    c->id_hashes_.resize(rows);
-    c->index_.reserve(rows);
-    for (uint32_t o = 0; o < rows; ++o) {
-      c->id_hashes_[o] = IdHash(c->ids_[o]);
-      if (!c->index_.insert(o).second) {
-        return Corrupt(cname, "an id is stored twice");
-      }
-    }
-    c->ResizeColumns(rows);
-    return absl::OkStatus();
-  };
   for (it->Seek(lower); it->Valid(); it->Next()) {
     BlockKeyParts key;
     if (!ParseBlockKey(std::string_view(it->key().data(), it->key().size()),
@@ -256,7 +264,7 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
     const rocksdb::Slice value = it->value();
     const uint64_t start = uint64_t{key.block} << kBlockShift;
     if (key.kind == ColumnKind::kIds) {
-      if (c->ids_.size() != start) {
+      if (ids_.size() != start) {
         return Corrupt(cname, "id blocks are not contiguous");
       }
       const char* p = value.data();
@@ -267,48 +275,49 @@ absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
             static_cast<size_t>(limit - p) < len) {
           return Corrupt(cname, "malformed id block");
         }
-        c->ids_.push_back(c->arena_.Add(std::string_view(p, len)));
+        ids_.push_back(arena_.Add(std::string_view(p, len)));
         p += len;
       }
-      if (c->ids_.size() - start > kBlockSize) {
+      if (ids_.size() - start > kBlockSize) {
         return Corrupt(cname, "id block holds too many ids");
       }
       continue;
     }
     if (!ids_done) {
-      if (absl::Status s = finish_ids(); !s.ok()) return s;
+      ids_done = true;
+      if (absl::Status s = FinishIds(); !s.ok()) return s;
     }
     const CellSpec spec = CellSpecFor(key.kind);
     const size_t cells = value.size() / spec.width;
     if (value.size() % spec.width != 0 || cells > kBlockSize ||
-        start + cells > c->ids_.size()) {
+        start + cells > ids_.size()) {
       return Corrupt(cname, "column block does not fit the ids");
     }
     const bool columnless =
         key.kind != ColumnKind::kScore && key.kind != ColumnKind::kAttribute;
     if ((columnless && key.column != 0) ||
-        (key.kind == ColumnKind::kScore && key.column >= c->scores_.size()) ||
+        (key.kind == ColumnKind::kScore && key.column >= scores_.size()) ||
         (key.kind == ColumnKind::kAttribute &&
-         key.column >= c->attributes_.size())) {
+         key.column >= attributes_.size())) {
       return Corrupt(cname, "block of an unknown column");
     }
     for (size_t k = 0; k < cells; ++k) {
-      c->ApplyCell(key.kind, key.column, static_cast<uint32_t>(start + k),
-                   value.data() + k * spec.width);
+      ApplyCell(key.kind, key.column, static_cast<uint32_t>(start + k),
+                value.data() + k * spec.width);
     }
   }
   if (!it->status().ok()) {
     return FromRocksDb(it->status(), "reading columns of " + cname);
   }
   if (!ids_done) {
-    if (absl::Status s = finish_ids(); !s.ok()) return s;
+    ids_done = true;
+    if (absl::Status s = FinishIds(); !s.ok()) return s;
   }
   // Everything stored is durable: publish it all.
-  c->live_ = c->live_all_;
-  c->published_rows_ = c->rows();
-  c->published_write_seq_ = c->write_seq_;
-  if (absl::Status s = c->RecountAll(); !s.ok()) return s;
-  return c;
+  live_ = live_all_;
+  published_rows_ = rows();
+  published_write_seq_ = write_seq_;
+  return RecountAll();
 }
 
 }  // namespace winnow::storage::internal

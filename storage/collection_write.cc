@@ -151,6 +151,7 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
                                        const Families& f,
                                        rocksdb::WriteBatch* wb, PendingWrite* p,
                                        UpsertResult* r) const {
+  AssertWriterMayRead();
   const size_t n = b.ids.size();
   r->write_seq = write_seq_;
   if (n == 0) {
@@ -291,6 +292,7 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
   // Domains.
   absl::flat_hash_map<std::string_view, uint32_t> new_domain_codes;
   auto intern_domain = [&](std::string_view d) -> uint32_t {
+    AssertWriterMayRead();
     if (auto it = domain_codes_.find(d); it != domain_codes_.end()) {
       return it->second;
     }
@@ -497,6 +499,7 @@ absl::Status Collection::PreparePutScores(const ScoreBatch& b,
                                           rocksdb::WriteBatch* wb,
                                           PendingWrite* p,
                                           PutScoresResult* r) const {
+  AssertWriterMayRead();
   r->write_seq = write_seq_;
   if (!b.ids.empty() && !b.ordinals.empty()) {
     return absl::InvalidArgumentError(
@@ -598,6 +601,7 @@ absl::Status Collection::PrepareDelete(std::span<const std::string_view> ids,
                                        bool allow_missing, const Families& f,
                                        rocksdb::WriteBatch* wb, PendingWrite* p,
                                        DeleteResult* r) const {
+  AssertWriterMayRead();
   r->write_seq = write_seq_;
   if (ids.empty()) {
     p->noop = true;

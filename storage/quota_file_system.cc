@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace winnow::storage::internal {
 namespace {
@@ -145,7 +147,7 @@ class QuotaFileSystem final : public rocksdb::FileSystemWrapper {
                                rocksdb::IODebugContext* dbg) override {
     rocksdb::IOStatus s = target()->RenameFile(src, dst, options, dbg);
     if (s.ok()) {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       ForgetLocked(dst);
       auto it = files_.find(src);
       if (it != files_.end()) {
@@ -158,10 +160,11 @@ class QuotaFileSystem final : public rocksdb::FileSystemWrapper {
 
  private:
   void Wrap(const std::string& fname, bool fresh,
-            std::unique_ptr<rocksdb::FSWritableFile>* result) {
+            std::unique_ptr<rocksdb::FSWritableFile>* result)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     std::shared_ptr<Tracked> tracked;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       auto it = files_.find(fname);
       if (fresh && it != files_.end()) {
         // Truncated by the open: its old bytes are gone.
@@ -176,11 +179,12 @@ class QuotaFileSystem final : public rocksdb::FileSystemWrapper {
     *result = std::make_unique<QuotaWritableFile>(std::move(*result), quota_,
                                                   std::move(tracked));
   }
-  void Forget(const std::string& fname) {
-    std::lock_guard lock(mu_);
+  void Forget(const std::string& fname) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     ForgetLocked(fname);
   }
-  void ForgetLocked(const std::string& fname) {
+  void ForgetLocked(const std::string& fname)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = files_.find(fname);
     if (it == files_.end()) return;
     it->second->live.store(false);
@@ -189,8 +193,8 @@ class QuotaFileSystem final : public rocksdb::FileSystemWrapper {
   }
 
   std::shared_ptr<DiskQuota> quota_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Tracked>> files_;  // GUARDED_BY(mu_)
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Tracked>> files_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -13,20 +13,24 @@
 // deleted or the Store closed meanwhile.
 //
 // Thread safety: const methods may be called from several threads at once.
-// Move-only; any thread may destroy it. A thread that holds a snapshot of a
-// collection must not take a second one of the same collection: with a
-// writer waiting in between, the second would wait for the first forever.
+// Move-only. Destroy it on the thread that took it: the reader lock is an
+// absl::Mutex's, and abseil built with its debug checks (as Debian's is)
+// aborts when a thread releases a lock it does not hold. A thread that
+// holds a snapshot of a collection must not take a second one of the same
+// collection: with a writer waiting in between, the second would wait for
+// the first forever.
 #ifndef WINNOW_STORAGE_SNAPSHOT_H_
 #define WINNOW_STORAGE_SNAPSHOT_H_
 
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "selection/columns.h"
 
 namespace winnow::storage {
@@ -35,13 +39,17 @@ namespace internal {
 class Collection;
 }  // namespace internal
 
-class ColumnsSnapshot {
+// A scoped reader lock on the collection's columns, as far as clang's
+// thread-safety analysis is concerned: it holds it from construction until
+// it is destroyed (or moved from), and must be destroyed on the thread that
+// made it.
+class ABSL_SCOPED_LOCKABLE ColumnsSnapshot {
  public:
   ColumnsSnapshot(ColumnsSnapshot&&) noexcept;
   ColumnsSnapshot& operator=(ColumnsSnapshot&&) noexcept;
   ColumnsSnapshot(const ColumnsSnapshot&) = delete;
   ColumnsSnapshot& operator=(const ColumnsSnapshot&) = delete;
-  ~ColumnsSnapshot();
+  ~ColumnsSnapshot() ABSL_UNLOCK_FUNCTION();
 
   // The columns for the engine: num_rows (ordinals allocated by durable
   // writes), the live bitmap, length, domain, scores, attributes and
@@ -85,11 +93,15 @@ class ColumnsSnapshot {
 
  private:
   friend class internal::Collection;
+  // Takes `columns_mu` shared (the collection's columns_mu_).
   ColumnsSnapshot(std::shared_ptr<const internal::Collection> collection,
-                  std::shared_lock<std::shared_mutex> lock);
+                  absl::Mutex* columns_mu)
+      ABSL_SHARED_LOCK_FUNCTION(columns_mu);
+  // Releases the reader lock, if this snapshot still holds it.
+  void Unlock();
 
   std::shared_ptr<const internal::Collection> collection_;
-  std::shared_lock<std::shared_mutex> lock_;
+  absl::Mutex* locked_ = nullptr;  // held shared; null once moved from
   ColumnSet columns_;
   std::span<const std::string_view> ids_;
   std::span<const uint64_t> id_hashes_;

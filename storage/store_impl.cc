@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <system_error>
 
@@ -204,12 +205,16 @@ absl::Status StoreImpl::Init() {
 }
 
 absl::Status StoreImpl::LoadCollections() {
-  std::unique_lock lock(mu_);
+  // Loads without mu_ held (Init runs before the store is shared), so that
+  // no collection's lock is ever taken under mu_: the lock order is the
+  // other way (DeleteCollection), and abseil's deadlock detection would
+  // count a load under mu_ as a cycle.
+  std::optional<uint32_t> next_id;
   std::string next;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.meta,
                                kNextCollectionIdKey, &next);
   if (s.ok() && next.size() == 4) {
-    next_collection_id_ = GetFixed<uint32_t>(next.data());
+    next_id = GetFixed<uint32_t>(next.data());
   } else if (!s.IsNotFound()) {
     return s.ok() ? absl::DataLossError("bad next collection id")
                   : FromRocksDb(s, "reading the next collection id");
@@ -218,6 +223,7 @@ absl::Status StoreImpl::LoadCollections() {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
   const std::string prefix(1, kCollectionRecordTag);
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>> loaded;
   uint64_t documents = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
@@ -232,13 +238,19 @@ absl::Status StoreImpl::LoadCollections() {
         static_cast<EmbeddingType>(r.embedding_type), r.create_time_micros);
     if (!c.ok()) return c.status();
     documents += (*c)->Info().num_ordinals;
-    collections_.emplace(std::move(name), *std::move(c));
+    loaded.emplace(std::move(name), *std::move(c));
   }
   if (!it->status().ok()) {
     return FromRocksDb(it->status(), "listing collections");
   }
+  const size_t count = loaded.size();
+  {
+    absl::MutexLock lock(&mu_);
+    if (next_id) next_collection_id_ = *next_id;
+    collections_ = std::move(loaded);
+  }
   spdlog::info("storage: opened {} with {} collections ({} documents) in {} ms",
-               options_.data_dir, collections_.size(), documents,
+               options_.data_dir, count, documents,
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - start)
                    .count());
@@ -317,7 +329,7 @@ absl::Status StoreImpl::DeletePlan(std::string_view plan_id) {
 absl::StatusOr<std::string> StoreImpl::GetOrCreateSecret(
     std::string_view name) {
   if (closed_.load()) return absl::UnavailableError("the store is closed");
-  std::lock_guard<std::mutex> lock(secret_mu_);
+  absl::MutexLock lock(&secret_mu_);
   const std::string key = "secret/" + std::string(name);
   std::string value;
   rocksdb::Status s =
@@ -363,14 +375,14 @@ absl::Status StoreImpl::ResumeAfterFailure(std::string_view what) {
   }
   spdlog::debug("storage: resuming after a failed write: {}",
                 resumed.ToString());
-  std::lock_guard lock(failure_mu_);
+  absl::MutexLock lock(&failure_mu_);
   return FromRocksDb(last_failure_, what);
 }
 
 absl::Status StoreImpl::NoteFailure(const rocksdb::Status& s,
                                     std::string_view what) {
   {
-    std::lock_guard lock(failure_mu_);
+    absl::MutexLock lock(&failure_mu_);
     last_failure_ = s;
   }
   needs_resume_.store(true);
@@ -378,13 +390,13 @@ absl::Status StoreImpl::NoteFailure(const rocksdb::Status& s,
 }
 
 uint64_t StoreImpl::NoteUnsyncedWrite() {
-  std::lock_guard lock(sync_mu_);
+  absl::MutexLock lock(&sync_mu_);
   return ++wal_written_;
 }
 
 absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
-  std::unique_lock lock(sync_mu_);
-  while (wal_synced_ < ticket && wal_syncing_) sync_cv_.wait(lock);
+  absl::MutexLock lock(&sync_mu_);
+  while (wal_synced_ < ticket && wal_syncing_) sync_cv_.Wait(&sync_mu_);
   if (wal_synced_ >= ticket) return absl::OkStatus();
   if (absl::Status s = ResumeAfterFailure("syncing the WAL"); !s.ok()) {
     return s;
@@ -392,12 +404,12 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
   // Lead a sync covering every write committed so far.
   wal_syncing_ = true;
   const uint64_t target = wal_written_;
-  lock.unlock();
+  sync_mu_.Unlock();
   rocksdb::Status s = db_->SyncWAL();
-  lock.lock();
+  sync_mu_.Lock();
   wal_syncing_ = false;
   if (s.ok() && target > wal_synced_) wal_synced_ = target;
-  sync_cv_.notify_all();
+  sync_cv_.SignalAll();
   if (!s.ok()) return NoteFailure(s, "syncing the WAL");
   return absl::OkStatus();
 }
@@ -405,7 +417,7 @@ absl::Status StoreImpl::SyncWalTo(uint64_t ticket) {
 absl::StatusOr<std::shared_ptr<Collection>> StoreImpl::Find(
     std::string_view name) const {
   if (closed_.load()) return absl::FailedPreconditionError("store is closed");
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) {
     return absl::NotFoundError(
@@ -428,7 +440,7 @@ absl::Status StoreImpl::CreateCollection(const CollectionSpec& spec) {
       spec.embedding_type != EmbeddingType::kFloat16) {
     return absl::InvalidArgumentError("embedding_type: unknown type");
   }
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (collections_.contains(spec.name)) {
     return absl::AlreadyExistsError(
         absl::StrFormat("collection '%s' already exists", spec.name));
@@ -490,7 +502,7 @@ std::vector<CollectionInfo> StoreImpl::ListCollections() const {
   std::vector<std::shared_ptr<Collection>> all;
   if (closed_.load()) return {};
   {
-    std::shared_lock lock(mu_);
+    absl::ReaderMutexLock lock(&mu_);
     for (const auto& [name, c] : collections_) all.push_back(c);
   }
   std::vector<CollectionInfo> out;
@@ -507,7 +519,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
   absl::StatusOr<std::shared_ptr<Collection>> found = Find(name);
   if (!found.ok()) return found.status();
   std::shared_ptr<Collection> c = *std::move(found);
-  std::lock_guard write_lock(c->write_mu());
+  absl::MutexLock write_lock(&c->write_mu());
   if (c->dropped()) {  // a concurrent DeleteCollection won
     return absl::NotFoundError(
         absl::StrFormat("collection '%s' not found", name));
@@ -528,7 +540,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
   }
   c->MarkDropped();
   {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = collections_.find(name);
     if (it != collections_.end() && it->second == c) collections_.erase(it);
   }
@@ -552,7 +564,7 @@ absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
                                         PendingUpsert* ticket) {
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
-  std::lock_guard write_lock((*c)->write_mu());
+  absl::MutexLock write_lock(&(*c)->write_mu());
   if ((*c)->dropped()) {
     return absl::NotFoundError(
         absl::StrFormat("collection '%s' not found", collection));
@@ -594,6 +606,7 @@ absl::StatusOr<PendingUpsert> StoreImpl::StartUpsertDocuments(
       collection,
       [&](const Collection& c, rocksdb::WriteBatch* batch,
           PendingWrite* pending, UpsertResult* result) {
+        c.write_mu().AssertHeld();  // by Write
         return c.PrepareUpsert(docs, limits_, families_, batch, pending,
                                result);
       },
@@ -627,6 +640,7 @@ absl::StatusOr<PutScoresResult> StoreImpl::PutScores(
       collection,
       [&](const Collection& c, rocksdb::WriteBatch* batch,
           PendingWrite* pending, PutScoresResult* result) {
+        c.write_mu().AssertHeld();  // by Write
         return c.PreparePutScores(scores, families_, batch, pending, result);
       },
       nullptr);
@@ -639,6 +653,7 @@ absl::StatusOr<DeleteResult> StoreImpl::DeleteDocuments(
       collection,
       [&](const Collection& c, rocksdb::WriteBatch* batch,
           PendingWrite* pending, DeleteResult* result) {
+        c.write_mu().AssertHeld();  // by Write
         return c.PrepareDelete(ids, allow_missing, families_, batch, pending,
                                result);
       },
@@ -748,7 +763,7 @@ absl::Status StoreImpl::Close() {
   if (!s.ok() && result.ok()) result = FromRocksDb(s, "closing the database");
   db_.reset();
   {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     collections_.clear();
   }
   return result;

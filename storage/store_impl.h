@@ -3,14 +3,13 @@
 #define WINNOW_STORAGE_STORE_IMPL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -61,7 +60,8 @@ class StoreImpl final : public Store {
   std::vector<std::pair<std::string, std::string>> ListPlanEntries(
       std::string_view key) const override;
   absl::Status DeletePlan(std::string_view plan_id) override;
-  absl::StatusOr<std::string> GetOrCreateSecret(std::string_view name) override;
+  absl::StatusOr<std::string> GetOrCreateSecret(std::string_view name) override
+      ABSL_LOCKS_EXCLUDED(secret_mu_);
   StoreStats GetStats() const override;
   absl::Status CreateCheckpoint(const std::string& dir) const override;
   absl::Status Compact() override;
@@ -70,7 +70,8 @@ class StoreImpl final : public Store {
  private:
   // The collection of that name, or NOT_FOUND; FAILED_PRECONDITION when
   // closed.
-  absl::StatusOr<std::shared_ptr<Collection>> Find(std::string_view name) const;
+  absl::StatusOr<std::shared_ptr<Collection>> Find(std::string_view name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs one prepared write on a collection: lock its writer mutex, check
   // it still exists, prepare, commit, apply. With `pending` (upserts only),
   // an append-only write is committed without a WAL sync and applied
@@ -86,15 +87,17 @@ class StoreImpl final : public Store {
   // without sync; SyncWalTo(t) returns once a WAL sync that started after
   // write t was committed has succeeded. One caller syncs for everyone
   // waiting meanwhile.
-  uint64_t NoteUnsyncedWrite();
+  uint64_t NoteUnsyncedWrite() ABSL_LOCKS_EXCLUDED(sync_mu_);
   // After a failed write or WAL sync: resumes RocksDB, or returns the
   // failure (with `what` as context) while it has not recovered.
-  absl::Status ResumeAfterFailure(std::string_view what);
+  absl::Status ResumeAfterFailure(std::string_view what)
+      ABSL_LOCKS_EXCLUDED(failure_mu_);
   // Records a failed write or WAL sync; returns it as an absl::Status.
-  absl::Status NoteFailure(const rocksdb::Status& s, std::string_view what);
-  absl::Status SyncWalTo(uint64_t ticket);
+  absl::Status NoteFailure(const rocksdb::Status& s, std::string_view what)
+      ABSL_LOCKS_EXCLUDED(failure_mu_);
+  absl::Status SyncWalTo(uint64_t ticket) ABSL_LOCKS_EXCLUDED(sync_mu_);
   CollectionInfo InfoWithDisk(const Collection& c) const;
-  absl::Status LoadCollections();
+  absl::Status LoadCollections() ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- Constant after Init ----
   const StoreOptions options_;
@@ -110,24 +113,25 @@ class StoreImpl final : public Store {
 
   std::atomic<bool> closed_{false};
 
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  uint64_t wal_written_ = 0;  // GUARDED_BY(sync_mu_)
-  uint64_t wal_synced_ = 0;   // GUARDED_BY(sync_mu_)
-  bool wal_syncing_ = false;  // GUARDED_BY(sync_mu_)
+  absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(failure_mu_);
+  absl::CondVar sync_cv_;  // a WAL sync ended (wal_syncing_ went false)
+  uint64_t wal_written_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  uint64_t wal_synced_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  bool wal_syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
   std::atomic<bool> needs_resume_{false};
-  std::mutex secret_mu_;  // serializes GetOrCreateSecret
-  std::mutex failure_mu_;
-  rocksdb::Status last_failure_;  // GUARDED_BY(failure_mu_)
+  absl::Mutex secret_mu_;  // serializes GetOrCreateSecret
+  absl::Mutex failure_mu_;
+  rocksdb::Status last_failure_ ABSL_GUARDED_BY(failure_mu_);
 
   // Guards the collection map and the id counter. Held exclusive by
   // CreateCollection and DeleteCollection across their RocksDB writes (rare
-  // admin calls), shared by lookups. Lock order: mu_, then a collection's
-  // write_mu().
-  mutable std::shared_mutex mu_;
-  std::map<std::string, std::shared_ptr<Collection>, std::less<>>
-      collections_;                  // GUARDED_BY(mu_)
-  uint32_t next_collection_id_ = 1;  // GUARDED_BY(mu_)
+  // admin calls), shared by lookups. Lock order: a collection's write_mu(),
+  // then mu_ (see DeleteCollection); a collection's locks are never taken
+  // with mu_ held.
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_
+      ABSL_GUARDED_BY(mu_);
+  uint32_t next_collection_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace winnow::storage::internal

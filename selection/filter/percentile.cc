@@ -17,7 +17,20 @@ uint32_t OrderKey(float f) {
 }
 
 // The k-th and (k+1)-th smallest values (the second only if k + 1 < n).
-//
+template <typename T>
+std::pair<T, T> SmallOrderStatistics(std::vector<T>& values, size_t k) {
+  const size_t n = values.size();
+  std::nth_element(values.begin(), values.begin() + k, values.end());
+  T next = k + 1 < n ? *std::min_element(values.begin() + k + 1, values.end())
+                     : values[k];
+  return {values[k], next};
+}
+
+std::pair<uint32_t, uint32_t> OrderStatistics(std::vector<uint32_t>& values,
+                                              size_t k) {
+  return SmallOrderStatistics(values, k);
+}
+
 // std::nth_element over a million floats is branchy and slow (about 14 ms
 // here), so large inputs first take a histogram of the top 16 bits of each
 // value's order key, find the bucket holding rank k, and run nth_element on
@@ -26,13 +39,7 @@ uint32_t OrderKey(float f) {
 std::pair<float, float> OrderStatistics(std::vector<float>& values, size_t k) {
   const size_t n = values.size();
   constexpr size_t kSmall = 2048;
-  if (n <= kSmall) {
-    std::nth_element(values.begin(), values.begin() + k, values.end());
-    float next = k + 1 < n
-                     ? *std::min_element(values.begin() + k + 1, values.end())
-                     : values[k];
-    return {values[k], next};
-  }
+  if (n <= kSmall) return SmallOrderStatistics(values, k);
   std::vector<uint32_t> counts(1 << 16, 0);
   for (float v : values) ++counts[OrderKey(v) >> 16];
   uint32_t bucket = 0;
@@ -64,9 +71,8 @@ std::pair<float, float> OrderStatistics(std::vector<float>& values, size_t k) {
   return {value, next};
 }
 
-}  // namespace
-
-double LinearPercentile(std::vector<float>& values, double p) {
+template <typename T>
+double Percentile(std::vector<T>& values, double p) {
   const size_t n = values.size();
   // numpy: q = p / 100; virtual index = (n - 1) * q.
   const double q = p / 100.0;
@@ -76,6 +82,8 @@ double LinearPercentile(std::vector<float>& values, double p) {
   }
   const double below = std::floor(index);
   const auto [lo, hi] = OrderStatistics(values, static_cast<size_t>(below));
+  // Exact for both: floats widen to double exactly, and so do lengths
+  // (below 2^32), whose difference numpy takes in int64.
   const double a = lo;
   const double b = hi;
   // numpy's _lerp: a + (b - a) * t, or b - (b - a) * (1 - t) when t >= 0.5,
@@ -84,6 +92,16 @@ double LinearPercentile(std::vector<float>& values, double p) {
   const double diff = b - a;
   if (t >= 0.5) return b - diff * (1 - t);
   return a + diff * t;
+}
+
+}  // namespace
+
+double LinearPercentile(std::vector<float>& values, double p) {
+  return Percentile(values, p);
+}
+
+double LinearPercentile(std::vector<uint32_t>& values, double p) {
+  return Percentile(values, p);
 }
 
 std::optional<double> ColumnPercentile(std::span<const float> column,

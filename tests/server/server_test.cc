@@ -540,6 +540,76 @@ TEST_F(ServerTest, ManyBatchesInFlightAreAckedInOrderUpToTheBadOne) {
   EXPECT_EQ(counted.count(), (kBad - 1) * kDocs);
 }
 
+TEST_F(ServerTest, CountStatisticsAreNumpysAndExactForLengths) {
+  // Issue 10's lengths, which float32 statistics got wrong (a max of
+  // 4294967296, percentiles 16777216 and 4294967296, a mean of
+  // 727012712.5).
+  CreateCollection("c");
+  const std::vector<int64_t> lengths = {16777217,   16777219, 33554435,
+                                        4294967295, 100,      7};
+  const std::vector<float> quality = {0.1f, 0.7f, 0.2f, 0.3f, 0.9f, 0.35f};
+  {
+    grpc::ClientContext context;
+    auto stream = documents_->UpsertDocuments(&context);
+    v1::UpsertDocumentsRequest request;
+    request.set_collection("c");
+    request.set_sequence(1);
+    v1::ScoreColumn* scores = request.mutable_columns()->add_scores();
+    scores->set_name("quality");
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      request.mutable_columns()->add_ids("doc-" + std::to_string(i));
+      request.mutable_columns()->add_lengths(lengths[i]);
+      scores->add_values(quality[i]);
+    }
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::UpsertDocumentsResponse ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  grpc::ClientContext context;
+  v1::CountRequest count;
+  count.set_collection("c");
+  for (const char* column : {"length", "quality"}) {
+    v1::HistogramSpec* spec = count.add_histograms();
+    spec->set_column(column);
+    spec->set_bin_count(4);
+    for (double p : {0.0, 40.0, 50.0, 100.0}) spec->add_percentiles(p);
+  }
+  v1::CountResponse counted;
+  grpc::Status status = selection_->Count(&context, count, &counted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(counted.token_count(), 4362076273);
+  ASSERT_EQ(counted.histograms_size(), 2);
+  auto values = [](const auto& field) {
+    return std::vector<double>(field.begin(), field.end());
+  };
+  // numpy, on np.array(lengths): max 4294967295; percentiles 7, 16777217,
+  // 16777218, 4294967295; mean 727012712.1666666 (= 4362076273 / 6);
+  // histogram(bins=4) counts [5, 0, 0, 1].
+  const v1::Histogram& length = counted.histograms(0);
+  EXPECT_EQ(length.min_value(), 7);
+  EXPECT_EQ(length.max_value(), 4294967295.0);
+  EXPECT_EQ(length.mean(), 4362076273.0 / 6);
+  EXPECT_NEAR(length.mean(), 727012712.1667, 1e-4);
+  EXPECT_EQ(values(length.percentile_values()),
+            (std::vector<double>{7, 16777217, 16777218, 4294967295.0}));
+  EXPECT_EQ(std::vector<int64_t>(length.bin_counts().begin(),
+                                 length.bin_counts().end()),
+            (std::vector<int64_t>{5, 0, 0, 1}));
+  // numpy, on np.array(quality, dtype=np.float32).astype(np.float64): mean
+  // 0.42499999577800435; percentiles 0.10000000149011612,
+  // 0.30000001192092896, 0.32500000298023224, 0.8999999761581421;
+  // histogram(bins=4) counts [2, 2, 0, 2].
+  const v1::Histogram& q = counted.histograms(1);
+  EXPECT_EQ(q.mean(), 0.42499999577800435);
+  EXPECT_EQ(values(q.percentile_values()),
+            (std::vector<double>{0.10000000149011612, 0.30000001192092896,
+                                 0.32500000298023224, 0.8999999761581421}));
+  EXPECT_EQ(std::vector<int64_t>(q.bin_counts().begin(), q.bin_counts().end()),
+            (std::vector<int64_t>{2, 2, 0, 2}));
+}
+
 TEST_F(ServerTest, CancellingAnUnboundedSampleStreamEndsIt) {
   CreateCollection("c");
   Load("c", 20);

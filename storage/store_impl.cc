@@ -16,6 +16,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
+#include "storage/fault_injection_file_system.h"
 #include "storage/names.h"
 #include "storage/quota_file_system.h"
 #include "storage/status.h"
@@ -127,9 +128,15 @@ absl::Status StoreImpl::Init() {
   // info level.
   db_options.info_log =
       std::make_shared<SpdlogLogger>(rocksdb::InfoLogLevel::WARN_LEVEL);
-  if (options_.disk_quota != nullptr) {
-    env_ = rocksdb::NewCompositeEnv(NewQuotaFileSystem(
-        rocksdb::FileSystem::Default(), options_.disk_quota));
+  if (options_.disk_quota != nullptr || options_.power_loss != nullptr) {
+    std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+    if (options_.power_loss != nullptr) {
+      fs = NewFaultInjectionFileSystem(std::move(fs), options_.power_loss);
+    }
+    if (options_.disk_quota != nullptr) {
+      fs = NewQuotaFileSystem(std::move(fs), options_.disk_quota);
+    }
+    env_ = rocksdb::NewCompositeEnv(std::move(fs));
     db_options.env = env_.get();
   }
   // Lets RocksDB recover by itself from a full disk once space returns: it

@@ -1,9 +1,12 @@
 #include "storage/fault_injection_file_system.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <string>
 #include <utility>
+
+#include "rocksdb/system_clock.h"
 
 namespace winnow::storage::internal {
 namespace {
@@ -339,7 +342,34 @@ class FaultInjectionFileSystem final : public rocksdb::FileSystemWrapper {
   std::shared_ptr<PowerLossModel> model_;
 };
 
+class ShortSleepClock final : public rocksdb::SystemClockWrapper {
+ public:
+  explicit ShortSleepClock(const std::shared_ptr<rocksdb::SystemClock>& target)
+      : SystemClockWrapper(target) {}
+  const char* Name() const override { return "WinnowShortSleepClock"; }
+  void SleepForMicroseconds(int micros) override {
+    SystemClockWrapper::SleepForMicroseconds(std::min(micros, 10000));
+  }
+};
+
+class ShortSleepEnv final : public rocksdb::EnvWrapper {
+ public:
+  explicit ShortSleepEnv(std::unique_ptr<rocksdb::Env> target)
+      : EnvWrapper(std::move(target)) {
+    system_clock_ = std::make_shared<ShortSleepClock>(system_clock_);
+  }
+  const char* Name() const override { return "WinnowShortSleepEnv"; }
+  void SleepForMicroseconds(int micros) override {
+    EnvWrapper::SleepForMicroseconds(std::min(micros, 10000));
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<rocksdb::Env> NewShortSleepEnv(
+    std::unique_ptr<rocksdb::Env> target) {
+  return std::make_unique<ShortSleepEnv>(std::move(target));
+}
 
 std::shared_ptr<rocksdb::FileSystem> NewFaultInjectionFileSystem(
     std::shared_ptr<rocksdb::FileSystem> target,

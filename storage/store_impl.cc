@@ -137,6 +137,9 @@ absl::Status StoreImpl::Init() {
       fs = NewQuotaFileSystem(std::move(fs), options_.disk_quota);
     }
     env_ = rocksdb::NewCompositeEnv(std::move(fs));
+    if (options_.power_loss != nullptr) {
+      env_ = NewShortSleepEnv(std::move(env_));
+    }
     db_options.env = env_.get();
   }
   // Lets RocksDB recover by itself from a full disk once space returns: it

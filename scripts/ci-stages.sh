@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # CI's stages after the README test command (.ci/run): sanitizer builds and
-# their tests, fuzzing, and the crash and load tests (labels reliability and
-# load). Each stage
+# their tests, fuzzing, the crash and load tests (labels reliability and
+# load), and the power-loss tests (label powerloss). Each stage
 # prints its elapsed time against its budget (issue 6); the summary lists
 # them all. A failing stage fails the script after every stage has run.
 # An over-budget stage is flagged; with CI_ENFORCE_BUDGETS=1 it fails too.
 #
 #   bash scripts/ci-stages.sh                # every stage
-#   bash scripts/ci-stages.sh fuzz crash     # some: sanitizers | fuzz | crash
+#   bash scripts/ci-stages.sh fuzz crash     # some: sanitizers | fuzz | crash | powerloss
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +55,10 @@ for s in "${STAGES[@]}"; do
     crash)
       stage "crash and load tests" 360 \
         ctest --test-dir "$BUILD_DIR" -L 'reliability|load' --output-on-failure ;;
-    *) echo "unknown stage '$s' (sanitizers, fuzz, crash)" >&2; exit 2 ;;
+    powerloss)
+      stage "power-loss tests" 300 \
+        ctest --test-dir "$BUILD_DIR" -L powerloss --output-on-failure ;;
+    *) echo "unknown stage '$s' (sanitizers, fuzz, crash, powerloss)" >&2; exit 2 ;;
   esac
 done
 

@@ -152,7 +152,7 @@ class PowerLossRun {
   }
 
   // Every observable against the model.
-  void Check(const Store& store) {
+  void Check(Store& store) {
     if (created_) {
       model_.ExpectMatches(store, kCollection);
     }
@@ -180,8 +180,7 @@ class PowerLossRun {
     }
     EXPECT_EQ(metas, want_metas) << "plans";
     if (!secret_.empty()) {
-      absl::StatusOr<std::string> s =
-          const_cast<Store&>(store).GetOrCreateSecret("cursor");
+      absl::StatusOr<std::string> s = store.GetOrCreateSecret("cursor");
       ASSERT_TRUE(s.ok()) << s.status();
       EXPECT_EQ(*s, secret_) << "the cursor secret changed";
     }

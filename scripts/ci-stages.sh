@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # CI's stages after the README test command (.ci/run): the lock-rule check
 # (clang-14's -Wthread-safety over storage/ and server/), sanitizer builds
-# and their tests, fuzzing, and the crash and load tests (labels reliability
-# and load). Each stage
+# and their tests, fuzzing, the crash and load tests (labels reliability and
+# load), and the power-loss tests (label powerloss). Each stage
 # prints its elapsed time against its budget (issue 6); the summary lists
 # them all. A failing stage fails the script after every stage has run.
 # An over-budget stage is flagged; with CI_ENFORCE_BUDGETS=1 it fails too.
 #
 #   bash scripts/ci-stages.sh                # every stage
 #   bash scripts/ci-stages.sh fuzz crash     # some: thread-safety |
-#                                            # sanitizers | fuzz | crash
+#                                            # sanitizers | fuzz | crash |
+#                                            # powerloss
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ BUILD_DIR="${BUILD_DIR:-build}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 STAGES=("$@")
 if [ "${#STAGES[@]}" -eq 0 ]; then
-  STAGES=(thread-safety sanitizers fuzz crash)
+  STAGES=(thread-safety sanitizers fuzz crash powerloss)
 fi
 
 summary=()
@@ -64,8 +65,12 @@ for s in "${STAGES[@]}"; do
     crash)
       stage "crash and load tests" 360 \
         ctest --test-dir "$BUILD_DIR" -L 'reliability|load' --output-on-failure ;;
+    powerloss)
+      stage "power-loss tests" 300 \
+        ctest --test-dir "$BUILD_DIR" -L powerloss --output-on-failure ;;
     *)
-      echo "unknown stage '$s' (thread-safety, sanitizers, fuzz, crash)" >&2
+      echo "unknown stage '$s' (thread-safety, sanitizers, fuzz, crash," \
+        "powerloss)" >&2
       exit 2 ;;
   esac
 done

@@ -31,6 +31,8 @@ PACKAGES=(
   # metrics and deploy/ tests: promtool and a real Prometheus, YAML parsing,
   # `docker-compose config`, and systemd-analyze verify
   prometheus python3-yaml docker-compose systemd
+  # the whole-process power-loss test's FUSE layer (tests/powerloss/)
+  libfuse3-dev fuse3
 )
 
 apt_install_missing "${PACKAGES[@]}"

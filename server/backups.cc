@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -43,6 +44,27 @@ absl::Status SyncPath(const fs::path& path) {
   if (rc != 0) {
     return IoError("syncing", path,
                    std::error_code(err, std::generic_category()));
+  }
+  return absl::OkStatus();
+}
+
+// Creates `dir` and its missing parents, and fsyncs the parent of each one
+// it created, so that their names survive a power failure.
+absl::Status CreateDirectoriesDurably(const fs::path& dir) {
+  fs::path path = dir.lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // "a/b/" -> "a/b"
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path p = path; !p.empty() && !fs::exists(p, ec);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  fs::create_directories(path, ec);
+  if (ec) return IoError("creating", path, ec);
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    const fs::path parent = it->has_parent_path() ? it->parent_path() : ".";
+    if (absl::Status s = SyncPath(parent); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -142,8 +164,9 @@ absl::StatusOr<BackupRecord> BackupManager::Create() {
   absl::MutexLock lock(&create_mu_);
   const fs::path root(backup_dir_);
   std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return IoError("creating backup_dir", root, ec);
+  if (absl::Status s = CreateDirectoriesDurably(root); !s.ok()) {
+    return absl::InternalError("backup_dir: " + std::string(s.message()));
+  }
 
   BackupRecord r;
   r.server_version = server_version_;
@@ -282,8 +305,9 @@ absl::Status RestoreBackup(const std::string& backup_path,
           data_dir));
     }
   }
-  fs::create_directories(to, ec);
-  if (ec) return IoError("creating data_dir", to, ec);
+  if (absl::Status s = CreateDirectoriesDurably(to); !s.ok()) {
+    return absl::InternalError("data_dir: " + std::string(s.message()));
+  }
   const fs::path marker = to / kRestoreMarker;
   {
     std::ofstream out(marker);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "storage/disk_quota.h"
+#include "storage/power_loss_model.h"
 
 namespace winnow::storage {
 
@@ -52,6 +53,12 @@ struct StoreOptions {
   // written by this Store; a write past it fails as on a full disk
   // (RESOURCE_EXHAUSTED) until the quota is raised. See disk_quota.h.
   std::shared_ptr<DiskQuota> disk_quota;
+
+  // When set, the Store opens RocksDB through a file system that reports
+  // what is durable to this model and fails every write while its power is
+  // off, so that a test can cut the power and drop everything not synced
+  // (power_loss_model.h). The model's root must hold data_dir.
+  std::shared_ptr<PowerLossModel> power_loss;
 };
 
 }  // namespace winnow::storage

@@ -17,6 +17,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
+#include "storage/fault_injection_file_system.h"
 #include "storage/names.h"
 #include "storage/quota_file_system.h"
 #include "storage/status.h"
@@ -84,6 +85,36 @@ rocksdb::CompressionType PickCompression() {
   return rocksdb::kNoCompression;
 }
 
+// Creates `dir` and its missing parents, fsyncing the parent of each one
+// it creates: RocksDB fsyncs the data directory when it adds files to it,
+// but not the data directory's own name in its parent, so without this a
+// power failure soon after the first start could lose the whole directory.
+absl::Status CreateDirDurably(rocksdb::FileSystem& fs, const std::string& dir) {
+  std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // "data/" -> "data"
+  std::vector<std::filesystem::path> missing;
+  std::error_code ec;
+  for (std::filesystem::path p = path;
+       !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    const std::string parent =
+        it->has_parent_path() ? it->parent_path().string() : ".";
+    rocksdb::IOStatus s =
+        fs.CreateDirIfMissing(it->string(), rocksdb::IOOptions(), nullptr);
+    std::unique_ptr<rocksdb::FSDirectory> d;
+    if (s.ok()) s = fs.NewDirectory(parent, rocksdb::IOOptions(), &d, nullptr);
+    if (s.ok()) s = d->Fsync(rocksdb::IOOptions(), nullptr);
+    if (!s.ok()) {
+      return absl::InternalError(absl::StrFormat(
+          "data_dir: cannot create '%s' durably: %s", dir, s.ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 StoreImpl::StoreImpl(const StoreOptions& options)
@@ -100,12 +131,6 @@ StoreImpl::~StoreImpl() {
 absl::Status StoreImpl::Init() {
   if (options_.data_dir.empty()) {
     return absl::InvalidArgumentError("data_dir: is empty");
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(options_.data_dir, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrFormat(
-        "data_dir: cannot create '%s': %s", options_.data_dir, ec.message()));
   }
   if (!options_.sync_writes) {
     spdlog::warn(
@@ -128,10 +153,22 @@ absl::Status StoreImpl::Init() {
   // info level.
   db_options.info_log =
       std::make_shared<SpdlogLogger>(rocksdb::InfoLogLevel::WARN_LEVEL);
-  if (options_.disk_quota != nullptr) {
-    env_ = rocksdb::NewCompositeEnv(NewQuotaFileSystem(
-        rocksdb::FileSystem::Default(), options_.disk_quota));
+  std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+  if (options_.disk_quota != nullptr || options_.power_loss != nullptr) {
+    if (options_.power_loss != nullptr) {
+      fs = NewFaultInjectionFileSystem(std::move(fs), options_.power_loss);
+    }
+    if (options_.disk_quota != nullptr) {
+      fs = NewQuotaFileSystem(std::move(fs), options_.disk_quota);
+    }
+    env_ = rocksdb::NewCompositeEnv(fs);
+    if (options_.power_loss != nullptr) {
+      env_ = NewShortSleepEnv(std::move(env_));
+    }
     db_options.env = env_.get();
+  }
+  if (absl::Status s = CreateDirDurably(*fs, options_.data_dir); !s.ok()) {
+    return s;
   }
   // Lets RocksDB recover by itself from a full disk once space returns: it
   // retries every 5 s (Resume() answers Busy meanwhile), so writes recover

@@ -17,10 +17,11 @@ namespace winnow::storage::testing {
 // A fresh directory under the system temp dir, removed on destruction.
 class TempDir {
  public:
-  TempDir() {
+  TempDir() : TempDir(std::filesystem::temp_directory_path().string()) {}
+  // Under `base` instead.
+  explicit TempDir(const std::string& base) {
     std::string pattern =
-        (std::filesystem::temp_directory_path() / "winnow-storage-XXXXXX")
-            .string();
+        (std::filesystem::path(base) / "winnow-storage-XXXXXX").string();
     char* dir = mkdtemp(pattern.data());
     EXPECT_NE(dir, nullptr);
     path_ = pattern;

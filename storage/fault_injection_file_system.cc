@@ -20,6 +20,18 @@ IOStatus PowerOff() {
   return IOStatus::IOError("power loss: the power is off");
 }
 
+// A sync of a tracked file (`file` null: untracked) through `op`: refused
+// with the power off; what it makes durable is recorded once it succeeds.
+template <typename Op>
+IOStatus SyncTracked(PowerLossModel& model, PowerLossModel::File* file, Op op) {
+  if (!model.Admit()) return PowerOff();
+  if (file == nullptr) return op();
+  auto token = model.BeforeSync(*file);
+  IOStatus s = op();
+  if (s.ok()) model.AfterSync(*file, token);
+  return s;
+}
+
 std::string Normal(const std::string& path) {
   return std::filesystem::path(path).lexically_normal().string();
 }
@@ -102,12 +114,7 @@ class PowerLossWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
   template <typename Op>
   IOStatus SyncWith(Op op) {
-    if (!model_->Admit()) return PowerOff();
-    if (file_ == nullptr) return op();
-    auto token = model_->BeforeSync(*file_);
-    IOStatus s = op();
-    if (s.ok()) model_->AfterSync(*file_, token);
-    return s;
+    return SyncTracked(*model_, file_.get(), op);
   }
 
   std::shared_ptr<PowerLossModel> model_;
@@ -143,12 +150,7 @@ class PowerLossRandomRWFile final : public rocksdb::FSRandomRWFileOwnerWrapper {
  private:
   template <typename Op>
   IOStatus SyncWith(Op op) {
-    if (!model_->Admit()) return PowerOff();
-    if (file_ == nullptr) return op();
-    auto token = model_->BeforeSync(*file_);
-    IOStatus s = op();
-    if (s.ok()) model_->AfterSync(*file_, token);
-    return s;
+    return SyncTracked(*model_, file_.get(), op);
   }
 
   std::shared_ptr<PowerLossModel> model_;

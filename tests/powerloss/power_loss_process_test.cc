@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
@@ -45,6 +46,7 @@
 namespace winnow {
 namespace {
 
+using testing::ReadDocuments;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -181,26 +183,6 @@ class PowerLossProcessTest : public ::testing::Test {
     data_ = mount_ + "/data";
   }
 
-  std::map<std::string, v1::Document> Read(
-      const Client& client, const std::vector<std::string>& ids) {
-    std::map<std::string, v1::Document> out;
-    for (size_t b = 0; b < ids.size(); b += 1000) {
-      v1::GetDocumentsRequest req;
-      req.set_collection(kCollection);
-      req.set_allow_missing(true);
-      req.mutable_read_mask()->add_paths("length");
-      req.mutable_read_mask()->add_paths("scores");
-      for (size_t i = b; i < std::min(ids.size(), b + 1000); ++i) {
-        req.add_ids(ids[i]);
-      }
-      absl::StatusOr<v1::GetDocumentsResponse> r = client.GetDocuments(req);
-      EXPECT_TRUE(r.ok()) << r.status();
-      if (!r.ok()) return out;
-      for (const v1::Document& d : r->documents()) out[d.id()] = d;
-    }
-    return out;
-  }
-
   // Decides every batch of the last cycle from what the restarted server
   // holds. With sync_writes, every acknowledged batch must be there; without,
   // what is lost must be a suffix of each stream. Never a partial batch.
@@ -208,7 +190,8 @@ class PowerLossProcessTest : public ::testing::Test {
     std::vector<std::string> ids;
     for (const Op& op : ops_)
       ids.insert(ids.end(), op.ids.begin(), op.ids.end());
-    std::map<std::string, v1::Document> got = Read(client, ids);
+    std::map<std::string, v1::Document> got =
+        ReadDocuments(client, kCollection, ids);
     bool gap[2] = {false, false};  // a batch of that stream did not land
     for (const Op& op : ops_) {
       size_t applied = 0;
@@ -265,7 +248,8 @@ class PowerLossProcessTest : public ::testing::Test {
     EXPECT_EQ(r->count(), static_cast<int64_t>(model_.size()));
     std::vector<std::string> ids;
     for (const auto& [id, p] : model_) ids.push_back(id);
-    std::map<std::string, v1::Document> got = Read(client, ids);
+    std::map<std::string, v1::Document> got =
+        ReadDocuments(client, kCollection, ids);
     for (const auto& [id, p] : model_) {
       auto it = got.find(id);
       ASSERT_NE(it, got.end()) << id << " vanished";
@@ -415,7 +399,8 @@ class PowerLossProcessTest : public ::testing::Test {
     absl::StatusOr<Client> rclient = Client::Connect(restored->target());
     ASSERT_TRUE(rclient.ok());
     std::vector<std::string> ids(backup_docs_.begin(), backup_docs_.end());
-    std::map<std::string, v1::Document> got = Read(*rclient, ids);
+    std::map<std::string, v1::Document> got =
+        ReadDocuments(*rclient, kCollection, ids);
     for (const std::string& id : ids) {
       ASSERT_TRUE(got.contains(id))
           << id << ", acknowledged before the backup, is not in it";

@@ -23,12 +23,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
 namespace winnow {
 namespace {
 
+using testing::ReadDocuments;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -65,27 +67,6 @@ class CrashTest : public ::testing::Test {
     rng_.seed(seed_);
   }
 
-  // Reads `ids` (missing ones allowed) into id -> document.
-  std::map<std::string, v1::Document> Read(
-      const Client& client, const std::vector<std::string>& ids) {
-    std::map<std::string, v1::Document> out;
-    for (size_t b = 0; b < ids.size(); b += 1000) {
-      v1::GetDocumentsRequest req;
-      req.set_collection(kCollection);
-      req.set_allow_missing(true);
-      req.mutable_read_mask()->add_paths("length");
-      req.mutable_read_mask()->add_paths("scores");
-      for (size_t i = b; i < std::min(ids.size(), b + 1000); ++i) {
-        req.add_ids(ids[i]);
-      }
-      absl::StatusOr<v1::GetDocumentsResponse> r = client.GetDocuments(req);
-      EXPECT_TRUE(r.ok()) << r.status();
-      if (!r.ok()) return out;
-      for (const v1::Document& d : r->documents()) out[d.id()] = d;
-    }
-    return out;
-  }
-
   // Decides every write of the last cycle from what the restarted server
   // holds, checking all-or-nothing, acknowledged => present, and stream
   // order; then folds them into the model.
@@ -93,7 +74,8 @@ class CrashTest : public ::testing::Test {
     std::vector<std::string> ids;
     for (const Op& op : ops_)
       ids.insert(ids.end(), op.ids.begin(), op.ids.end());
-    std::map<std::string, v1::Document> got = Read(client, ids);
+    std::map<std::string, v1::Document> got =
+        ReadDocuments(client, kCollection, ids);
     // Documents a delete was sent for: whether their upsert landed is
     // decided by its acknowledgement (only acknowledged documents are
     // deleted), not by their presence.
@@ -189,8 +171,11 @@ class CrashTest : public ::testing::Test {
     };
     EXPECT_EQ(count(""), live);
     // (Before any score "p" lands, the name is unknown to filters.)
-    if (rated > 0) EXPECT_EQ(count("not is_null(p)"), rated);
-    std::map<std::string, v1::Document> got = Read(client, sample);
+    if (rated > 0) {
+      EXPECT_EQ(count("not is_null(p)"), rated);
+    }
+    std::map<std::string, v1::Document> got =
+        ReadDocuments(client, kCollection, sample);
     for (const std::string& id : sample) {
       const DocState& d = model_.at(id);
       auto it = got.find(id);
@@ -198,7 +183,9 @@ class CrashTest : public ::testing::Test {
       if (!d.live) continue;
       EXPECT_EQ(it->second.length(), d.length) << id;
       EXPECT_EQ(it->second.scores().count("p") > 0, d.p.has_value()) << id;
-      if (d.p) EXPECT_EQ(it->second.scores().at("p"), *d.p) << id;
+      if (d.p) {
+        EXPECT_EQ(it->second.scores().at("p"), *d.p) << id;
+      }
     }
   }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,30 @@ inline std::vector<std::string> FilterIds(const Client& client,
   }
   absl::Status s = reader.Finish();
   EXPECT_TRUE(s.ok()) << filter << ": " << s;
+  return out;
+}
+
+// Documents `ids` of `collection` with their lengths and scores, missing
+// ones left out, read in requests of 1,000; id -> document. An error fails
+// the test and ends the read.
+inline std::map<std::string, v1::Document> ReadDocuments(
+    const Client& client, const std::string& collection,
+    const std::vector<std::string>& ids) {
+  std::map<std::string, v1::Document> out;
+  for (size_t b = 0; b < ids.size(); b += 1000) {
+    v1::GetDocumentsRequest req;
+    req.set_collection(collection);
+    req.set_allow_missing(true);
+    req.mutable_read_mask()->add_paths("length");
+    req.mutable_read_mask()->add_paths("scores");
+    for (size_t i = b; i < std::min(ids.size(), b + 1000); ++i) {
+      req.add_ids(ids[i]);
+    }
+    absl::StatusOr<v1::GetDocumentsResponse> r = client.GetDocuments(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return out;
+    for (const v1::Document& d : r->documents()) out[d.id()] = d;
+  }
   return out;
 }
 

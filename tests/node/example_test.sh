@@ -12,15 +12,8 @@ if [ ! -d "$SRC/client/node/node_modules/@grpc/grpc-js" ]; then
   exit 1
 fi
 rm -rf "$WORK" && mkdir -p "$WORK"
-"$WINNOWD" --data-dir "$WORK/data" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$WORK/winnowd.log" 2>&1 &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-i=0
-until grep -q "listening on" "$WORK/winnowd.log"; do
-  i=$((i + 1)); [ $i -lt 300 ] || { cat "$WORK/winnowd.log"; exit 1; }
-  sleep 0.1
-done
-PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/winnowd.log" | head -1)
+. "$SRC/tests/start_winnowd.sh"
+start_winnowd "$WINNOWD" "$WORK"
 node "$SRC/client/node/example.js" --server "127.0.0.1:$PORT" | tee "$WORK/out.txt"
 grep -q "acknowledged sequence 1 with 100 documents" "$WORK/out.txt"
 grep -q 'count quality >= 0.5 and domain == "web": 38' "$WORK/out.txt"

@@ -325,6 +325,17 @@ class Client:
         return _call(method, request, metadata=self._metadata,
                      timeout=self.timeout)
 
+    def _all_pages(self, method: Callable[..., Any], request: Any, field: str) -> List[Any]:
+        """Every item of a paged List call: `request` with each page token in
+        turn, collecting the response's repeated `field`."""
+        out: List[Any] = []
+        while True:
+            r = self._unary(method, request)
+            out.extend(getattr(r, field))
+            if not r.next_page_token:
+                return out
+            request.page_token = r.next_page_token
+
     # --- collections ---
 
     def create_collection(self, name: str, *, embedding_dimension: int = 0,
@@ -355,15 +366,8 @@ class Client:
 
     def list_collections(self) -> List[collection_pb2.Collection]:
         """Every collection visible to the token, ordered by name."""
-        out: List[collection_pb2.Collection] = []
-        token = ""
-        while True:
-            r = self._unary(self._collections.ListCollections,
-                            collection_pb2.ListCollectionsRequest(page_token=token))
-            out.extend(r.collections)
-            token = r.next_page_token
-            if not token:
-                return out
+        return self._all_pages(self._collections.ListCollections,
+                               collection_pb2.ListCollectionsRequest(), "collections")
 
     def delete_collection(self, name: str, *, allow_missing: bool = False) -> bool:
         """Deletes a collection with its documents, scores and plans. Returns
@@ -697,15 +701,8 @@ class Client:
 
     def list_plans(self, collection: str = "", run_id: str = "") -> List[selection_pb2.Plan]:
         """The live plans visible to the token, newest first."""
-        out: List[selection_pb2.Plan] = []
-        token = ""
-        while True:
-            r = self._unary(self._selection.ListPlans, selection_pb2.ListPlansRequest(
-                collection=collection, run_id=run_id, page_token=token))
-            out.extend(r.plans)
-            token = r.next_page_token
-            if not token:
-                return out
+        return self._all_pages(self._selection.ListPlans, selection_pb2.ListPlansRequest(
+            collection=collection, run_id=run_id), "plans")
 
     def delete_plan(self, plan_id: str, *, allow_missing: bool = False) -> bool:
         """Deletes a plan; its cursors are refused from then on."""
@@ -740,15 +737,8 @@ class Client:
 
     def list_backups(self) -> List[backup_pb2.Backup]:
         """The backups in the server's backup directory, newest first."""
-        out: List[backup_pb2.Backup] = []
-        token = ""
-        while True:
-            r = self._unary(self._admin.ListBackups,
-                            admin_pb2.ListBackupsRequest(page_token=token))
-            out.extend(r.backups)
-            token = r.next_page_token
-            if not token:
-                return out
+        return self._all_pages(self._admin.ListBackups, admin_pb2.ListBackupsRequest(),
+                               "backups")
 
     def server_info(self) -> admin_pb2.GetServerInfoResponse:
         """The server's version, build and limits."""

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "selection/sampler.h"
 
 namespace winnow {
 namespace {
@@ -310,20 +311,23 @@ absl::StatusOr<Selection> Freezer::Select(FrozenPlan* plan) {
   return out;
 }
 
-// The frozen arrays in canonical order.
-void Materialize(const Selection& sel, const PlanInputs& in, FrozenPlan* plan) {
+// The frozen arrays in canonical order. A short plan keeps no scores: its
+// run, selected from these arrays, is what it persists.
+void Materialize(const Selection& sel, const PlanInputs& in, bool short_plan,
+                 FrozenPlan* plan) {
   FrozenRecord& r = plan->record;
   const size_t n = sel.order.size();
+  const bool scores = !sel.scores.empty() && !short_plan;
   r.ordinals.reserve(n);
   r.lengths.reserve(n);
-  if (!sel.scores.empty()) r.scores.reserve(n);
+  if (scores) r.scores.reserve(n);
   if (!sel.weights.empty()) plan->weights.reserve(n);
   if (!sel.domains.empty()) r.domains.reserve(n);
   for (uint32_t i : sel.order) {
     const uint32_t o = in.candidates[i];
     r.ordinals.push_back(o);
     r.lengths.push_back(in.columns->length[o]);
-    if (!sel.scores.empty()) r.scores.push_back(sel.scores[i]);
+    if (scores) r.scores.push_back(sel.scores[i]);
     if (!sel.weights.empty()) plan->weights.push_back(sel.weights[i]);
     if (!sel.domains.empty()) r.domains.push_back(sel.domains[i]);
   }
@@ -357,7 +361,8 @@ absl::StatusOr<FrozenPlan> FreezePlan(const PlanSpec& spec,
   Freezer freezer(inputs, &plan.spec);
   absl::StatusOr<Selection> selection = freezer.Select(&plan);
   if (!selection.ok()) return selection.status();
-  Materialize(*selection, inputs, &plan);
+  Materialize(*selection, inputs,
+              IsShortPlan(plan.spec, inputs.candidates.size()), &plan);
   if (plan.spec.token_budget.has_value()) {
     if (absl::Status s =
             ResolveBuckets(plan.record.lengths, &*plan.spec.token_budget);
@@ -400,6 +405,7 @@ absl::StatusOr<std::shared_ptr<const FrozenCandidates>> AssembleCandidates(
   frozen->domains = std::move(record.domains);
   frozen->weights = std::move(weights);
   frozen->num_domains = num_domains;
+  frozen->run = record.run;
   return std::shared_ptr<const FrozenCandidates>(std::move(frozen));
 }
 
@@ -461,13 +467,61 @@ SamplerConfig SamplerConfigFor(const PlanSpec& spec,
   return c;
 }
 
+bool IsShortPlan(const PlanSpec& spec, size_t candidates) {
+  const StrategyKind kind = spec.strategy.kind;
+  return (kind == StrategyKind::kUniform || kind == StrategyKind::kWeighted) &&
+         spec.num_epochs == 1 && spec.samples_per_epoch > 0 &&
+         !spec.token_budget.has_value() &&
+         static_cast<uint64_t>(spec.samples_per_epoch) <= candidates / 2;
+}
+
+absl::StatusOr<FrozenRun> SelectRun(const PlanSpec& spec,
+                                    std::shared_ptr<const FrozenCandidates> all,
+                                    DocIdFn doc_id) {
+  // The epoch's samples exactly as the plan's keyed sequence serves them
+  // (plan_sampler.cc, kKeyed): the same keyed order over the same
+  // candidates, cut at samples_per_epoch. One Get collects every key below
+  // a sampled threshold in one pass and sorts only those, ties by doc id.
+  Candidates c;
+  c.id_hashes = all->id_hashes;
+  c.weights = all->weights;
+  c.doc_id = std::move(doc_id);
+  KeyedOrder order(c, spec.seed, /*epoch=*/0);
+  const uint64_t positions = std::min<uint64_t>(
+      order.size(), static_cast<uint64_t>(spec.samples_per_epoch));
+  std::vector<uint32_t> indices;
+  indices.reserve(positions);
+  order.Get(0, positions, &indices);
+  FrozenRun out;
+  FrozenRecord& r = out.record;
+  auto candidates = std::make_shared<FrozenCandidates>();
+  r.run = candidates->run = true;
+  r.ordinals.reserve(positions);
+  r.lengths.reserve(positions);
+  candidates->id_hashes.reserve(positions);
+  for (uint32_t i : indices) {
+    r.ordinals.push_back(all->ordinals[i]);
+    r.lengths.push_back(all->lengths[i]);
+    candidates->id_hashes.push_back(all->id_hashes[i]);
+  }
+  candidates->ordinals = r.ordinals;
+  candidates->lengths = r.lengths;
+  out.candidates = std::move(candidates);
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<PlanSampler>> MakePlanSampler(
     const PlanSpec& spec, std::span<const DomainWeightSpec> domains,
     std::shared_ptr<const FrozenCandidates> candidates,
     uint64_t checkpoint_every, DocIdFn doc_id) {
+  SamplerConfig config = SamplerConfigFor(spec, domains, checkpoint_every);
+  if (candidates->run) {
+    // The run holds the epoch's samples in order: serve them as they are.
+    config.kind = SequenceKind::kFixed;
+    config.samples_per_epoch = 0;
+  }
   absl::StatusOr<std::unique_ptr<PlanSampler>> sampler = PlanSampler::Make(
-      std::move(candidates), SamplerConfigFor(spec, domains, checkpoint_every),
-      std::move(doc_id));
+      std::move(candidates), std::move(config), std::move(doc_id));
   if (!sampler.ok()) {
     return absl::Status(sampler.status().code(),
                         absl::StrCat("strategy: ", sampler.status().message()));

@@ -58,6 +58,8 @@ struct FrozenPlan {
   // their initial weights as given or computed (count^size_exponent); the
   // sampler's weights. Empty for other strategies.
   std::vector<DomainWeightSpec> domains;
+  // The candidates in canonical order; a short plan's (IsShortPlan) has no
+  // scores, since what it persists is its run (SelectRun).
   FrozenRecord record;
   // Weighted strategies: the weights aligned with the record (> 0).
   std::vector<double> weights;
@@ -81,14 +83,32 @@ absl::StatusOr<std::shared_ptr<const FrozenCandidates>> AssembleCandidates(
     FrozenRecord record, std::vector<double> weights, uint32_t num_domains,
     std::span<const uint64_t> id_hashes);
 
+// Short plans (docs/architecture.md, "Short plans"): a uniform or weighted
+// plan of one epoch whose samples_per_epoch is at most half its candidates,
+// without a token budget. Such a plan selects its epoch's samples once, at
+// the freeze, and keeps only them (SelectRun).
+bool IsShortPlan(const PlanSpec& spec, size_t candidates);
+
+// A short plan's run: the samples of its one epoch, in sequence order, as
+// the plan's sampler over `all` (its frozen candidates) serves them. The
+// record (run set) is what the plan persists; the candidates, what it
+// serves from, through MakePlanSampler like any frozen set.
+struct FrozenRun {
+  FrozenRecord record;
+  std::shared_ptr<const FrozenCandidates> candidates;
+};
+absl::StatusOr<FrozenRun> SelectRun(const PlanSpec& spec,
+                                    std::shared_ptr<const FrozenCandidates> all,
+                                    DocIdFn doc_id);
+
 // The sampler configuration of a frozen (resolved) spec.
 SamplerConfig SamplerConfigFor(const PlanSpec& spec,
                                std::span<const DomainWeightSpec> domains,
                                uint64_t checkpoint_every);
 
 // The plan's generator over `candidates`. `doc_id` maps a candidate index
-// to its doc id (tie breaks). INVALID_ARGUMENT if the configuration does not
-// fit the candidates.
+// to its doc id (tie breaks). A run (candidates->run) is served in its
+// order. INVALID_ARGUMENT if the configuration does not fit the candidates.
 absl::StatusOr<std::unique_ptr<PlanSampler>> MakePlanSampler(
     const PlanSpec& spec, std::span<const DomainWeightSpec> domains,
     std::shared_ptr<const FrozenCandidates> candidates,

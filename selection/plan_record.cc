@@ -7,7 +7,9 @@
 namespace winnow {
 namespace {
 
-constexpr uint32_t kFrozenFormat = 2;
+constexpr uint32_t kFrozenFormat = 3;
+// Candidates only, without the form byte; still decoded.
+constexpr uint32_t kFrozenFormatCandidates = 2;
 constexpr uint32_t kInternalFormat = 1;
 
 template <typename T>
@@ -93,6 +95,7 @@ std::string EncodeFrozenRecord(const FrozenRecord& f) {
   out.reserve(64 + f.ordinals.size() * 4 + f.lengths.size() * 4 +
               f.scores.size() * 4 + f.domains.size() * 2);
   out.append(reinterpret_cast<const char*>(&kFrozenFormat), 4);
+  out.push_back(f.run ? 1 : 0);
   EncodeOrdinals(f.ordinals, &out);
   const bool short_lengths = std::all_of(f.lengths.begin(), f.lengths.end(),
                                          [](uint32_t l) { return l < 65536; });
@@ -111,7 +114,14 @@ std::string EncodeFrozenRecord(const FrozenRecord& f) {
 bool DecodeFrozenRecord(std::string_view in, FrozenRecord* f) {
   *f = FrozenRecord();
   uint32_t format = 0;
-  if (!GetBytes(&in, &format, 4) || format != kFrozenFormat) return false;
+  if (!GetBytes(&in, &format, 4)) return false;
+  if (format == kFrozenFormat) {
+    char form = 0;
+    if (!GetBytes(&in, &form, 1) || (form != 0 && form != 1)) return false;
+    f->run = form == 1;
+  } else if (format != kFrozenFormatCandidates) {
+    return false;
+  }
   if (!DecodeOrdinals(&in, &f->ordinals)) return false;
   char length_mode = 0;
   if (!GetBytes(&in, &length_mode, 1)) return false;
@@ -124,6 +134,7 @@ bool DecodeFrozenRecord(std::string_view in, FrozenRecord* f) {
   }
   return GetArray(&in, &f->scores) && GetArray(&in, &f->domains) &&
          in.empty() && f->lengths.size() == f->ordinals.size() &&
+         (!f->run || (f->scores.empty() && f->domains.empty())) &&
          (f->scores.empty() || f->scores.size() == f->ordinals.size()) &&
          (f->domains.empty() || f->domains.size() == f->ordinals.size());
 }

@@ -35,15 +35,20 @@ struct FrozenRecord {
   std::vector<float> scores;
   // Mixtures: each candidate's index into the plan's domains; else empty.
   std::vector<uint16_t> domains;
+  // A short plan's run (plan_builder.h SelectRun): the samples of its one
+  // epoch, in sequence order, instead of the candidates; no scores.
+  bool run = false;
 
   bool operator==(const FrozenRecord&) const = default;
 };
 
-// Format 2: ascending ordinals as a bitmap when that is smaller (else a
-// plain array), lengths as 16 bits when they all fit (else 32), then the
-// scores and domains.
+// Format 3: a form byte (0 = the candidates in canonical order, 1 = a run),
+// then format 2's body: ascending ordinals as a bitmap when that is smaller
+// (else a plain array), lengths as 16 bits when they all fit (else 32),
+// then the scores and domains. Format 2 (no form byte: candidates) is still
+// decoded.
 std::string EncodeFrozenRecord(const FrozenRecord& record);
-// False if `in` is not a well-formed format-2 record.
+// False if `in` is not a well-formed format-2 or format-3 record.
 bool DecodeFrozenRecord(std::string_view in, FrozenRecord* record);
 
 // What the registry persists besides the plan's description.

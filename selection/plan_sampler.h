@@ -65,6 +65,9 @@ struct FrozenCandidates {
   // (sorted by name).
   std::vector<uint16_t> domains;
   uint32_t num_domains = 0;
+  // A short plan's run (plan_builder.h SelectRun): the arrays hold its one
+  // epoch's samples in sequence order, served as they are (kFixed).
+  bool run = false;
 
   size_t MemoryBytes() const;
 };

@@ -8,6 +8,7 @@
 #include "selection/clones.h"
 #include "selection/det_math.h"
 #include "selection/hash.h"
+#include "selection/parallel.h"
 
 namespace winnow {
 namespace {
@@ -75,12 +76,21 @@ KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                                                : candidates.ordinals.size();
   const uint64_t ek = EpochKey(seed, epoch);
   keys_.resize(n);
+  // Each key depends on its candidate alone, so the pass splits over
+  // threads without changing a bit of the result.
+  const uint64_t* hashes = candidates.id_hashes.data();
+  uint64_t* keys = keys_.data();
   if (candidates.weights.empty()) {
-    UniformKeys(candidates.id_hashes.data(), n, ek, keys_.data());
+    ParallelChunks(n, [&](size_t begin, size_t end) {
+      UniformKeys(hashes + begin, end - begin, ek, keys + begin);
+    });
     size_ = n;
   } else {
-    WeightedKeys(candidates.id_hashes.data(), candidates.weights.data(), n, ek,
-                 keys_.data());
+    const double* weights = candidates.weights.data();
+    ParallelChunks(n, [&](size_t begin, size_t end) {
+      WeightedKeys(hashes + begin, weights + begin, end - begin, ek,
+                   keys + begin);
+    });
     size_ = CountAtMost(keys_.data(), n, kLastKey);
   }
   if (size_ > 0) {

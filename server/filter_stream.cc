@@ -6,14 +6,16 @@
 #include <string>
 
 #include "server/convert.h"
+#include "server/packed.h"
 #include "server/query.h"
 
 namespace winnow::server {
 namespace {
 
 // Upper bounds on the wire size of one result in the IDS and ORDINALS
-// views: an id's tag and length prefix, a packed ordinal, and per score
-// column a packed float plus a packed null index.
+// views (the PACKED view's are PackedBytesPerDocument): an id's tag and
+// length prefix, a packed ordinal, and per score column a packed float plus
+// a packed null index.
 constexpr size_t kIdFramingBytes = 6;
 constexpr size_t kOrdinalBytes = 5;
 constexpr size_t kScoreBytes = 9;
@@ -91,7 +93,11 @@ absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
       ReopenColumns(*env_.store, request_->collection(), frozen_collection_id_);
   if (!snapshot.ok()) return snapshot.status();
-  const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
+  const bool packed = params_.view == winnow::v1::RESULT_VIEW_PACKED;
+  const bool ids = packed || params_.view == winnow::v1::RESULT_VIEW_IDS;
+  const size_t id_framing =
+      packed ? PackedBytesPerDocument(request_->packed_fields())
+             : kIdFramingBytes;
   // Lower the batch if it would pass the message size limit; the rest go
   // in the next message. At least one result per message.
   const size_t budget = MessageBudget(env_.options->max_message_bytes);
@@ -104,13 +110,15 @@ absl::Status FilterStream::FillIds(winnow::v1::FilterResponse* out) {
     // Ordinals only grow within one collection, so every match has an id.
     const size_t size =
         score_bytes +
-        (ids ? snapshot->id(matches_[end]).size() + kIdFramingBytes
-             : kOrdinalBytes);
+        (ids ? snapshot->id(matches_[end]).size() + id_framing : kOrdinalBytes);
     if (end > next_ && bytes + size > budget) break;
     bytes += size;
   }
   std::span<const uint32_t> batch(matches_.data() + next_, end - next_);
-  if (ids) {
+  if (packed) {
+    FillPacked(request_->packed_fields(), snapshot->ids(), snapshot->columns(),
+               batch, {}, out->mutable_packed());
+  } else if (ids) {
     out->mutable_ids()->Reserve(static_cast<int>(batch.size()));
     for (uint32_t ordinal : batch) {
       out->add_ids(std::string(snapshot->id(ordinal)));

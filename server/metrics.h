@@ -127,7 +127,7 @@ class Metrics {
   // of padding (repeated or filler slots; 0 for none) observed in
   // winnow_sample_batch_padding_ratio.
   struct DomainCount {
-    std::string_view domain;
+    std::string domain;
     uint64_t count = 0;
   };
   void RecordSampleBatch(std::string_view collection,

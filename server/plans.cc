@@ -86,8 +86,11 @@ absl::Status RunMismatch(const Plan& plan, const PlanSpec& requested) {
 // A frozen plan, ready to publish: everything but the registry's maps.
 struct Frozen {
   FrozenPlan plan;
-  std::string frozen_entry;  // EncodeFrozenRecord(plan.record)
+  // EncodeFrozenRecord(plan.record); empty for a short plan, whose run
+  // (SelectRun) is selected and encoded once the snapshot is released.
+  std::string frozen_entry;
   std::shared_ptr<const FrozenCandidates> candidates;
+  uint64_t candidate_count = 0;
   uint32_t collection_id = 0;
   uint64_t freeze_seq = 0;
 };
@@ -112,7 +115,10 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
   absl::StatusOr<FrozenPlan> plan = FreezePlan(spec, inputs);
   if (!plan.ok()) return plan.status();
   Frozen out;
-  out.frozen_entry = EncodeFrozenRecord(plan->record);
+  out.candidate_count = candidates.size();
+  if (!IsShortPlan(plan->spec, candidates.size())) {
+    out.frozen_entry = EncodeFrozenRecord(plan->record);
+  }
   absl::StatusOr<std::shared_ptr<const FrozenCandidates>> assembled =
       AssembleCandidates(std::move(plan->record), std::move(plan->weights),
                          static_cast<uint32_t>(plan->domains.size()),
@@ -206,8 +212,9 @@ absl::Status Plan::EnsureLoaded() {
     return absl::DataLossError(
         absl::StrCat("plan '", id_, "': its frozen candidates are corrupt"));
   }
+  // A short plan's run is served in its order: it needs no weights.
   absl::StatusOr<std::vector<double>> weights =
-      PlanWeights(spec_, record.scores);
+      record.run ? std::vector<double>() : PlanWeights(spec_, record.scores);
   if (!weights.ok()) return weights.status();
   absl::StatusOr<std::shared_ptr<const FrozenCandidates>> frozen;
   {
@@ -529,6 +536,15 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     const PlanSpec& spec, const std::string& key, const std::string& owner) {
   absl::StatusOr<Frozen> frozen = FreezeFromStore(*store_, spec);
   if (!frozen.ok()) return frozen.status();
+  if (frozen->frozen_entry.empty()) {
+    // A short plan: its key pass runs without the collection's snapshot.
+    absl::StatusOr<FrozenRun> run =
+        SelectRun(frozen->plan.spec, frozen->candidates,
+                  ServingDocIds(store_, spec.collection, frozen->candidates));
+    if (!run.ok()) return run.status();
+    frozen->frozen_entry = EncodeFrozenRecord(run->record);
+    frozen->candidates = std::move(run->candidates);
+  }
   auto plan = std::shared_ptr<Plan>(new Plan());
   plan->store_ = store_;
   plan->id_ = NewPlanId();
@@ -569,8 +585,7 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   d.set_plan_id(plan->id_);
   DescribeSpec(plan->spec_, plan->domains_, &d);
   d.set_sampler_version(kSamplerVersion);
-  d.set_candidate_count(
-      static_cast<int64_t>(frozen->candidates->ordinals.size()));
+  d.set_candidate_count(static_cast<int64_t>(frozen->candidate_count));
   d.set_epoch_sample_count(static_cast<int64_t>(first.positions));
   const int64_t now = NowNanos();
   *d.mutable_create_time() = TimeUtil::NanosecondsToTimestamp(now);

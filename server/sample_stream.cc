@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "selection/hash.h"
 #include "server/convert.h"
+#include "server/packed.h"
 #include "server/query.h"
 
 namespace winnow::server {
@@ -17,6 +18,73 @@ constexpr size_t kAhead = 16;
 absl::Status PlanDeletedError(const std::string& plan_id) {
   return absl::FailedPreconditionError(
       absl::StrCat("plan '", plan_id, "' was deleted; start a new run"));
+}
+
+// Counts the batch's documents per domain into *served.
+void CountDomains(const ColumnSet& columns, std::span<const uint32_t> ordinals,
+                  std::vector<Metrics::DomainCount>* served) {
+  std::vector<uint64_t> counts(columns.domain_names.size());
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    if (i + kAhead < ordinals.size()) {
+      __builtin_prefetch(&columns.domain[ordinals[i + kAhead]]);
+    }
+    const uint32_t code = columns.domain[ordinals[i]];
+    if (code < counts.size()) ++counts[code];
+  }
+  for (size_t code = 0; code < counts.size(); ++code) {
+    if (counts[code] != 0) {
+      served->push_back({columns.domain_names[code], counts[code]});
+    }
+  }
+}
+
+// The positions of samples deleted or replaced since the plan froze.
+void MarkChanged(const ColumnSet& columns,
+                 std::span<const uint64_t> upsert_seqs,
+                 std::span<const uint32_t> ordinals, uint64_t freeze_seq,
+                 winnow::v1::SampleBatch* out) {
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    if (i + kAhead < ordinals.size()) {
+      __builtin_prefetch(&upsert_seqs[ordinals[i + kAhead]]);
+    }
+    const uint32_t o = ordinals[i];
+    if (!columns.live->Get(o)) {
+      out->add_deleted_indexes(static_cast<uint32_t>(i));
+    } else if (upsert_seqs[o] > freeze_seq) {
+      out->add_modified_indexes(static_cast<uint32_t>(i));
+    }
+  }
+}
+
+// The IDS and ORDINALS views: ids or ordinals, lengths and domain names.
+void FillIdsOrOrdinals(bool ids, std::span<const std::string_view> id_of,
+                       const ColumnSet& columns,
+                       std::span<const uint32_t> ordinals,
+                       std::span<const uint32_t> lengths,
+                       winnow::v1::SampleBatch* out) {
+  const int n = static_cast<int>(ordinals.size());
+  if (ids) {
+    out->mutable_ids()->Reserve(n);
+  } else {
+    out->mutable_ordinals()->Assign(ordinals.begin(), ordinals.end());
+  }
+  out->mutable_lengths()->Assign(lengths.begin(), lengths.end());
+  out->mutable_domains()->Reserve(n);
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    // Two stages: the id's view and the domain 2 * kAhead ahead, then the
+    // id's bytes (through the view fetched by then) kAhead ahead.
+    if (i + 2 * kAhead < ordinals.size()) {
+      const uint32_t ahead = ordinals[i + 2 * kAhead];
+      if (ids) __builtin_prefetch(&id_of[ahead]);
+      __builtin_prefetch(&columns.domain[ahead]);
+    }
+    if (ids && i + kAhead < ordinals.size()) {
+      __builtin_prefetch(id_of[ordinals[i + kAhead]].data());
+    }
+    const uint32_t o = ordinals[i];
+    if (ids) out->add_ids(id_of[o].data(), id_of[o].size());
+    out->add_domains(columns.domain_names[columns.domain[o]]);
+  }
 }
 
 }  // namespace
@@ -233,10 +301,10 @@ absl::StatusOr<bool> SampleStream::CheckSize(
   const int64_t limit = env_.options->max_message_bytes;
   if (size <= static_cast<size_t>(limit)) return true;
   const bool full = params_.view == winnow::v1::RESULT_VIEW_FULL;
+  std::string view = winnow::v1::ResultView_Name(params_.view);
+  view.erase(0, std::string_view("RESULT_VIEW_").size());
   return absl::ResourceExhaustedError(absl::StrCat(
-      "batch ", response.batch().global_batch_index(), " in the ",
-      full ? "FULL"
-           : (params_.view == winnow::v1::RESULT_VIEW_IDS ? "IDS" : "ORDINALS"),
+      "batch ", response.batch().global_batch_index(), " in the ", view,
       " view is ", size, " bytes, over the ", FormatBytes(limit),
       " message limit; use a smaller batch_size or token budget",
       full ? ", a read_mask without payload, or the IDS view" : ""));
@@ -324,7 +392,7 @@ absl::Status SampleStream::FillDocuments(
         served->begin(), served->end(),
         [&](const Metrics::DomainCount& c) { return c.domain == domain; });
     if (it == served->end()) {
-      served->push_back({domain, 1});
+      served->push_back({std::string(domain), 1});
     } else {
       ++it->count;
     }
@@ -335,7 +403,6 @@ absl::Status SampleStream::FillDocuments(
 absl::Status SampleStream::FillColumns(
     std::span<const uint32_t> ordinals, std::span<const uint32_t> lengths,
     winnow::v1::SampleBatch* out, std::vector<Metrics::DomainCount>* served) {
-  const uint64_t freeze_seq = plan_->freeze_seq();
   // Ordinals only grow within one collection: every candidate has an id.
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
       ReopenColumns(*env_.store, plan_->collection(), plan_->collection_id());
@@ -345,55 +412,15 @@ absl::Status SampleStream::FillColumns(
       !s.ok()) {
     return s;
   }
-  std::span<const uint64_t> upsert_seqs = snapshot->upsert_seqs();
-  const bool ids = params_.view == winnow::v1::RESULT_VIEW_IDS;
-  const int n = static_cast<int>(ordinals.size());
-  if (ids) {
-    out->mutable_ids()->Reserve(n);
+  CountDomains(columns, ordinals, served);
+  MarkChanged(columns, snapshot->upsert_seqs(), ordinals, plan_->freeze_seq(),
+              out);
+  if (params_.view == winnow::v1::RESULT_VIEW_PACKED) {
+    FillPacked(request_->packed_fields(), snapshot->ids(), columns, ordinals,
+               lengths, out->mutable_packed());
   } else {
-    out->mutable_ordinals()->Reserve(n);
-  }
-  out->mutable_lengths()->Reserve(n);
-  out->mutable_domains()->Reserve(n);
-  std::span<const std::string_view> id_of = snapshot->ids();
-  // Per-domain counts for the metrics, by domain code: (code, index into
-  // *served), a handful of domains, so a flat list.
-  std::vector<std::pair<uint32_t, size_t>> slot_of_code;
-  for (size_t i = 0; i < ordinals.size(); ++i) {
-    // Two stages: the id's view and the other columns 2 * kAhead ahead,
-    // then the id's bytes (through the view fetched by then) kAhead ahead.
-    if (i + 2 * kAhead < ordinals.size()) {
-      const uint32_t ahead = ordinals[i + 2 * kAhead];
-      if (ids) __builtin_prefetch(&id_of[ahead]);
-      __builtin_prefetch(&columns.domain[ahead]);
-      __builtin_prefetch(&upsert_seqs[ahead]);
-    }
-    if (ids && i + kAhead < ordinals.size()) {
-      __builtin_prefetch(id_of[ordinals[i + kAhead]].data());
-    }
-    const uint32_t o = ordinals[i];
-    if (ids) {
-      out->add_ids(id_of[o].data(), id_of[o].size());
-    } else {
-      out->add_ordinals(o);
-    }
-    out->add_lengths(lengths[i]);
-    const uint32_t code = columns.domain[o];
-    out->add_domains(columns.domain_names[code]);
-    auto slot = std::find_if(slot_of_code.begin(), slot_of_code.end(),
-                             [&](const auto& p) { return p.first == code; });
-    if (slot == slot_of_code.end()) {
-      // The view points at this batch's own copy of the name.
-      slot_of_code.emplace_back(code, served->size());
-      served->push_back({out->domains(static_cast<int>(i)), 1});
-    } else {
-      ++(*served)[slot->second].count;
-    }
-    if (!columns.live->Get(o)) {
-      out->add_deleted_indexes(static_cast<uint32_t>(i));
-    } else if (upsert_seqs[o] > freeze_seq) {
-      out->add_modified_indexes(static_cast<uint32_t>(i));
-    }
+    FillIdsOrOrdinals(params_.view == winnow::v1::RESULT_VIEW_IDS,
+                      snapshot->ids(), columns, ordinals, lengths, out);
   }
   AppendScoreColumns(request_->score_names(), columns, ordinals,
                      out->mutable_scores());

@@ -54,8 +54,7 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
   // Opens epoch_ from global batch `start`; false if it gives this rank
   // no batch.
   absl::StatusOr<bool> OpenEpoch(uint64_t start);
-  // Fills *out and counts its documents per domain into *served (whose
-  // views point into *out).
+  // Fills *out and counts its documents per domain into *served.
   absl::Status FillBatch(const Batch& batch, winnow::v1::SampleBatch* out,
                          std::vector<Metrics::DomainCount>* served);
   // The FULL view: the documents, read from the store.
@@ -64,7 +63,8 @@ class SampleStream final : public StreamReactor<winnow::v1::SampleResponse> {
                              std::span<const uint32_t> lengths,
                              winnow::v1::SampleBatch* out,
                              std::vector<Metrics::DomainCount>* served);
-  // The IDS and ORDINALS views: columns of the collection's snapshot.
+  // The IDS, ORDINALS and PACKED views: columns of the collection's
+  // snapshot.
   absl::Status FillColumns(std::span<const uint32_t> ordinals,
                            std::span<const uint32_t> lengths,
                            winnow::v1::SampleBatch* out,

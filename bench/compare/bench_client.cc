@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct Args {
   int lookup_batch = 1000;
   int64_t single_lookups = 10000;
   int64_t seed = 1;
+  // Keep every timed Sample's plan alive (for the RSS of a run's plans)
+  // instead of deleting it after each repetition.
+  bool keep_plans = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -212,10 +216,19 @@ int64_t FilterIds(const Args& args, winnow::Client& client) {
   return ids;
 }
 
-// Samples k ids with a fresh plan (a new run_id and seed), to the last id
-// at the client. The plan's id goes to *plan_id, for deleting it untimed.
-int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
-                  int rep, std::string* plan_id) {
+void DeletePlan(winnow::Client& client, std::string* plan_id);
+
+// How a timed Sample reads its plan.
+struct SampleMode {
+  bool weighted = false;
+  winnow::v1::ResultView view = winnow::v1::RESULT_VIEW_PACKED;
+  bool first_batch_only = false;  // stop at the first message
+};
+
+// The bench's Sample request: k samples of one epoch, a fresh plan every
+// repetition (a new run_id and seed).
+winnow::v1::SampleRequest SampleRequestFor(const Args& args, bool weighted,
+                                           int rep) {
   winnow::v1::SampleRequest request;
   request.set_collection(args.collection);
   if (weighted) {
@@ -227,7 +240,6 @@ int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
   } else {
     request.mutable_strategy()->mutable_uniform();
   }
-  // A fresh plan every repetition: a new run_id and seed.
   request.set_seed(static_cast<uint64_t>(args.seed * 1000 + rep + 100));
   request.set_run_id("bench-" + std::to_string(getpid()) +
                      (weighted ? "-w" : "-u") + std::to_string(rep + 100));
@@ -237,16 +249,64 @@ int64_t SampleIds(const Args& args, winnow::Client& client, bool weighted,
   request.set_drop_last(false);  // every one of the k samples
   request.set_world_size(1);
   request.set_rank(0);
-  request.set_view(winnow::v1::RESULT_VIEW_IDS);
+  return request;
+}
+
+// Ids in a batch, in whichever view it came.
+int64_t BatchIds(const winnow::v1::SampleBatch& batch) {
+  return batch.ids_size() + batch.packed().id_end_offsets_size();
+}
+
+// Reads `request`'s stream to the last id at the client (or its first
+// message); the plan's id goes to *plan_id.
+int64_t ReadSample(winnow::Client& client,
+                   const winnow::v1::SampleRequest& request,
+                   bool first_batch_only, std::string* plan_id) {
   winnow::SampleReader reader = client.Sample(request);
   winnow::v1::SampleResponse response;
   int64_t ids = 0;
   while (reader.Next(&response)) {
-    ids += response.batch().ids_size();
+    ids += BatchIds(response.batch());
     if (!response.plan_id().empty()) *plan_id = response.plan_id();
+    if (first_batch_only) {
+      reader.Cancel();
+      reader.Finish().IgnoreError();
+      return ids;
+    }
   }
-  Check(reader.Finish(), weighted ? "Sample (weighted)" : "Sample (uniform)");
+  Check(reader.Finish(), "Sample");
   return ids;
+}
+
+// Samples k ids with a fresh plan, in `mode`'s view. The plan's id goes to
+// *plan_id, for deleting it untimed.
+int64_t SampleIds(const Args& args, winnow::Client& client, SampleMode mode,
+                  int rep, std::string* plan_id) {
+  winnow::v1::SampleRequest request =
+      SampleRequestFor(args, mode.weighted, rep);
+  request.set_view(mode.view);
+  return ReadSample(client, request, mode.first_batch_only, plan_id);
+}
+
+// Streams a whole existing plan (a uniform epoch of every document, made
+// untimed first) by its id, in `view`.
+void StreamExisting(const Args& args, const std::string& op,
+                    winnow::Client& client, winnow::v1::ResultView view) {
+  winnow::v1::SampleRequest create = SampleRequestFor(args, false, 900);
+  create.set_samples_per_epoch(0);  // every document
+  create.set_max_batches(1);
+  create.set_view(winnow::v1::RESULT_VIEW_ORDINALS);
+  std::string plan_id;
+  ReadSample(client, create, false, &plan_id);
+  winnow::v1::SampleRequest request;
+  request.set_plan_id(plan_id);
+  request.set_world_size(1);
+  request.set_view(view);
+  Repeat(args, op, [&](int) {
+    std::string ignored;
+    return ReadSample(client, request, false, &ignored);
+  });
+  DeletePlan(client, &plan_id);
 }
 
 // Deletes the plan a timed Sample made, so that plans do not pile up in the
@@ -339,6 +399,20 @@ void PutScores(const Args& args, const Workload& w, winnow::Client& client) {
   Print("put_scores", seconds, result);
 }
 
+// The timed Sample operations: weighted and uniform in the packed view,
+// weighted in the IDS view, and a new weighted plan's first message.
+std::optional<SampleMode> SampleModeOf(const std::string& op) {
+  if (op == "sample_weighted") return SampleMode{true};
+  if (op == "sample_uniform") return SampleMode{false};
+  if (op == "sample_weighted_ids") {
+    return SampleMode{true, winnow::v1::RESULT_VIEW_IDS};
+  }
+  if (op == "first_batch_weighted") {
+    return SampleMode{true, winnow::v1::RESULT_VIEW_PACKED, true};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -373,6 +447,8 @@ int main(int argc, char** argv) {
       args.single_lookups = std::atoll(value().c_str());
     else if (a == "--seed")
       args.seed = std::atoll(value().c_str());
+    else if (a == "--keep-plans")
+      args.keep_plans = true;
     else
       Die("unknown flag " + a);
   }
@@ -393,15 +469,20 @@ int main(int argc, char** argv) {
       Repeat(args, op, [&](int) { return Count(args, *client); });
     } else if (op == "filter_ids") {
       Repeat(args, op, [&](int) { return FilterIds(args, *client); });
-    } else if (op == "sample_weighted" || op == "sample_uniform") {
-      const bool weighted = op == "sample_weighted";
+    } else if (auto mode = SampleModeOf(op)) {
       std::string plan_id;
       Repeat(
           args, op,
           [&](int rep) {
-            return SampleIds(args, *client, weighted, rep, &plan_id);
+            return SampleIds(args, *client, *mode, rep, &plan_id);
           },
-          [&] { DeletePlan(*client, &plan_id); });
+          [&] {
+            if (!args.keep_plans) DeletePlan(*client, &plan_id);
+          });
+    } else if (op == "stream_packed" || op == "stream_ids") {
+      StreamExisting(args, op, *client,
+                     op == "stream_packed" ? winnow::v1::RESULT_VIEW_PACKED
+                                           : winnow::v1::RESULT_VIEW_IDS);
     } else if (op == "get_single") {
       GetSingle(args, w, *client);
     } else if (op == "get_batch") {

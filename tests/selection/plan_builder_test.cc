@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "selection/hash.h"
+#include "tests/selection/sampler_test_util.h"
 
 namespace winnow {
 namespace {
@@ -580,6 +582,113 @@ TEST(SummarizeStrategy, OneLineForPeople) {
   m.kind = K::kMixture;
   m.domain_weights = {{"web", 0.7}, {"code", 0.3}};
   EXPECT_EQ(SummarizeStrategy(m), "mixture(static, web=0.7 code=0.3)");
+}
+
+}  // namespace
+}  // namespace winnow
+
+namespace winnow {
+namespace {
+
+// A short plan's run is the first samples_per_epoch samples of the keyed
+// order by its definition (a brute-force sort of every key), over small
+// sets and over sets large enough that the key pass splits across threads;
+// the run read back from its record serves the same batches.
+TEST(SelectRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
+  for (const size_t n : {size_t{301}, size_t{200000}}) {
+    for (const bool weighted : {false, true}) {
+      for (const uint64_t seed : {1, 2}) {
+        testing::CandidateSet set = testing::CandidateSet::Make(n);
+        std::mt19937_64 rng(seed);
+        auto all = std::make_shared<FrozenCandidates>();
+        all->ordinals = set.ordinals;
+        all->id_hashes = set.id_hashes;
+        for (size_t i = 0; i < n; ++i) {
+          all->lengths.push_back(static_cast<uint32_t>(rng() % 70000));
+        }
+        PlanSpec spec;
+        spec.collection = "c";
+        spec.seed = seed;
+        spec.num_epochs = 1;
+        spec.batch_size = 37;
+        spec.drop_last = true;
+        spec.samples_per_epoch = static_cast<int64_t>(n / 3);
+        spec.strategy.kind = weighted ? K::kWeighted : K::kUniform;
+        if (weighted) {
+          for (size_t i = 0; i < n; ++i) {
+            // Some weights 0: those candidates never appear.
+            set.weights.push_back(i % 11 == 0 ? 0.0 : 0.01 + (rng() % 1000));
+          }
+          all->weights = set.weights;
+        }
+        const std::string what =
+            absl::StrCat(n, weighted ? " weighted" : "", " seed ", seed);
+        ASSERT_TRUE(IsShortPlan(spec, n)) << what;
+        DocIdFn doc_id = [&](uint32_t index) {
+          return set.IdOf(set.ordinals[index]);
+        };
+        absl::StatusOr<FrozenRun> run = SelectRun(spec, all, doc_id);
+        ASSERT_TRUE(run.ok()) << what << ": " << run.status();
+        std::vector<uint32_t> want = testing::ReferenceOrder(set, seed, 0);
+        want.resize(static_cast<size_t>(spec.samples_per_epoch));
+        EXPECT_EQ(run->record.ordinals, want) << what;
+        ASSERT_EQ(run->record.lengths.size(), want.size()) << what;
+        for (size_t i = 0; i < want.size(); i += 97) {
+          EXPECT_EQ(run->record.lengths[i], all->lengths[(want[i] - 1) / 3]);
+        }
+        // Through its record, as a restart reads it: the same batches.
+        FrozenRecord back;
+        ASSERT_TRUE(DecodeFrozenRecord(EncodeFrozenRecord(run->record), &back));
+        ASSERT_TRUE(back.run);
+        std::vector<uint64_t> hashes(3 * n + 1);
+        for (size_t i = 0; i < n; ++i) {
+          hashes[set.ordinals[i]] = set.id_hashes[i];
+        }
+        absl::StatusOr<std::shared_ptr<const FrozenCandidates>> reloaded =
+            AssembleCandidates(std::move(back), {}, 0, hashes);
+        ASSERT_TRUE(reloaded.ok());
+        absl::StatusOr<std::unique_ptr<PlanSampler>> sampler =
+            MakePlanSampler(spec, {}, *reloaded, 64, doc_id);
+        ASSERT_TRUE(sampler.ok()) << sampler.status();
+        absl::StatusOr<EpochInfo> info = (*sampler)->OpenEpoch(0, "", nullptr);
+        ASSERT_TRUE(info.ok());
+        EXPECT_EQ(info->positions, want.size()) << what;
+        EXPECT_EQ(info->batches, want.size() / 37) << what;  // drop_last
+        std::vector<uint32_t> served;
+        for (uint64_t j = 0; j < info->batches; ++j) {
+          Batch b;
+          ASSERT_TRUE((*sampler)->GetBatch(0, j, &b).ok());
+          for (uint32_t i : b.items) served.push_back((*reloaded)->ordinals[i]);
+        }
+        want.resize(served.size());
+        EXPECT_EQ(served, want) << what;
+      }
+    }
+  }
+}
+
+TEST(SelectRun, OnlyOneEpochUniformOrWeightedPlansOfAtMostHalfAreShort) {
+  PlanSpec spec;
+  spec.num_epochs = 1;
+  spec.samples_per_epoch = 50;
+  spec.batch_size = 8;
+  spec.strategy.kind = K::kUniform;
+  EXPECT_TRUE(IsShortPlan(spec, 100));
+  EXPECT_FALSE(IsShortPlan(spec, 99));  // more than half
+  spec.num_epochs = 2;
+  EXPECT_FALSE(IsShortPlan(spec, 1000));
+  spec.num_epochs = 1;
+  spec.samples_per_epoch = 0;
+  EXPECT_FALSE(IsShortPlan(spec, 1000));
+  spec.samples_per_epoch = 50;
+  spec.token_budget = TokenBudgetParams{};
+  EXPECT_FALSE(IsShortPlan(spec, 1000));
+  spec.token_budget.reset();
+  for (K kind : {K::kTopK, K::kOrdered, K::kMixture, K::kClusterBalanced,
+                 K::kRepetitionBudget, K::kWeightedWithReplacement}) {
+    spec.strategy.kind = kind;
+    EXPECT_FALSE(IsShortPlan(spec, 1000));
+  }
 }
 
 }  // namespace

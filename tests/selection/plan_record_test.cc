@@ -29,8 +29,10 @@ FrozenRecord RandomRecord(std::mt19937_64& rng, bool ascending,
 TEST(PlanRecordTest, FrozenRecordsRoundTripInEveryMode) {
   std::mt19937_64 rng(5);
   for (int trial = 0; trial < 200; ++trial) {
-    const FrozenRecord r = RandomRecord(rng, trial % 2, trial % 3 == 0,
-                                        trial % 5 < 2, trial % 7 < 3);
+    const bool run = trial % 4 == 3;  // a short plan's run: no scores
+    FrozenRecord r = RandomRecord(rng, trial % 2, trial % 3 == 0,
+                                  !run && trial % 5 < 2, !run && trial % 7 < 3);
+    r.run = run;
     const std::string bytes = EncodeFrozenRecord(r);
     FrozenRecord back;
     ASSERT_TRUE(DecodeFrozenRecord(bytes, &back)) << trial;
@@ -57,16 +59,43 @@ TEST(PlanRecordTest, MalformedRecordsAreRefused) {
     EXPECT_FALSE(DecodeFrozenRecord(bytes.substr(0, cut), &out)) << cut;
   }
   EXPECT_FALSE(DecodeFrozenRecord(bytes + "x", &out));
-  std::string other_format = bytes;
-  other_format[0] = 3;
-  EXPECT_FALSE(DecodeFrozenRecord(other_format, &out));
+  for (char format : {0, 1, 4}) {
+    std::string other_format = bytes;
+    other_format[0] = format;
+    EXPECT_FALSE(DecodeFrozenRecord(other_format, &out)) << int{format};
+  }
+  std::string bad_form = bytes;
+  bad_form[4] = 2;
+  EXPECT_FALSE(DecodeFrozenRecord(bad_form, &out));
   std::string bad_mode = bytes;
-  bad_mode[4] = 7;
+  bad_mode[5] = 7;
   EXPECT_FALSE(DecodeFrozenRecord(bad_mode, &out));
+  // A run carries no scores.
+  FrozenRecord run_with_scores = r;
+  run_with_scores.run = true;
+  EXPECT_FALSE(DecodeFrozenRecord(EncodeFrozenRecord(run_with_scores), &out));
   // Lengths that do not align with the ordinals.
   FrozenRecord short_lengths = r;
   short_lengths.lengths.pop_back();
   EXPECT_FALSE(DecodeFrozenRecord(EncodeFrozenRecord(short_lengths), &out));
+}
+
+// Releases before the short plans wrote format 2: format 3 without the
+// form byte. Those records still decode, as candidates.
+TEST(PlanRecordTest, Format2RecordsStillDecode) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 50; ++trial) {
+    const FrozenRecord r = RandomRecord(rng, trial % 2, trial % 3 == 0,
+                                        trial % 5 < 2, trial % 7 < 3);
+    std::string bytes = EncodeFrozenRecord(r);
+    ASSERT_EQ(bytes[4], 0);
+    bytes.erase(4, 1);
+    bytes[0] = 2;
+    FrozenRecord back;
+    ASSERT_TRUE(DecodeFrozenRecord(bytes, &back)) << trial;
+    EXPECT_EQ(back, r) << trial;
+    EXPECT_FALSE(back.run);
+  }
 }
 
 TEST(PlanRecordTest, InternalsRoundTripAndRefuseTruncation) {

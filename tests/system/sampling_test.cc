@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
@@ -156,6 +157,26 @@ std::vector<StrategyCase> Strategies() {
     r.mutable_strategy()->mutable_cluster_balanced()->set_budget(2000);
     cases.push_back({"cluster_balanced", r});
   }
+  // Short plans (one epoch, samples_per_epoch at most half the
+  // candidates): the plan keeps only its run of samples.
+  {
+    v1::SampleRequest r = base("uniform_short");
+    r.set_num_epochs(1);
+    r.set_samples_per_epoch(2000);
+    cases.push_back({"uniform_short", r});
+  }
+  {
+    v1::SampleRequest r = base("weighted_short");
+    r.set_num_epochs(1);
+    r.set_samples_per_epoch(1234);
+    r.set_drop_last(false);
+    r.set_filter("length < 3000");
+    auto* w = r.mutable_strategy()->mutable_weighted();
+    w->set_score("quality");
+    w->set_weight_function(v1::WEIGHT_FUNCTION_POWER);
+    w->set_alpha(2);
+    cases.push_back({"weighted_short", r});
+  }
   {
     v1::SampleRequest r = base("repetition_budget");
     r.set_num_epochs(0);
@@ -286,6 +307,174 @@ class SamplingLimitsTest : public SamplingTest {
     return {"--plan-ttl-seconds=1", "--max-plan-memory-bytes=1"};
   }
 };
+
+// Every batch of a stream, in whichever view it comes, as column vectors.
+struct Columns {
+  std::vector<std::string> ids;
+  std::vector<uint64_t> ordinals;
+  std::vector<int64_t> lengths;
+  std::vector<std::string> domains;
+  std::string plan_id;
+  int64_t candidate_count = 0;
+  int64_t memory_bytes = 0;
+};
+
+void Append(const v1::PackedDocuments& p, Columns* out) {
+  PackedIds ids(p);
+  for (size_t i = 0; i < ids.size(); ++i) out->ids.emplace_back(ids[i]);
+  out->ordinals.insert(out->ordinals.end(), p.ordinals().begin(),
+                       p.ordinals().end());
+  out->lengths.insert(out->lengths.end(), p.lengths().begin(),
+                      p.lengths().end());
+  for (uint32_t code : p.domain_codes()) {
+    ASSERT_LT(code, static_cast<uint32_t>(p.domain_names_size()));
+    out->domains.push_back(p.domain_names(static_cast<int>(code)));
+  }
+}
+
+Columns ReadColumns(const Client& client, const v1::SampleRequest& req) {
+  Columns out;
+  SampleReader reader = client.Sample(req);
+  v1::SampleResponse resp;
+  while (reader.Next(&resp)) {
+    const v1::SampleBatch& b = resp.batch();
+    if (resp.has_plan()) {
+      out.candidate_count = resp.plan().candidate_count();
+      out.memory_bytes = resp.plan().memory_bytes();
+    }
+    out.plan_id = resp.plan_id();
+    out.ids.insert(out.ids.end(), b.ids().begin(), b.ids().end());
+    out.ordinals.insert(out.ordinals.end(), b.ordinals().begin(),
+                        b.ordinals().end());
+    out.lengths.insert(out.lengths.end(), b.lengths().begin(),
+                       b.lengths().end());
+    out.domains.insert(out.domains.end(), b.domains().begin(),
+                       b.domains().end());
+    Append(b.packed(), &out);
+  }
+  const absl::Status status = reader.Finish();
+  EXPECT_TRUE(status.ok()) << status;
+  return out;
+}
+
+// A short plan keeps only its run, yet serves exactly the first
+// samples_per_epoch samples of the full keyed order: the same batches as
+// epoch 0 of the same plan with two epochs (which keeps every candidate).
+// Its packed view carries the same ids, ordinals, lengths and domains as
+// the IDS and ORDINALS views.
+TEST_F(SamplingTest, ShortPlansServeTheFullOrdersFirstSamplesInEveryView) {
+  for (const bool weighted : {false, true}) {
+    for (const uint64_t seed : {3, 4}) {
+      const std::string name =
+          absl::StrCat(weighted ? "weighted" : "uniform", seed);
+      v1::SampleRequest full;
+      full.set_collection("docs");
+      full.set_seed(seed);
+      full.set_run_id("full-" + name);
+      full.set_num_epochs(2);
+      full.set_samples_per_epoch(1500);
+      full.set_batch_size(64);
+      full.set_drop_last(false);
+      full.set_world_size(1);
+      full.set_view(v1::RESULT_VIEW_IDS);
+      if (weighted) {
+        full.set_filter("domain != \"code\"");
+        auto* w = full.mutable_strategy()->mutable_weighted();
+        w->set_score("quality");
+        w->set_weight_function(v1::WEIGHT_FUNCTION_POWER);
+        w->set_alpha(3);
+      }
+      v1::SampleRequest first_epoch = full;
+      first_epoch.set_max_batches(24);  // ceil(1500 / 64): all of epoch 0
+      const Columns want = ReadColumns(*client_, first_epoch);
+      ASSERT_EQ(want.ids.size(), 1500u) << name;
+
+      v1::SampleRequest short_plan = full;
+      short_plan.set_run_id("short-" + name);
+      short_plan.set_num_epochs(1);
+      const Columns got = ReadColumns(*client_, short_plan);
+      EXPECT_EQ(got.ids, want.ids) << name;
+      EXPECT_EQ(got.lengths, want.lengths) << name;
+      EXPECT_EQ(got.domains, want.domains) << name;
+      EXPECT_EQ(got.candidate_count, want.candidate_count) << name;
+      // It holds its 1,500 samples, not every candidate.
+      EXPECT_GT(got.memory_bytes, 0) << name;
+      EXPECT_LT(got.memory_bytes * 2, want.memory_bytes) << name;
+
+      v1::SampleRequest by_id;
+      by_id.set_plan_id(got.plan_id);
+      by_id.set_world_size(1);
+      by_id.set_view(v1::RESULT_VIEW_ORDINALS);
+      const Columns ordinals = ReadColumns(*client_, by_id);
+      by_id.set_view(v1::RESULT_VIEW_PACKED);
+      const Columns ids_only = ReadColumns(*client_, by_id);
+      EXPECT_EQ(ids_only.ids, want.ids) << name;
+      EXPECT_TRUE(ids_only.ordinals.empty() && ids_only.lengths.empty() &&
+                  ids_only.domains.empty())
+          << name;
+      by_id.mutable_packed_fields()->set_ordinals(true);
+      by_id.mutable_packed_fields()->set_lengths(true);
+      by_id.mutable_packed_fields()->set_domains(true);
+      const Columns packed = ReadColumns(*client_, by_id);
+      EXPECT_EQ(packed.ids, want.ids) << name;
+      EXPECT_EQ(packed.ordinals, ordinals.ordinals) << name;
+      EXPECT_EQ(packed.lengths, want.lengths) << name;
+      EXPECT_EQ(packed.domains, want.domains) << name;
+    }
+  }
+}
+
+// Filter's packed view, over several messages (offsets restart at 0 in
+// each), carries what the IDS, ORDINALS and FULL views do.
+TEST_F(SamplingTest, FilterPackedViewMatchesTheOtherViews) {
+  auto read = [&](v1::ResultView view, bool all_fields) {
+    v1::FilterRequest req;
+    req.set_collection("docs");
+    req.set_filter("quality > 0.3");
+    req.set_batch_size(700);
+    req.set_view(view);
+    if (view == v1::RESULT_VIEW_FULL) {
+      req.mutable_read_mask()->add_paths("domain");
+      req.mutable_read_mask()->add_paths("length");
+    }
+    if (all_fields) {
+      req.mutable_packed_fields()->set_ordinals(true);
+      req.mutable_packed_fields()->set_lengths(true);
+      req.mutable_packed_fields()->set_domains(true);
+    }
+    Columns out;
+    FilterReader reader = client_->Filter(req);
+    v1::FilterResponse resp;
+    int messages = 0;
+    while (reader.Next(&resp)) {
+      ++messages;
+      out.ids.insert(out.ids.end(), resp.ids().begin(), resp.ids().end());
+      out.ordinals.insert(out.ordinals.end(), resp.ordinals().begin(),
+                          resp.ordinals().end());
+      for (const v1::Document& d : resp.documents()) {
+        out.ids.push_back(d.id());
+        out.lengths.push_back(d.length());
+        out.domains.push_back(d.domain());
+      }
+      Append(resp.packed(), &out);
+    }
+    EXPECT_TRUE(reader.Finish().ok());
+    EXPECT_GT(messages, 3);
+    return out;
+  };
+  const Columns ids = read(v1::RESULT_VIEW_IDS, false);
+  const Columns ordinals = read(v1::RESULT_VIEW_ORDINALS, false);
+  const Columns full = read(v1::RESULT_VIEW_FULL, false);
+  const Columns packed_ids = read(v1::RESULT_VIEW_PACKED, false);
+  const Columns packed = read(v1::RESULT_VIEW_PACKED, true);
+  ASSERT_GT(ids.ids.size(), 3000u);
+  EXPECT_EQ(packed_ids.ids, ids.ids);
+  EXPECT_TRUE(packed_ids.ordinals.empty() && packed_ids.domains.empty());
+  EXPECT_EQ(packed.ids, ids.ids);
+  EXPECT_EQ(packed.ordinals, ordinals.ordinals);
+  EXPECT_EQ(packed.lengths, full.lengths);
+  EXPECT_EQ(packed.domains, full.domains);
+}
 
 TEST_F(SamplingTest, CursorsAndPlansAnswerBadInputWithTheRightStatus) {
   v1::CreateCollectionRequest other;

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "winnow/client/acked_writer.h"
+#include "winnow/client/packed.h"
 #include "winnow/client/status.h"
 #include "winnow/client/stream_reader.h"
 #include "winnow/v1/admin.grpc.pb.h"

@@ -32,6 +32,7 @@
 namespace winnow::storage {
 namespace {
 
+using testing::DiskBase;
 using testing::DocBatchBuilder;
 using testing::Model;
 using testing::TempDir;
@@ -41,30 +42,6 @@ using testing::TestOptions;
 constexpr uint32_t kDim = 2;
 constexpr char kCollection[] = "c";
 const std::vector<std::string> kScoreNames = {"quality", "edu"};
-
-// Under TSan these tests are skipped: Debian's RocksDB is not instrumented,
-// and it hands the power-loss file wrappers (and its Env) between its
-// threads through synchronization TSan cannot see, so TSan reports every
-// such hand-off. The plain and ASan+UBSan builds run them; the file
-// system's own tests (fault_injection_file_system_test.cc) run under TSan.
-#if defined(__SANITIZE_THREAD__)
-#define WINNOW_SKIP_UNDER_TSAN()                                         \
-  GTEST_SKIP() << "skipped under TSan: RocksDB is not instrumented and " \
-                  "hands the power-loss wrappers between its threads"
-#else
-#define WINNOW_SKIP_UNDER_TSAN() (void)0
-#endif
-
-// Where the disk lives: the model decides what survives, so the real
-// fsyncs under it only cost time; tmpfs makes them free.
-std::string DiskBase() {
-  std::error_code ec;
-  if (::access("/dev/shm", W_OK) == 0 &&
-      std::filesystem::is_directory("/dev/shm", ec)) {
-    return "/dev/shm";
-  }
-  return std::filesystem::temp_directory_path().string();
-}
 
 int EnvInt(const char* name, int fallback) {
   const char* v = std::getenv(name);

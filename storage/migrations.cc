@@ -15,8 +15,9 @@ namespace {
 
 // 1 -> 2: every "plan/<id>/<entry>" of the meta family becomes
 // "<id>" (marker) and "<id>\0<entry>" in the plans family, in the bump's
-// batch (atomic). The batch holds every plan once: format 1 plans were
-// written by one release, and a store keeps few of them.
+// batch (atomic). The batch holds every format 1 plan in memory once, for
+// the length of the open: plans live until deleted or idle for the TTL, so
+// a store holds those of its recent runs.
 absl::Status MovePlansToPlansFamily(const MigrationContext& ctx,
                                     rocksdb::WriteBatch* batch,
                                     std::string* summary) {

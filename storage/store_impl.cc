@@ -345,8 +345,8 @@ absl::Status StoreImpl::PutPlanEntries(
   if (entries.empty()) return absl::OkStatus();
   // Sized up front, so that the batch copies each value exactly once: a
   // growing batch would copy a multi-MB frozen record again on each
-  // reallocation. A record is at most 12 + (1 + 3 varints of <= 5 bytes)
-  // + key + value bytes.
+  // reallocation. The batch has a 12-byte header; a record is a tag, the
+  // family id, key and value, each length a varint (<= 16 bytes in all).
   size_t bytes = 12 + 16 + plan_id.size();
   for (const auto& [key, value] : entries) {
     bytes += 16 + plan_id.size() + 1 + key.size() + value.size();

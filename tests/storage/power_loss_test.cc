@@ -4,8 +4,9 @@
 // a flush, a compaction, a collection drop or the reopen itself. After each
 // power cycle the store reopens on what the disk kept, and:
 //  - every acknowledged write is there (upserts, PutScores, deletes,
-//    collections created and dropped, plan entries and plan deletes, the
-//    cursor secret), checked against a reference model of everything;
+//    collections created and dropped, plan entries (some in blob files)
+//    and plan deletes, the cursor secret), checked against a reference
+//    model of everything;
 //  - the one write in flight at the cut is wholly there or wholly absent;
 //  - nothing else changed.
 // WINNOW_POWERLOSS_SEEDS and WINNOW_POWERLOSS_CYCLES size the run (the
@@ -342,6 +343,10 @@ class PowerLossRun {
     for (int i = 0; i < n; ++i) {
       entries.emplace_back("epoch/" + std::to_string(rng_() % 6),
                            std::string(rng_() % 2000, 'p') + tag);
+    }
+    if (rng_() % 3 == 0) {  // a frozen record large enough for a blob file
+      entries.emplace_back(
+          "frozen", std::string((64 << 10) + rng_() % (256 << 10), 'f') + tag);
     }
     absl::Status s = store.PutPlanEntries(plan, entries);
     return Do(

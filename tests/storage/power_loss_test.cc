@@ -346,7 +346,7 @@ class PowerLossRun {
     }
     if (rng_() % 3 == 0) {  // a frozen record large enough for a blob file
       entries.emplace_back(
-          "frozen", std::string((64 << 10) + rng_() % (256 << 10), 'f') + tag);
+          "frozen", std::string((64 << 10) + rng_() % (64 << 10), 'f') + tag);
     }
     absl::Status s = store.PutPlanEntries(plan, entries);
     return Do(

@@ -53,8 +53,8 @@ struct Migration {
   // What it does, for the log ("move plans to the plans family").
   const char* description = "";
   // Puts the step's changes into `batch` (see the file comment) and a
-  // one-line account of what it moved into `summary` ("13 plans, 52
-  // entries, 1.2 MiB").
+  // one-line account of what it moved into `summary` ("13 plans, 46
+  // entries, 0.0 MiB").
   absl::Status (*run)(const MigrationContext& ctx, rocksdb::WriteBatch* batch,
                       std::string* summary) = nullptr;
 };

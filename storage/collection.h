@@ -78,6 +78,7 @@ struct Families {
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* blocks = nullptr;
   rocksdb::ColumnFamilyHandle* docs = nullptr;
+  rocksdb::ColumnFamilyHandle* plans = nullptr;
 };
 
 // Changes to one fixed-width column in one write: (ordinal, cell) pairs.

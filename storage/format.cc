@@ -19,6 +19,20 @@ void PutVarint32(std::string* out, uint32_t v) {
   out->append(buf, n);
 }
 
+std::string PlanEntryKey(std::string_view plan_id, std::string_view entry) {
+  std::string key;
+  key.reserve(plan_id.size() + 1 + entry.size());
+  key.append(plan_id).push_back('\0');
+  key.append(entry);
+  return key;
+}
+
+std::string PlanKeysEnd(std::string_view plan_id) {
+  std::string key(plan_id);
+  key.push_back('\1');
+  return key;
+}
+
 bool GetVarint32(const char** p, const char* limit, uint32_t* v) {
   uint32_t result = 0;
   for (int shift = 0; shift <= 28 && *p < limit; shift += 7) {

@@ -3,8 +3,8 @@
 //
 // Column families:
 //   meta    format version, collection records and per-collection
-//           dictionaries (domains, score names, attribute keys and values)
-//           and write sequence. Small values.
+//           dictionaries (domains, score names, attribute keys and values),
+//           write sequence and secrets. Small values.
 //   blocks  column blocks: one value per (collection, column, block of
 //           kBlockSize ordinals). Fixed-width columns hold raw little-endian
 //           cells; a value shorter than the block means the missing cells
@@ -13,6 +13,9 @@
 //   docs    per-document payloads and embeddings, keyed by ordinal: they are
 //           large, read by point lookup, and a replace rewrites only the
 //           document's own key instead of a 4,096-document block.
+//   plans   sampling plans' entries (format 2 on; format 1 kept them in meta
+//           under "plan/<id>/<entry>"). Frozen records run to tens of MB:
+//           values of 64 KiB or more go to blob files, uncompressed.
 //
 // Every key of a collection starts with its id as big-endian uint32 (meta:
 // after the 'C' tag), so DeleteCollection is one DeleteRange per family.
@@ -31,12 +34,15 @@ namespace winnow::storage::internal {
 static_assert(std::endian::native == std::endian::little,
               "cells are stored little-endian by memcpy");
 
-// Bumped on any incompatible change to the layout below.
-inline constexpr uint32_t kFormatVersion = 1;
+// Bumped on any change to the layout below, with a step that converts the
+// previous format at open (migrations.h; docs/architecture.md, "Format
+// migrations"). 1: the first release. 2: plans in their own family.
+inline constexpr uint32_t kFormatVersion = 2;
 
 inline constexpr char kMetaFamily[] = "meta";
 inline constexpr char kBlocksFamily[] = "blocks";
 inline constexpr char kDocsFamily[] = "docs";
+inline constexpr char kPlansFamily[] = "plans";
 
 // Ordinals per column block.
 inline constexpr uint32_t kBlockShift = 12;
@@ -164,6 +170,22 @@ std::string CollectionMetaKey(uint32_t collection, MetaKind kind);
 std::string CollectionMetaKey(uint32_t collection, MetaKind kind, uint32_t a);
 std::string CollectionMetaKey(uint32_t collection, MetaKind kind, uint32_t a,
                               uint32_t b);
+
+// Format 1 only: a plan's entries, "plan/<id>/<entry>" (migrations.cc
+// moves them to the plans family).
+inline constexpr char kFormat1PlanPrefix[] = "plan/";
+
+// ---- plans family ----
+//
+// <plan id>                   -> "" (the plan's marker)
+// <plan id> '\0' <entry name> -> the entry's value
+// Plan ids hold no NUL (the server's are [A-Za-z0-9_-]), so a plan's keys
+// are exactly [<id>, <id> '\1'): DeletePlan is one DeleteRange, and the
+// marker, which sorts first, lets ListPlanEntries step from plan to plan
+// without landing on (and so reading) a large entry.
+std::string PlanEntryKey(std::string_view plan_id, std::string_view entry);
+// The end of the plan's key range: <id> '\1'.
+std::string PlanKeysEnd(std::string_view plan_id);
 
 // The collection record: fixed32 id, fixed32 embedding dimension, uint8
 // embedding type, fixed64 create micros.

@@ -44,8 +44,8 @@
 //  - ALREADY_EXISTS: CreateCollection of an existing name.
 //  - RESOURCE_EXHAUSTED: the disk is full, or a collection would pass 2^32-1
 //    ordinals. Reads keep working while the disk is full.
-//  - FAILED_PRECONDITION: the Store is closed, or the data directory holds an
-//    unknown format version.
+//  - FAILED_PRECONDITION: the Store is closed, or the data directory holds a
+//    storage format newer than this release's.
 //  - DATA_LOSS: RocksDB reports corruption. INTERNAL / UNAVAILABLE: other
 //    RocksDB I/O failures.
 //
@@ -104,10 +104,12 @@ class PendingUpsert {
 
 class Store {
  public:
-  // Opens (creating if missing) the database in options.data_dir and
+  // Opens (creating if missing) the database in options.data_dir, migrates
+  // an earlier storage format to the current one (migrations.h), and
   // rebuilds every collection's in-memory columns from it.
   // INVALID_ARGUMENT if data_dir is empty; FAILED_PRECONDITION if the
-  // database has an unknown format version; DATA_LOSS if it is corrupt.
+  // database has a newer format version; DATA_LOSS if it is corrupt or
+  // holds data without a format version.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
 

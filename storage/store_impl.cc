@@ -18,6 +18,7 @@
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
 #include "storage/fault_injection_file_system.h"
+#include "storage/migrations.h"
 #include "storage/names.h"
 #include "storage/quota_file_system.h"
 #include "storage/status.h"
@@ -197,12 +198,24 @@ absl::Status StoreImpl::Init() {
   blocks.merge_operator = NewBlockMergeOperator();
   // Payloads and embeddings are read by point lookups.
   rocksdb::ColumnFamilyOptions docs = family_options(16 << 10, true);
+  // Plan entries: a few small ones and a frozen record of up to tens of MB
+  // per plan, written once, read by point lookup when a plan loads, listed
+  // at open. Values of 64 KiB or more go to blob files, uncompressed (the
+  // record is mostly floats and bitmaps), so that compaction never rewrites
+  // them and the SSTs, which ListPlanEntries scans, hold only small values.
+  // The memtable (as large as the others) holds a few plans before a flush.
+  rocksdb::ColumnFamilyOptions plans = family_options(4 << 10, true);
+  plans.compression = rocksdb::kNoCompression;
+  plans.enable_blob_files = true;
+  plans.min_blob_size = 64 << 10;
+  plans.blob_compression_type = rocksdb::kNoCompression;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, family_options(4 << 10, false)},
       {kMetaFamily, meta},
       {kBlocksFamily, blocks},
       {kDocsFamily, docs},
+      {kPlansFamily, plans},
   };
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options_.data_dir,
@@ -211,34 +224,56 @@ absl::Status StoreImpl::Init() {
     return FromRocksDb(s, "opening the database in " + options_.data_dir);
   }
   db_.reset(db);
-  families_ = Families{handles_[1], handles_[2], handles_[3]};
+  families_ = Families{handles_[1], handles_[2], handles_[3], handles_[4]};
+  if (absl::Status st = CheckFormat(); !st.ok()) return st;
+  return LoadCollections();
+}
 
-  // Format version: written on first open, checked on every later one.
+absl::Status StoreImpl::CheckFormat() {
   std::string version;
-  s = db_->Get(rocksdb::ReadOptions(), families_.meta, kFormatVersionKey,
-               &version);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.meta,
+                               kFormatVersionKey, &version);
   if (s.IsNotFound()) {
+    // A new database (or one cut short before its first write): stamp it
+    // with the newest format. Anything else without a version is not ours
+    // to guess at.
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), h));
+      it->SeekToFirst();
+      if (!it->status().ok()) {
+        return FromRocksDb(it->status(), "reading " + h->GetName());
+      }
+      if (it->Valid()) {
+        return absl::DataLossError(absl::StrFormat(
+            "data_dir: '%s' holds data (in column family %s) but no storage "
+            "format version; refusing to guess its format",
+            options_.data_dir, h->GetName()));
+      }
+    }
     std::string v;
     PutFixed<uint32_t>(&v, kFormatVersion);
     rocksdb::WriteBatch batch;
     batch.Put(families_.meta, kFormatVersionKey, v);
-    if (absl::Status st =
-            Commit(&batch, options_.sync_writes, "writing the format version");
-        !st.ok()) {
-      return st;
-    }
-  } else if (!s.ok()) {
-    return FromRocksDb(s, "reading the format version");
-  } else if (version.size() != 4 ||
-             GetFixed<uint32_t>(version.data()) != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "data_dir: '%s' holds storage format %d; this server reads format "
-        "%d",
-        options_.data_dir,
-        version.size() == 4 ? GetFixed<uint32_t>(version.data()) : 0,
-        kFormatVersion));
+    return Commit(&batch, options_.sync_writes, "writing the format version");
   }
-  return LoadCollections();
+  if (!s.ok()) return FromRocksDb(s, "reading the format version");
+  if (version.size() != 4 || GetFixed<uint32_t>(version.data()) == 0) {
+    return absl::DataLossError(absl::StrFormat(
+        "data_dir: '%s' holds a malformed storage format version (\"%s\")",
+        options_.data_dir, Escape(version)));
+  }
+  const uint32_t found = GetFixed<uint32_t>(version.data());
+  if (found > kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data_dir: '%s' holds storage format %d, newer than format %d that "
+        "this server reads; run the release that wrote it, or restore a "
+        "backup taken before the upgrade",
+        options_.data_dir, found, kFormatVersion));
+  }
+  if (found == kFormatVersion) return absl::OkStatus();
+  return MigrateFormat(MigrationContext{db_.get(), families_}, found,
+                       options_.data_dir);
 }
 
 absl::Status StoreImpl::LoadCollections() {
@@ -295,28 +330,36 @@ absl::Status StoreImpl::LoadCollections() {
 }
 
 // ---- Sampling plans ----
-
-namespace {
-
-// Plan entries live in the meta family under "plan/<id>/<key>"; plan ids
-// are [A-Za-z0-9_-], so '/' separates unambiguously.
-std::string PlanKey(std::string_view plan_id, std::string_view key) {
-  std::string k = "plan/";
-  k.append(plan_id).append("/").append(key);
-  return k;
-}
-
-}  // namespace
+//
+// The plans family (format.h): a marker "<id>" and "<id>\0<entry>" per
+// entry.
 
 absl::Status StoreImpl::PutPlanEntries(
     std::string_view plan_id,
     const std::vector<std::pair<std::string, std::string>>& entries) {
   if (closed_.load()) return absl::UnavailableError("the store is closed");
-  rocksdb::WriteBatch batch;
-  for (const auto& [key, value] : entries) {
-    rocksdb::Status s = batch.Put(families_.meta, PlanKey(plan_id, key), value);
-    if (!s.ok()) return FromRocksDb(s, "writing a plan");
+  if (plan_id.empty() || plan_id.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "plan_id: \"%s\" is empty or holds a NUL byte", Escape(plan_id)));
   }
+  if (entries.empty()) return absl::OkStatus();
+  // Sized up front, so that the batch copies each value exactly once: a
+  // growing batch would copy a multi-MB frozen record again on each
+  // reallocation. The batch has a 12-byte header; a record is a tag, the
+  // family id, key and value, each length a varint (<= 16 bytes in all).
+  size_t bytes = 12 + 16 + plan_id.size();
+  for (const auto& [key, value] : entries) {
+    bytes += 16 + plan_id.size() + 1 + key.size() + value.size();
+  }
+  rocksdb::WriteBatch batch(bytes);
+  rocksdb::Status s =
+      batch.Put(families_.plans, rocksdb::Slice(plan_id.data(), plan_id.size()),
+                rocksdb::Slice());
+  for (const auto& [key, value] : entries) {
+    if (!s.ok()) break;
+    s = batch.Put(families_.plans, PlanEntryKey(plan_id, key), value);
+  }
+  if (!s.ok()) return FromRocksDb(s, "writing a plan");
   return Commit(&batch, options_.sync_writes, "writing a plan");
 }
 
@@ -324,8 +367,8 @@ absl::StatusOr<std::string> StoreImpl::GetPlanEntry(
     std::string_view plan_id, std::string_view key) const {
   if (closed_.load()) return absl::UnavailableError("the store is closed");
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.meta,
-                               PlanKey(plan_id, key), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), families_.plans,
+                               PlanEntryKey(plan_id, key), &value);
   if (s.IsNotFound()) {
     return absl::NotFoundError("plan '" + std::string(plan_id) +
                                "' has no entry '" + std::string(key) + "'");
@@ -338,16 +381,24 @@ std::vector<std::pair<std::string, std::string>> StoreImpl::ListPlanEntries(
     std::string_view key) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (closed_.load()) return out;
-  const std::string suffix = "/" + std::string(key);
+  // Two seeks per plan: to its entry, then past its keys to the next
+  // plan's marker. The iterator never lands on another entry, so a listing
+  // never reads a frozen record.
   std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
-  for (it->Seek("plan/"); it->Valid() && it->key().starts_with("plan/");
-       it->Next()) {
-    std::string_view k(it->key().data(), it->key().size());
-    k.remove_prefix(5);
-    const size_t slash = k.find('/');
-    if (slash == std::string_view::npos || k.substr(slash) != suffix) continue;
-    out.emplace_back(std::string(k.substr(0, slash)), it->value().ToString());
+      db_->NewIterator(rocksdb::ReadOptions(), families_.plans));
+  for (it->SeekToFirst(); it->Valid();) {
+    const std::string_view at(it->key().data(), it->key().size());
+    const std::string plan(at.substr(0, at.find('\0')));
+    const std::string want = PlanEntryKey(plan, key);
+    it->Seek(want);
+    if (it->Valid() && it->key() == rocksdb::Slice(want)) {
+      out.emplace_back(plan, it->value().ToString());
+    }
+    it->Seek(PlanKeysEnd(plan));
+  }
+  if (!it->status().ok()) {
+    spdlog::error("storage: listing plan entries '{}': {}", std::string(key),
+                  it->status().ToString());
   }
   return out;
 }
@@ -355,10 +406,9 @@ std::vector<std::pair<std::string, std::string>> StoreImpl::ListPlanEntries(
 absl::Status StoreImpl::DeletePlan(std::string_view plan_id) {
   if (closed_.load()) return absl::UnavailableError("the store is closed");
   rocksdb::WriteBatch batch;
-  const std::string begin = PlanKey(plan_id, "");
-  std::string end = begin;
-  end.back() = '/' + 1;  // every key of the plan sorts in [begin, end)
-  rocksdb::Status s = batch.DeleteRange(families_.meta, begin, end);
+  rocksdb::Status s = batch.DeleteRange(
+      families_.plans, rocksdb::Slice(plan_id.data(), plan_id.size()),
+      PlanKeysEnd(plan_id));
   if (!s.ok()) return FromRocksDb(s, "deleting a plan");
   return Commit(&batch, options_.sync_writes, "deleting a plan");
 }

@@ -97,6 +97,10 @@ class StoreImpl final : public Store {
       ABSL_LOCKS_EXCLUDED(failure_mu_);
   absl::Status SyncWalTo(uint64_t ticket) ABSL_LOCKS_EXCLUDED(sync_mu_);
   CollectionInfo InfoWithDisk(const Collection& c) const;
+  // Reads the format version: stamps a new database with kFormatVersion,
+  // migrates an older format (migrations.h), refuses a newer one
+  // (FAILED_PRECONDITION) and data without a version (DATA_LOSS).
+  absl::Status CheckFormat();
   absl::Status LoadCollections() ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- Constant after Init ----

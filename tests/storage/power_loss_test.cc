@@ -4,8 +4,9 @@
 // a flush, a compaction, a collection drop or the reopen itself. After each
 // power cycle the store reopens on what the disk kept, and:
 //  - every acknowledged write is there (upserts, PutScores, deletes,
-//    collections created and dropped, plan entries and plan deletes, the
-//    cursor secret), checked against a reference model of everything;
+//    collections created and dropped, plan entries (some in blob files)
+//    and plan deletes, the cursor secret), checked against a reference
+//    model of everything;
 //  - the one write in flight at the cut is wholly there or wholly absent;
 //  - nothing else changed.
 // WINNOW_POWERLOSS_SEEDS and WINNOW_POWERLOSS_CYCLES size the run (the
@@ -32,6 +33,7 @@
 namespace winnow::storage {
 namespace {
 
+using testing::DiskBase;
 using testing::DocBatchBuilder;
 using testing::Model;
 using testing::TempDir;
@@ -41,30 +43,6 @@ using testing::TestOptions;
 constexpr uint32_t kDim = 2;
 constexpr char kCollection[] = "c";
 const std::vector<std::string> kScoreNames = {"quality", "edu"};
-
-// Under TSan these tests are skipped: Debian's RocksDB is not instrumented,
-// and it hands the power-loss file wrappers (and its Env) between its
-// threads through synchronization TSan cannot see, so TSan reports every
-// such hand-off. The plain and ASan+UBSan builds run them; the file
-// system's own tests (fault_injection_file_system_test.cc) run under TSan.
-#if defined(__SANITIZE_THREAD__)
-#define WINNOW_SKIP_UNDER_TSAN()                                         \
-  GTEST_SKIP() << "skipped under TSan: RocksDB is not instrumented and " \
-                  "hands the power-loss wrappers between its threads"
-#else
-#define WINNOW_SKIP_UNDER_TSAN() (void)0
-#endif
-
-// Where the disk lives: the model decides what survives, so the real
-// fsyncs under it only cost time; tmpfs makes them free.
-std::string DiskBase() {
-  std::error_code ec;
-  if (::access("/dev/shm", W_OK) == 0 &&
-      std::filesystem::is_directory("/dev/shm", ec)) {
-    return "/dev/shm";
-  }
-  return std::filesystem::temp_directory_path().string();
-}
 
 int EnvInt(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -365,6 +343,10 @@ class PowerLossRun {
     for (int i = 0; i < n; ++i) {
       entries.emplace_back("epoch/" + std::to_string(rng_() % 6),
                            std::string(rng_() % 2000, 'p') + tag);
+    }
+    if (rng_() % 3 == 0) {  // a frozen record large enough for a blob file
+      entries.emplace_back(
+          "frozen", std::string((64 << 10) + rng_() % (64 << 10), 'f') + tag);
     }
     absl::Status s = store.PutPlanEntries(plan, entries);
     return Do(

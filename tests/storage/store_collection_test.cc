@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "rocksdb/db.h"
 #include "storage/names.h"
 #include "storage/store.h"
 #include "tests/storage/model.h"
@@ -271,35 +270,6 @@ TEST(StoreCollectionTest, FindIdsAgreesWithFindId) {
   EXPECT_EQ(out[0], 0u);
   EXPECT_EQ(out[2], 37u);
   EXPECT_EQ(out[1], ColumnsSnapshot::kNoOrdinal);
-}
-
-TEST(StoreCollectionTest, UnknownFormatVersionIsRefused) {
-  TempDir dir;
-  const StoreOptions options = TestOptions(dir.path());
-  OpenOrDie(options).reset();
-  // Pretend a future server wrote the directory.
-  {
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Options o;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}},
-        {"meta", {}},
-        {"blocks", {}},
-        {"docs", {}}};
-    // The blocks family needs its merge operator only to read merges; none
-    // are read here.
-    ASSERT_TRUE(
-        rocksdb::DB::Open(o, options.data_dir, cfs, &handles, &raw).ok());
-    uint32_t v = 99;
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[1], "F",
-                         rocksdb::Slice(reinterpret_cast<char*>(&v), 4))
-                    .ok());
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
-  absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(options);
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(StoreCollectionTest, CheckpointOpensAsACopy) {

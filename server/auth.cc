@@ -41,6 +41,8 @@ constexpr MethodRule kRules[] = {
      "collection"},
     {"winnow.v1.ScoreService/GetScores", R::kReader, S::kCollection,
      "collection"},
+    {"winnow.v1.ScoreService/GetScoresStream", R::kReader, S::kCollection,
+     "request.collection"},
     {"winnow.v1.ScoreService/ComputeScores", R::kWriter, S::kCollection,
      "collection"},
     {"winnow.v1.ScoreService/ReportTraining", R::kWriter, S::kCollection,

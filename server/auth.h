@@ -5,7 +5,8 @@
 // winnow.v1 services needs `authorization: Bearer <token>` metadata naming a
 // token of the file; health checking and reflection stay open (they never
 // reach this code). Authorize() is called where each RPC starts (RunUnary,
-// StreamReactor::Begin, BatchAckReactor), before the request's work, so:
+// StreamReactor::Begin, BatchAckReactor, GetScoresPollers), before the
+// request's work, so:
 //   - a missing, malformed or unknown token is UNAUTHENTICATED;
 //   - a token whose role is below the RPC's (MethodRules()) or whose
 //     collection glob does not match the collection the request names is

@@ -71,8 +71,8 @@ std::string Quote(std::string_view text) {
 
 RpcScope::~RpcScope() { calls_in_flight_.fetch_sub(1); }
 
-RpcScope::RpcScope(grpc::CallbackServerContext* context,
-                   std::string_view method, RpcType type, ServiceEnv& env)
+RpcScope::RpcScope(grpc::ServerContextBase* context, std::string_view method,
+                   RpcType type, ServiceEnv& env)
     : method_(method),
       type_(type),
       rpc_metrics_(env.metrics != nullptr ? env.metrics->ForMethod(method, type)

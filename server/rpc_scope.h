@@ -45,7 +45,9 @@ class RpcScope {
   // `method` must outlive the scope (a string literal). Records metrics
   // when env.metrics is set, and counts the call in env.calls_in_flight
   // while the scope exists (the server's shutdown waits for them).
-  RpcScope(grpc::CallbackServerContext* context, std::string_view method,
+  // `context` is a callback call's or, for GetScores, a completion-queue
+  // call's (get_scores_pollers.h).
+  RpcScope(grpc::ServerContextBase* context, std::string_view method,
            RpcType type, ServiceEnv& env);
   ~RpcScope();
   RpcScope(const RpcScope&) = delete;

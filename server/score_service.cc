@@ -17,16 +17,12 @@
 namespace winnow::server {
 namespace {
 
-// Most documents a GetScores call may name to run inline on gRPC's callback
-// thread rather than on a worker.
-constexpr int kInlineGetScoresMax = 4096;
-
 using winnow::v1::PutScoresRequest;
 using winnow::v1::PutScoresResponse;
 
 // Fills `response` from the columns of one snapshot, so every value comes
 // from the same committed state.
-absl::Status ReadScores(const storage::ColumnsSnapshot& snapshot,
+absl::Status FillScores(const storage::ColumnsSnapshot& snapshot,
                         const winnow::v1::GetScoresRequest& request,
                         winnow::v1::GetScoresResponse* response) {
   const ColumnSet& columns = snapshot.columns();
@@ -115,6 +111,105 @@ absl::Status ReadScores(const storage::ColumnsSnapshot& snapshot,
   return absl::OkStatus();
 }
 
+// GetScoresStream (score.proto): one lookup per message, answered in order
+// by one response echoing its sequence. Like GetScores, a small lookup runs
+// on the thread that read it and a large one (over kStreamInlineMaxIds) on
+// a worker. One read or write is outstanding at a time: the next message is
+// read once the previous answer is written, and gRPC's flow control holds
+// the lookups a client sends ahead. A failed lookup ends the stream with its
+// error, prefixed "sequence N: ".
+class GetScoresStreamReactor final
+    : public grpc::ServerBidiReactor<winnow::v1::GetScoresStreamRequest,
+                                     winnow::v1::GetScoresStreamResponse> {
+ public:
+  static constexpr char kMethod[] = "winnow.v1.ScoreService/GetScoresStream";
+  // As GetScoresPollers::Options::inline_max_ids.
+  static constexpr int kStreamInlineMaxIds = 1024;
+
+  GetScoresStreamReactor(grpc::CallbackServerContext* context, ServiceEnv& env,
+                         ScoreServiceImpl* service)
+      : env_(env),
+        service_(service),
+        scope_(context, kMethod, RpcType::kBidiStream, env) {
+    absl::Status s;
+    if (env_.draining.load(std::memory_order_acquire)) {
+      s = ShuttingDownError();
+    } else {
+      // The role now; each lookup's collection as it comes.
+      s = AuthorizeCall(context, env_, scope_, kMethod, nullptr);
+      if (s.ok()) s = env_.OpenStream();
+      holds_stream_ = s.ok();
+    }
+    if (!s.ok()) {
+      Finish(scope_.Done(ToGrpcStatus(s)));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed (every answer is written), or it has gone.
+      Finish(scope_.Done(grpc::Status::OK));
+      return;
+    }
+    scope_.MessageReceived();
+    const winnow::v1::GetScoresRequest& get = request_.request();
+    if (get.ids_size() + get.ordinals_size() > kStreamInlineMaxIds) {
+      env_.workers->Post([this] { Answer(); });
+    } else {
+      Answer();
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(scope_.Done(
+          grpc::Status(grpc::StatusCode::CANCELLED, "the client has gone")));
+      return;
+    }
+    scope_.MessageSent();
+    StartRead(&request_);
+  }
+
+  void OnDone() override {
+    if (holds_stream_) env_.CloseStream();
+    delete this;
+  }
+
+ private:
+  // Answers the lookup in request_, or ends the stream with its error.
+  void Answer() {
+    absl::Status s;
+    if (env_.Stopping()) {
+      s = ShuttingDownError();
+    } else {
+      s = AuthorizeMessage(scope_.principal(), kMethod, request_);
+    }
+    response_.Clear();
+    if (s.ok()) {
+      s = service_->ReadScores(request_.request(),
+                               response_.mutable_response());
+    }
+    if (!s.ok()) {
+      scope_.Note("collection", request_.request().collection());
+      Finish(scope_.Done(ToGrpcStatus(absl::Status(
+          s.code(),
+          absl::StrCat("sequence ", request_.sequence(), ": ", s.message())))));
+      return;
+    }
+    response_.set_sequence(request_.sequence());
+    StartWrite(&response_);
+  }
+
+  ServiceEnv& env_;
+  ScoreServiceImpl* service_;
+  RpcScope scope_;
+  bool holds_stream_ = false;
+  winnow::v1::GetScoresStreamRequest request_;
+  winnow::v1::GetScoresStreamResponse response_;
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<PutScoresRequest, PutScoresResponse>*
@@ -142,43 +237,26 @@ ScoreServiceImpl::PutScores(grpc::CallbackServerContext* context) {
       });
 }
 
-grpc::ServerUnaryReactor* ScoreServiceImpl::GetScores(
-    grpc::CallbackServerContext* context,
-    const winnow::v1::GetScoresRequest* request,
+grpc::ServerBidiReactor<winnow::v1::GetScoresStreamRequest,
+                        winnow::v1::GetScoresStreamResponse>*
+ScoreServiceImpl::GetScoresStream(grpc::CallbackServerContext* context) {
+  return new GetScoresStreamReactor(context, env_, this);
+}
+
+absl::Status ScoreServiceImpl::ReadScores(
+    const winnow::v1::GetScoresRequest& request,
     winnow::v1::GetScoresResponse* response) {
-  static constexpr char kMethod[] = "winnow.v1.ScoreService/GetScores";
-  auto work = [this, request, response](RpcScope& scope) -> absl::Status {
-    scope.Note("collection", request->collection());
-    if (absl::Status s = RequireCollection(request->collection()); !s.ok()) {
-      return s;
-    }
-    if (request->ids_size() > 0 && request->ordinals_size() > 0) {
-      return absl::InvalidArgumentError(
-          "ids and ordinals: set ids or ordinals, not both");
-    }
-    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
-        env_.store->ReadColumns(request->collection());
-    if (!snapshot.ok()) return snapshot.status();
-    return ReadScores(*snapshot, *request, response);
-  };
-  // A small read (a hash lookup per document, no I/O) runs inline on gRPC's
-  // callback thread: handing it to a worker and back costs two thread
-  // wake-ups, which on these VMs is most of a point lookup's time
-  // (docs/benchmarks.md). Larger reads go to the workers.
-  if (request->ids_size() + request->ordinals_size() > kInlineGetScoresMax) {
-    return RunUnary(context, env_, kMethod, *request, std::move(work));
+  if (absl::Status s = RequireCollection(request.collection()); !s.ok()) {
+    return s;
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  RpcScope scope(context, kMethod, RpcType::kUnary, env_);
-  absl::Status status;
-  if (env_.draining.load(std::memory_order_acquire)) {
-    status = ShuttingDownError();
-  } else {
-    status = AuthorizeCall(context, env_, scope, kMethod, request);
-    if (status.ok()) status = work(scope);
+  if (request.ids_size() > 0 && request.ordinals_size() > 0) {
+    return absl::InvalidArgumentError(
+        "ids and ordinals: set ids or ordinals, not both");
   }
-  reactor->Finish(scope.Done(ToGrpcStatus(status)));
-  return reactor;
+  absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+      env_.store->ReadColumns(request.collection());
+  if (!snapshot.ok()) return snapshot.status();
+  return FillScores(*snapshot, request, response);
 }
 
 }  // namespace winnow::server

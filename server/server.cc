@@ -24,6 +24,7 @@
 #include "server/backups.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
+#include "server/get_scores_pollers.h"
 #include "server/metrics.h"
 #include "server/plans.h"
 #include "server/score_service.h"
@@ -59,6 +60,8 @@ struct Server::Impl {
   std::unique_ptr<CollectionServiceImpl> collections;
   std::unique_ptr<DocumentServiceImpl> documents;
   std::unique_ptr<ScoreServiceImpl> scores;
+  // ScoreService.GetScores's completion queues and polling threads.
+  std::unique_ptr<GetScoresPollers> get_scores;
   std::unique_ptr<SelectionServiceImpl> selection;
   std::unique_ptr<BackupManager> backups;
   std::unique_ptr<AdminServiceImpl> admin;
@@ -191,6 +194,20 @@ void Server::Impl::MakeServices(absl::Time start_time) {
   collections = std::make_unique<CollectionServiceImpl>(env);
   documents = std::make_unique<DocumentServiceImpl>(env);
   scores = std::make_unique<ScoreServiceImpl>(env);
+  // One polling thread per two cores: on this project's 2-core VMs a
+  // second poller only adds hand-offs between them (docs/benchmarks.md).
+  GetScoresPollers::Options poller_options;
+  poller_options.threads =
+      std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+  get_scores = std::make_unique<GetScoresPollers>(
+      scores.get(), env,
+      [scores = scores.get()](const winnow::v1::GetScoresRequest& request,
+                              winnow::v1::GetScoresResponse* response,
+                              RpcScope& scope) {
+        scope.Note("collection", request.collection());
+        return scores->ReadScores(request, response);
+      },
+      poller_options);
   selection = std::make_unique<SelectionServiceImpl>(env);
   backups = std::make_unique<BackupManager>(
       store.get(),
@@ -218,10 +235,12 @@ absl::Status Server::Impl::StartGrpc(
   builder.RegisterService(scores.get());
   builder.RegisterService(selection.get());
   builder.RegisterService(admin.get());
+  get_scores->AddQueues(builder);
   grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || *port == 0) {
     if (grpc_server != nullptr) grpc_server->Shutdown();
     grpc_server.reset();
+    get_scores->Shutdown();
     return absl::UnavailableError(
         absl::StrCat("listen: cannot bind '", options.listen, "'"));
   }
@@ -231,10 +250,12 @@ absl::Status Server::Impl::StartGrpc(
     if (!health.ok()) {
       grpc_server->Shutdown();
       grpc_server.reset();
+      get_scores->Shutdown();
       return health.status();
     }
     health_server = *std::move(health);
   }
+  get_scores->Start();
   for (grpc::Server* server : {grpc_server.get(), health_server.get()}) {
     grpc::HealthCheckServiceInterface* health =
         server != nullptr ? server->GetHealthCheckService() : nullptr;
@@ -423,6 +444,9 @@ void Server::Shutdown(std::string reason) {
     impl.health_server->Shutdown(std::chrono::system_clock::now());
   }
   impl.workers->Join();
+  // After the workers: a large GetScores answers from a worker, through
+  // its completion queue.
+  impl.get_scores->Shutdown();
   impl.plans.reset();  // stops plan expiry before the store closes
   if (impl.metrics != nullptr) impl.metrics->StopStorageRefresh();
   absl::Status closed = impl.store->Close();

@@ -39,7 +39,7 @@ inline absl::Status ShuttingDownError() {
 // Authorizes the call that `scope` records (auth.h) and sets its
 // principal. `request` is null for a stream whose messages are checked one
 // by one (AuthorizeMessage).
-inline absl::Status AuthorizeCall(grpc::CallbackServerContext* context,
+inline absl::Status AuthorizeCall(grpc::ServerContextBase* context,
                                   const ServiceEnv& env, RpcScope& scope,
                                   std::string_view method,
                                   const google::protobuf::Message* request) {

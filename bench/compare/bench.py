@@ -350,8 +350,9 @@ def bench_postgres(pg, w, args, res):
             return found
 
         secs, out = repeat(get1, args.reps, args.warmup)
-        res.add("GetScores 1 id/call", "PostgreSQL prepared", "ids/s",
-                [len(single) / s for s in secs])
+        # The same figure is the peer of Winnow's stream rows.
+        for op in ("GetScores 1 id/call", STREAM_LOCKSTEP, STREAM_PIPELINED):
+            res.add(op, "PostgreSQL prepared", "ids/s", [len(single) / s for s in secs])
         secs, out = repeat(getn, args.reps, args.warmup)
         # = ANY() returns each distinct id once.
         res.add("GetScores batches of 1,000", "PostgreSQL prepared = ANY", "ids/s",
@@ -609,15 +610,62 @@ class Winnowd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_client(client, target, data, ops, args, k, reps=None, warmup=None):
+class EchoServer:
+    """winnow_bench_echo: a bare gRPC GetScores echo, the transport's floor."""
+
+    def __init__(self, binary, api):
+        self.args = [binary, "--api", api, "--listen", "127.0.0.1:0"]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"echo listening on (\S+)", line)
+        if not m:
+            raise RuntimeError(f"winnow_bench_echo did not start: {line!r}")
+        self.target = m.group(1)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def bench_echo(w, args, res, data):
+    """The one-id GetScores row against a server that only echoes: what gRPC
+    itself costs per call on this machine, with the same client."""
+    single = min(args.single_lookups, len(w["lookup"]))
+    for api in ("callback", "async"):
+        server = EchoServer(args.echo, api)
+        server.start()
+        try:
+            out = run_client(args.client, server.target, data, ["get_single"],
+                             args, w["k"])["get_single"]
+        finally:
+            server.stop()
+        check(f"echo ({api}) ids", out["result"], single)
+        res.add("GetScores 1 id/call", f"bare gRPC echo ({api} API)", "ids/s",
+                [single / s for s in out["seconds"]])
+
+
+def run_client(client, target, data, ops, args, k, reps=None, warmup=None, extra=()):
     cmd = [client, "--target", target, "--data", data, "--ops", ",".join(ops),
            "--reps", str(args.reps if reps is None else reps),
            "--warmup", str(args.warmup if warmup is None else warmup),
-           "--k", str(k), "--single-lookups", str(args.single_lookups)]
+           "--k", str(k), "--single-lookups", str(args.single_lookups), *extra]
     if args.keep_plans:
         cmd.append("--keep-plans")
     out = subprocess.run(cmd, check=True, capture_output=True, timeout=900).stdout
     return {d["op"]: d for d in (json.loads(l) for l in out.decode().splitlines() if l)}
+
+
+STREAM_WINDOW = 32
+STREAM_LOCKSTEP = "GetScoresStream 1 id/message, lock-step"
+STREAM_PIPELINED = f"GetScoresStream 1 id/message, {STREAM_WINDOW} ahead"
 
 
 def bench_winnow(w, args, res, tmp, data):
@@ -678,6 +726,14 @@ def bench_winnow(w, args, res, tmp, data):
         res.add("PutScores 100k", "Winnow", "ms",
                 [s * 1e3 for s in out["put_scores"]["seconds"]])
         check("Winnow PutScores", out["put_scores"]["result"], len(w["update_idx"]))
+        # The same one-id lookups on one GetScoresStream: lock-step (each
+        # waits for the previous answer, like a unary caller), then with
+        # STREAM_WINDOW lookups sent ahead of their answers.
+        for window, op in ((1, STREAM_LOCKSTEP), (STREAM_WINDOW, STREAM_PIPELINED)):
+            got = run_client(args.client, server.target, data, ["get_stream"], args, k,
+                             extra=("--stream-window", str(window)))["get_stream"]
+            check(f"Winnow GetScoresStream window {window}", got["result"], single)
+            res.add(op, "Winnow", "ids/s", [single / s for s in got["seconds"]])
         res.add("server RSS after queries", "Winnow", "MiB", [rss_mib(server.proc.pid)])
     finally:
         server.stop()
@@ -708,6 +764,7 @@ TARGETS = [
     ("uniform sample", "PostgreSQL ORDER BY random()", 15.0),
     ("uniform sample", "Redis ZRANDMEMBER", 6.0),
     ("GetScores 1 id/call", "PostgreSQL prepared", 1.0),
+    (STREAM_LOCKSTEP, "PostgreSQL prepared", 1.0),
     ("PutScores 100k", "PostgreSQL UPDATE FROM unnest", 8.0),
 ]
 ABSOLUTE = {
@@ -792,10 +849,12 @@ def main():
                     help="GetScores one-id calls per repetition (default min(10000, N/10))")
     ap.add_argument("--winnowd", required=True)
     ap.add_argument("--client", required=True)
+    ap.add_argument("--echo", default=None,
+                    help="winnow_bench_echo (default: next to --client)")
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--pg-shared-buffers", default="4GB")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds for the whole run")
-    ap.add_argument("--systems", default="winnow,postgres,redis,numpy")
+    ap.add_argument("--systems", default="winnow,echo,postgres,redis,numpy")
     ap.add_argument("--keep-plans", action="store_true",
                     help="keep every timed Sample's plan alive (RSS after queries "
                          "then includes the run's plans)")
@@ -805,6 +864,8 @@ def main():
     if args.single_lookups is None:
         args.single_lookups = min(10_000, args.n // 10)
     systems = set(args.systems.split(","))
+    if args.echo is None:
+        args.echo = os.path.join(os.path.dirname(args.client), "winnow_bench_echo")
 
     def on_alarm(signum, frame):
         raise Timeout(f"the bench passed its --timeout of {args.timeout} s")
@@ -832,6 +893,8 @@ def main():
     try:
         if "winnow" in systems:
             bench_winnow(w, args, res, tmp, data)
+        if "echo" in systems:
+            bench_echo(w, args, res, data)
         if "postgres" in systems:
             pg = Postgres(tmp, args.pg_shared_buffers)
             pg.start()

@@ -15,11 +15,17 @@
 // Files in --data (little-endian, N rows unless said):
 //   domain.u8 length.i64 quality.f32 perplexity.f32 edu.f32
 //   lookup.u32     ordinals to look up (ids are doc-%07d of them)
+//
+// get_single makes one unary GetScores call per id; get_stream sends the
+// same lookups on one GetScoresStream, --stream-window of them unanswered
+// at most (1: lock-step).
 //   update.u32 / update.f32   the score updates: ordinals and new quality
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -27,8 +33,10 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +60,8 @@ struct Args {
   int put_batch = 10000;
   int lookup_batch = 1000;
   int64_t single_lookups = 10000;
+  // GetScoresStream: lookups sent ahead of their answers, at most.
+  int stream_window = 1;
   int64_t seed = 1;
   // Keep every timed Sample's plan alive (for the RSS of a run's plans)
   // instead of deleting it after each repetition.
@@ -340,6 +350,58 @@ void GetSingle(const Args& args, const Workload& w, winnow::Client& client) {
   });
 }
 
+// The one-id lookups of get_single on one GetScoresStream: a writer thread
+// sends each lookup once fewer than --stream-window are unanswered; this
+// thread reads the answers. With a window of 1 each lookup waits for the
+// previous answer, as a unary caller does.
+void GetStream(const Args& args, const Workload& w) {
+  const size_t calls = std::min<size_t>(
+      w.lookup.size(), static_cast<size_t>(args.single_lookups));
+  std::vector<winnow::v1::GetScoresStreamRequest> requests(calls);
+  for (size_t i = 0; i < calls; ++i) {
+    requests[i].set_sequence(i);
+    requests[i].mutable_request()->set_collection(args.collection);
+    requests[i].mutable_request()->add_ids(Id(w.lookup[i]));
+  }
+  auto stub = winnow::v1::ScoreService::NewStub(
+      grpc::CreateChannel(args.target, grpc::InsecureChannelCredentials()));
+  Repeat(args, "get_stream", [&](int) {
+    grpc::ClientContext context;
+    auto stream = stub->GetScoresStream(&context);
+    std::mutex mu;
+    std::condition_variable answered;
+    size_t in_flight = 0;
+    std::thread writer([&] {
+      for (const auto& request : requests) {
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          answered.wait(lock, [&] {
+            return in_flight < static_cast<size_t>(args.stream_window);
+          });
+          ++in_flight;
+        }
+        if (!stream->Write(request)) break;
+      }
+      stream->WritesDone();
+    });
+    winnow::v1::GetScoresStreamResponse response;
+    int64_t found = 0;
+    uint64_t expected = 0;
+    while (stream->Read(&response)) {
+      if (response.sequence() != expected++)
+        Die("GetScoresStream: out of order");
+      found += response.response().ids_size();
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+      answered.notify_one();
+    }
+    writer.join();
+    grpc::Status status = stream->Finish();
+    if (!status.ok()) Die("GetScoresStream: " + status.error_message());
+    return found;
+  });
+}
+
 void GetBatch(const Args& args, const Workload& w, winnow::Client& client) {
   std::vector<winnow::v1::GetScoresRequest> requests;
   for (size_t begin = 0; begin + args.lookup_batch <= w.lookup.size();
@@ -443,8 +505,12 @@ int main(int argc, char** argv) {
       args.in_flight = std::atoi(value().c_str());
     else if (a == "--put-batch")
       args.put_batch = std::atoi(value().c_str());
+    else if (a == "--lookup-batch")
+      args.lookup_batch = std::atoi(value().c_str());
     else if (a == "--single-lookups")
       args.single_lookups = std::atoll(value().c_str());
+    else if (a == "--stream-window")
+      args.stream_window = std::max(1, std::atoi(value().c_str()));
     else if (a == "--seed")
       args.seed = std::atoll(value().c_str());
     else if (a == "--keep-plans")
@@ -485,6 +551,8 @@ int main(int argc, char** argv) {
                                            : winnow::v1::RESULT_VIEW_IDS);
     } else if (op == "get_single") {
       GetSingle(args, w, *client);
+    } else if (op == "get_stream") {
+      GetStream(args, w);
     } else if (op == "get_batch") {
       GetBatch(args, w, *client);
     } else if (op == "put_scores") {

@@ -6,7 +6,7 @@
 #   bash bench/compare/run.sh --n 20000 --reps 1  # the CI smoke run
 #
 # Installs the peers if missing (bench/compare/install-deps.sh), builds
-# winnowd and winnow_bench_client in $BUILD_DIR (default build/) if needed,
+# winnowd, winnow_bench_client and winnow_bench_echo in $BUILD_DIR (default build/) if needed,
 # then runs bench.py, which starts every server on 127.0.0.1, prints one
 # table and saves it under bench/results/. Other flags: see
 # `bench/compare/run.sh --help`.
@@ -19,7 +19,7 @@ bash bench/compare/install-deps.sh
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j "${BENCH_BUILD_JOBS:-$(nproc)}" --target winnowd winnow_bench_client >/dev/null
+cmake --build "$BUILD_DIR" -j "${BENCH_BUILD_JOBS:-$(nproc)}" --target winnowd winnow_bench_client winnow_bench_echo >/dev/null
 
 # Python is Debian's (/usr/bin/python3), which the apt packages above serve.
 exec /usr/bin/python3 bench/compare/bench.py \

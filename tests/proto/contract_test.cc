@@ -61,6 +61,7 @@ const std::vector<Rpc>& BindingRpcs() {
       {"ScoreService", "GetScores", Kind::kUnary},
       {"ScoreService", "ComputeScores", Kind::kUnary},
       {"ScoreService", "ReportTraining", Kind::kBidi},
+      {"ScoreService", "GetScoresStream", Kind::kBidi},
       {"SelectionService", "Filter", Kind::kServerStreaming},
       {"SelectionService", "Count", Kind::kUnary},
       {"SelectionService", "Sample", Kind::kServerStreaming},
@@ -195,7 +196,8 @@ TEST(ContractTest, GeneratedStubsAndCallbackServicesExist) {
 TEST(ContractTest, BidiStreamsEchoAClientChosenSequence) {
   // Acknowledgements are matched to requests by sequence (docs/api.md), so a
   // client that loses a stream knows which messages landed.
-  for (const char* rpc : {"UpsertDocuments", "PutScores", "ReportTraining"}) {
+  for (const char* rpc :
+       {"UpsertDocuments", "PutScores", "ReportTraining", "GetScoresStream"}) {
     for (const char* suffix : {"Request", "Response"}) {
       const Descriptor* message =
           Pool()->FindMessageTypeByName(FullName(rpc) + suffix);

@@ -358,7 +358,8 @@ TEST_F(MetricsServerTest, RedMetricsCountEveryRpcWithItsCodeAndMessages) {
     ASSERT_EQ(batches, 3);
   }
 
-  // A small GetScores, answered inline on gRPC's callback thread.
+  // A small GetScores, answered on its completion queue's polling thread
+  // (get_scores_pollers.h).
   {
     grpc::ClientContext context;
     v1::GetScoresRequest request;

@@ -384,6 +384,27 @@ TEST_F(SmallMessageServerTest, FilterLowersBatchesToFitTheMessageLimit) {
   }
 }
 
+// GetScores is served on a completion queue; the server's message limit
+// holds for it as for the callback RPCs.
+TEST_F(SmallMessageServerTest, GetScoresRequestOverTheLimitIsRefused) {
+  CreateCollection("c");
+  Load("c", 3);
+  v1::GetScoresRequest get;
+  get.set_collection("c");
+  get.add_ids(std::string(kLimit, 'x'));
+  grpc::ClientContext context;
+  v1::GetScoresResponse response;
+  grpc::Status status = scores_->GetScores(&context, get, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  // The server goes on serving.
+  get.clear_ids();
+  get.add_ids("doc-1");
+  grpc::ClientContext again;
+  ASSERT_TRUE(scores_->GetScores(&again, get, &response).ok());
+  EXPECT_EQ(response.ids(0), "doc-1");
+}
+
 TEST_F(SmallMessageServerTest, SampleRefusesABatchOverTheMessageLimit) {
   CreateCollection("c");
   // 40 documents of 2 KiB payload: a batch of 32 passes 32 KiB.
@@ -452,8 +473,9 @@ TEST_F(ServerTest, PutScoresThenGetScores) {
   EXPECT_EQ(scores.scores(0).null_indexes(0), 1u);
 }
 
-// GetScores runs small requests inline and large ones (over 4,096 ids) on
-// the workers; both answer in request order, with missing ids listed.
+// GetScores runs small requests on its polling thread and large ones (over
+// 1,024 ids) on the workers (get_scores_pollers.h); both answer in request
+// order, with missing ids listed.
 TEST_F(ServerTest, GetScoresSmallAndLargeRequestsAnswerInRequestOrder) {
   CreateCollection("c");
   Load("c", 5000);
@@ -493,6 +515,64 @@ TEST_F(ServerTest, GetScoresSmallAndLargeRequestsAnswerInRequestOrder) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << n;
     EXPECT_EQ(status.error_message(), "ids[1]: no live document 'nope-1'");
   }
+}
+
+// GetScoresStream answers each lookup in order, echoing its sequence, small
+// ones on the reading thread and large ones (over 1,024 ids) on a worker,
+// with lookups sent ahead of their answers.
+TEST_F(ServerTest, GetScoresStreamAnswersEachLookupInOrder) {
+  CreateCollection("c");
+  Load("c", 3000);
+  grpc::ClientContext context;
+  auto stream = scores_->GetScoresStream(&context);
+  const std::vector<int> sizes = {1, 2000, 3};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    v1::GetScoresStreamRequest lookup;
+    lookup.set_sequence(7 + i);
+    lookup.mutable_request()->set_collection("c");
+    for (int k = 0; k < sizes[i]; ++k) {
+      lookup.mutable_request()->add_ids("doc-" + std::to_string(k + i));
+    }
+    ASSERT_TRUE(stream->Write(lookup));
+  }
+  stream->WritesDone();
+  v1::GetScoresStreamResponse answer;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ASSERT_TRUE(stream->Read(&answer)) << i;
+    EXPECT_EQ(answer.sequence(), 7 + i);
+    ASSERT_EQ(answer.response().ids_size(), sizes[i]);
+    const int last = sizes[i] - 1 + static_cast<int>(i);
+    EXPECT_EQ(answer.response().ids(sizes[i] - 1),
+              "doc-" + std::to_string(last));
+    ASSERT_EQ(answer.response().scores_size(), 1);
+    EXPECT_EQ(answer.response().scores(0).values(sizes[i] - 1),
+              static_cast<float>(last) / 3000);
+  }
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, GetScoresStreamEndsAtAFailedLookupNamingItsSequence) {
+  CreateCollection("c");
+  Load("c", 5);
+  grpc::ClientContext context;
+  auto stream = scores_->GetScoresStream(&context);
+  v1::GetScoresStreamRequest lookup;
+  lookup.set_sequence(1);
+  lookup.mutable_request()->set_collection("c");
+  lookup.mutable_request()->add_ids("doc-1");
+  ASSERT_TRUE(stream->Write(lookup));
+  v1::GetScoresStreamResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.sequence(), 1u);
+  lookup.set_sequence(2);
+  lookup.mutable_request()->set_ids(0, "nope");
+  stream->Write(lookup);
+  EXPECT_FALSE(stream->Read(&answer));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(),
+            "sequence 2: ids[0]: no live document 'nope'");
 }
 
 TEST_F(ServerTest, UnservedRpcsAreUnimplemented) {

@@ -304,6 +304,19 @@ std::vector<Rpc> AllRpcs() {
          r.set_allow_missing(true);
          return unary(c.GetScores(r));
        }},
+      {"GetScoresStream", "reader",
+       [](const Client& c) {
+         auto context = c.MakeContext({}, absl::Seconds(10));
+         auto stub = v1::ScoreService::NewStub(c.channel());
+         v1::GetScoresStreamRequest r;
+         r.mutable_request()->set_collection("web-a");
+         r.mutable_request()->add_ids("absent");
+         r.mutable_request()->set_allow_missing(true);
+         return OneMessage<decltype(stub->GetScoresStream(context.get())),
+                           v1::GetScoresStreamRequest,
+                           v1::GetScoresStreamResponse>(
+             stub->GetScoresStream(context.get()), r);
+       }},
       {"ComputeScores", "writer",
        [=](const Client& c) {
          v1::ComputeScoresRequest r;
@@ -409,7 +422,7 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
   const std::map<std::string, std::string> token_of = {
       {"reader", kReader}, {"writer", kWriter}, {"admin", kAdmin}};
   std::vector<Rpc> rpcs = AllRpcs();
-  ASSERT_EQ(rpcs.size(), 24u);  // every RPC of proto/winnow/v1/
+  ASSERT_EQ(rpcs.size(), 25u);  // every RPC of proto/winnow/v1/
   std::set<std::string> served;
   std::vector<std::string> not_served;
   for (const Rpc& rpc : rpcs) {

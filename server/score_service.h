@@ -1,7 +1,9 @@
-// ScoreService (proto/winnow/v1/score.proto): PutScores, a bidirectional
-// stream of durable, acknowledged batches (batch_ack_reactor.h), and
-// GetScores. ComputeScores and ReportTraining are not served yet and answer
-// UNIMPLEMENTED (the generated CallbackService's default).
+// ScoreService (proto/winnow/v1/score.proto): PutScores and ReportTraining,
+// bidirectional streams of durable, acknowledged messages
+// (batch_ack_reactor.h), and GetScores. ComputeScores is not served yet and
+// answers UNIMPLEMENTED (the generated CallbackService's default).
+// ReportTraining's statistics live in storage (Store::ReportTraining,
+// docs/feedback.md); this adapter converts, times and counts.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
 // service holds no mutable state of its own.
@@ -21,6 +23,9 @@ class ScoreServiceImpl final
   grpc::ServerBidiReactor<winnow::v1::PutScoresRequest,
                           winnow::v1::PutScoresResponse>*
   PutScores(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<winnow::v1::ReportTrainingRequest,
+                          winnow::v1::ReportTrainingResponse>*
+  ReportTraining(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* GetScores(
       grpc::CallbackServerContext* context,
       const winnow::v1::GetScoresRequest* request,

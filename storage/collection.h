@@ -389,9 +389,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Updates the loss states of one record (replay or a new report).
   void UpdateLossStates(const FeedbackRecord& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The irreducible score column, or null when the collection has none.
+  // The caller may read the columns (a writer).
+  const std::vector<float>* IrreducibleColumn() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // The six column values of ordinal o from its state and its irreducible
-  // score. The caller may read the columns (a writer).
-  std::array<float, kNumFeedbackColumns> FeedbackValuesOf(uint32_t o) const
+  // score (`irreducible` from IrreducibleColumn()).
+  std::array<float, kNumFeedbackColumns> FeedbackValuesOf(
+      uint32_t o, const std::vector<float>* irreducible) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Recomputes reducible_loss of `ordinals` after their irreducible score
   // changed (no stats counting: the caller's Apply does it).

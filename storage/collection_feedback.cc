@@ -149,16 +149,16 @@ void Collection::UpdateLossStates(const FeedbackRecord& rec) {
   reports_since_checkpoint_ += rec.ordinals.size();
 }
 
-std::array<float, kNumFeedbackColumns> Collection::FeedbackValuesOf(
-    uint32_t o) const {
+const std::vector<float>* Collection::IrreducibleColumn() const {
   AssertWriterMayRead();
-  float irreducible = NAN;
-  if (auto it = score_ids_.find(kIrreducibleScoreName);
-      it != score_ids_.end()) {
-    irreducible = scores_[it->second].values[o];
-  }
+  auto it = score_ids_.find(kIrreducibleScoreName);
+  return it == score_ids_.end() ? nullptr : &scores_[it->second].values;
+}
+
+std::array<float, kNumFeedbackColumns> Collection::FeedbackValuesOf(
+    uint32_t o, const std::vector<float>* irreducible) const {
   return FeedbackValues(o < loss_state_.size() ? loss_state_[o] : LossState{},
-                        irreducible);
+                        irreducible != nullptr ? (*irreducible)[o] : NAN);
 }
 
 void Collection::ApplyReport(const FeedbackWrite& w) {
@@ -172,8 +172,9 @@ void Collection::ApplyReport(const FeedbackWrite& w) {
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   std::vector<std::array<float, kNumFeedbackColumns>> values(touched.size());
+  const std::vector<float>* irreducible = IrreducibleColumn();
   for (size_t k = 0; k < touched.size(); ++k) {
-    values[k] = FeedbackValuesOf(touched[k]);
+    values[k] = FeedbackValuesOf(touched[k], irreducible);
   }
 
   absl::WriterMutexLock lock(&columns_mu_);
@@ -204,9 +205,10 @@ void Collection::ApplyReport(const FeedbackWrite& w) {
 
 void Collection::RefreshReducible(std::span<const uint32_t> ordinals) {
   ScoreColumnData& col = scores_[feedback_sids_[kReducibleLoss]];
+  const std::vector<float>* irreducible = IrreducibleColumn();
   for (uint32_t o : ordinals) {
     if (o >= loss_state_.size() || loss_state_[o].count == 0) continue;
-    col.values[o] = FeedbackValuesOf(o)[kReducibleLoss];
+    col.values[o] = FeedbackValuesOf(o, irreducible)[kReducibleLoss];
   }
 }
 
@@ -346,9 +348,11 @@ absl::Status Collection::LoadFeedback(rocksdb::DB* db, const Families& f) {
     feedback_sids_[c] = sid->second;
   }
   // The columns from the states: the checkpointed cells plus the replay.
+  const std::vector<float>* irreducible = IrreducibleColumn();
   for (uint32_t o = 0; o < loss_state_.size(); ++o) {
     if (loss_state_[o].count == 0) continue;
-    const std::array<float, kNumFeedbackColumns> v = FeedbackValuesOf(o);
+    const std::array<float, kNumFeedbackColumns> v =
+        FeedbackValuesOf(o, irreducible);
     for (int c = 0; c < kNumFeedbackColumns; ++c) {
       scores_[feedback_sids_[c]].values[o] = v[c];
     }

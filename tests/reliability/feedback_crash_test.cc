@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/feedback_reference.h"
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
@@ -49,11 +51,7 @@ struct Sent {
 class FeedbackCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* env = std::getenv("WINNOW_CRASH_SEED");
-    seed_ = env != nullptr ? std::strtoull(env, nullptr, 10)
-                           : static_cast<uint64_t>(std::random_device()());
-    std::printf("feedback crash test seed: %llu\n",
-                static_cast<unsigned long long>(seed_));
+    seed_ = testing::CrashSeed("feedback crash test");
     rng_.seed(seed_);
   }
 
@@ -122,25 +120,14 @@ class FeedbackCrashTest : public ::testing::Test {
         EXPECT_FALSE(scores.contains(id)) << id;
         continue;
       }
-      const auto& reports = it->second;
-      int64_t hi = reports[0].first;
-      float last = reports[0].second;
-      for (const auto& [step, loss] : reports) {
-        if (step >= hi) hi = step, last = loss;
-      }
-      long double sw = 0, swl = 0;
-      for (const auto& [step, loss] : reports) {
-        const long double w = std::pow(0.5L, (hi - step) / kHalfLife);
-        sw += w;
-        swl += w * loss;
-      }
+      const winnow::testing::ReferenceStats want =
+          winnow::testing::Reference(it->second, kHalfLife);
       const auto& got = scores[id];
       ASSERT_TRUE(got.contains("loss_count")) << id << " cycle " << cycle;
-      EXPECT_EQ(got.at("loss_count"), static_cast<float>(reports.size()))
+      EXPECT_EQ(got.at("loss_count"), static_cast<float>(want.count))
           << id << " cycle " << cycle;
-      EXPECT_EQ(got.at("loss_last"), last) << id << " cycle " << cycle;
-      const double ema = static_cast<double>(swl / sw);
-      EXPECT_NEAR(got.at("loss_ema"), ema, 1e-6 * ema + 1e-6)
+      EXPECT_EQ(got.at("loss_last"), want.last) << id << " cycle " << cycle;
+      EXPECT_NEAR(got.at("loss_ema"), want.ema, 1e-6 * want.ema + 1e-6)
           << id << " cycle " << cycle;
     }
   }

@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "tests/feedback_reference.h"
+
 namespace winnow {
 namespace {
 
@@ -19,19 +21,11 @@ struct Report {
   float loss;
 };
 
-// loss_ema straight from its definition: sum w_i l_i / sum w_i with
-// w_i = 0.5^((S - s_i) / h), S the highest step, in long double.
+// loss_ema straight from its definition (tests/feedback_reference.h).
 double ReferenceEma(const std::vector<Report>& reports, double h) {
-  int64_t s_max = reports[0].step;
-  for (const Report& r : reports) s_max = std::max(s_max, r.step);
-  long double sw = 0, swl = 0;
-  for (const Report& r : reports) {
-    const long double w =
-        std::pow(0.5L, static_cast<long double>(s_max - r.step) / h);
-    sw += w;
-    swl += w * r.loss;
-  }
-  return static_cast<double>(swl / sw);
+  std::vector<std::pair<int64_t, float>> log;
+  for (const Report& r : reports) log.emplace_back(r.step, r.loss);
+  return testing::Reference(log, h).ema;
 }
 
 LossState Fold(const std::vector<Report>& reports, double h) {

@@ -18,6 +18,7 @@
 #include "selection/feedback.h"
 #include "storage/format.h"
 #include "storage/store.h"
+#include "tests/feedback_reference.h"
 #include "tests/storage/model.h"
 #include "tests/storage/test_util.h"
 
@@ -68,9 +69,9 @@ absl::StatusOr<ReportResult> Send(Store& store, const std::string& collection,
 
 // The reference: every applied report of each document, in arrival order,
 // and the six values recomputed from them by definition.
-class Reference {
+class ReferenceLog {
  public:
-  explicit Reference(double half_life) : h_(half_life) {}
+  explicit ReferenceLog(double half_life) : h_(half_life) {}
 
   void Apply(const Message& m, int num_docs) {
     for (size_t i = 0; i < m.ids.size(); ++i) {
@@ -88,23 +89,13 @@ class Reference {
     v.fill(NAN);
     auto it = log_.find(doc);
     if (it == log_.end()) return v;
-    const auto& reports = it->second;
-    int64_t lo = reports[0].first, hi = reports[0].first;
-    double first = reports[0].second, last = reports[0].second;
-    for (const auto& [step, loss] : reports) {
-      if (step <= lo) lo = step, first = loss;  // ties: later arrival
-      if (step >= hi) hi = step, last = loss;
-    }
-    long double sw = 0, swl = 0;
-    for (const auto& [step, loss] : reports) {
-      const long double w = std::pow(0.5L, (hi - step) / h_);
-      sw += w;
-      swl += w * loss;
-    }
+    const ::winnow::testing::ReferenceStats r =
+        ::winnow::testing::Reference(it->second, h_);
+    const double first = r.first, last = r.last;
     v[kLossFirst] = first;
     v[kLossLast] = last;
-    v[kLossEma] = static_cast<double>(swl / sw);
-    v[kLossCount] = static_cast<double>(reports.size());
+    v[kLossEma] = r.ema;
+    v[kLossCount] = static_cast<double>(r.count);
     v[kLearnability] = static_cast<float>(first) - static_cast<float>(last);
     v[kReducibleLoss] =
         std::isnan(irreducible) ? NAN : static_cast<float>(last) - irreducible;
@@ -117,7 +108,7 @@ class Reference {
 };
 
 void ExpectMatches(Store& store, const std::string& collection,
-                   const Reference& ref, int num_docs,
+                   const ReferenceLog& ref, int num_docs,
                    const std::map<int, float>& irreducible,
                    const std::string& when) {
   absl::StatusOr<ColumnsSnapshot> snap = store.ReadColumns(collection);
@@ -160,7 +151,7 @@ TEST(FeedbackStoreTest, StatisticsMatchAReferenceOverTheWholeLog) {
       const int num_docs = 300;
       std::map<int, float> irreducible;
       for (int i = 0; i < num_docs; i += 3) irreducible[i] = 0.25f * (i % 7);
-      Reference ref(h);
+      ReferenceLog ref(h);
       std::vector<Message> sent;
       std::map<std::string, uint64_t> next_seq;
       std::unique_ptr<Store> store = OpenOrDie(options);

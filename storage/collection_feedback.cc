@@ -162,7 +162,6 @@ std::array<float, kNumFeedbackColumns> Collection::FeedbackValuesOf(
 }
 
 void Collection::ApplyReport(const FeedbackWrite& w) {
-  AssertWriterMayRead();
   UpdateLossStates(w.record);
   streams_[w.record.stream_id] = StreamMark{w.record.sequence, w.time_micros};
   next_log_seq_ = w.log_seq + 1;

@@ -18,6 +18,7 @@ AckedWriter<Request, Response>::AckedWriter(
     : factory_(std::move(factory)),
       options_(std::move(options)),
       backoff_(options_.initial_backoff) {
+  next_sequence_ = options_.first_sequence;
   options_.max_in_flight = std::max(options_.max_in_flight, 1);
   if (!options_.sleep)
     options_.sleep = [](absl::Duration d) { absl::SleepFor(d); };
@@ -47,6 +48,9 @@ absl::Status AckedWriter<Request, Response>::Write(Request batch) {
   batch.set_sequence(next_sequence_++);
   if (!options_.collection.empty() && batch.collection().empty()) {
     batch.set_collection(options_.collection);
+  }
+  if constexpr (requires { batch.set_stream_id(""); }) {
+    if (!options_.stream_id.empty()) batch.set_stream_id(options_.stream_id);
   }
   unacked_.push_back(std::move(batch));
   ++stats_.batches_written;
@@ -127,7 +131,11 @@ absl::Status AckedWriter<Request, Response>::OnAck(const Response& response) {
                              : absl::StrCat(unacked_.front().sequence())));
   }
   ++stats_.batches_acked;
-  stats_.documents_acked += response.document_count();
+  if constexpr (requires { response.applied_count(); }) {
+    stats_.documents_acked += response.applied_count();
+  } else {
+    stats_.documents_acked += response.document_count();
+  }
   unacked_.pop_front();
   --sent_on_stream_;
   // Progress: the stream works again, so the reconnect budget starts over.
@@ -204,5 +212,7 @@ absl::Status AckedWriter<Request, Response>::Fail(absl::Status status) {
 template class AckedWriter<v1::UpsertDocumentsRequest,
                            v1::UpsertDocumentsResponse>;
 template class AckedWriter<v1::PutScoresRequest, v1::PutScoresResponse>;
+template class AckedWriter<v1::ReportTrainingRequest,
+                           v1::ReportTrainingResponse>;
 
 }  // namespace winnow

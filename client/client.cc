@@ -199,6 +199,17 @@ ScoreWriter Client::PutScores(std::string_view collection, WriterOptions writer,
       });
 }
 
+TrainingReporter Client::ReportTraining(std::string_view collection,
+                                        WriterOptions writer,
+                                        const CallOptions& call) const {
+  std::shared_ptr<v1::ScoreService::Stub> stub = scores_;
+  return MakeWriter<v1::ReportTrainingRequest, v1::ReportTrainingResponse>(
+      *this, collection, std::move(writer), call,
+      [stub](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+        return stub->PrepareAsyncReportTraining(context, cq);
+      });
+}
+
 absl::StatusOr<v1::GetScoresResponse> Client::GetScores(
     const v1::GetScoresRequest& request, const CallOptions& call) const {
   return CallUnary(&v1::ScoreService::Stub::GetScores, *scores_, *this, request,

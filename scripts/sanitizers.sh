@@ -4,8 +4,9 @@
 #  - build-asan/: ASan + UBSan of selection/ and storage/ and their test
 #    binaries, and concurrency_tests (below);
 #  - build-tsan/: TSan of the same: selection/, storage/'s own concurrent
-#    code (group commit, snapshots, the quota file system) under concurrent
-#    tests, and concurrency_tests: server/'s plan registry, cursor codec and
+#    code (group commit, snapshots, the quota file system, training
+#    feedback: FeedbackStoreTest.ConcurrentReportersAndReaders) under
+#    concurrent tests, and concurrency_tests: server/'s plan registry, cursor codec and
 #    token store (with SIGHUP-style reloads) raced from many threads, built
 #    from their sources without the rest of winnow_server.
 # Both use g++ (12): selection/ multiversions function templates

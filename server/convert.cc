@@ -89,6 +89,7 @@ absl::StatusOr<storage::CollectionSpec> ToCollectionSpec(
   }
   spec.embedding_dimension =
       static_cast<uint32_t>(collection.embedding_dimension());
+  spec.loss_ema_half_life_steps = collection.loss_ema_half_life_steps();
   switch (collection.embedding_dtype()) {
     case winnow::v1::EMBEDDING_DTYPE_UNSPECIFIED:
     case winnow::v1::EMBEDDING_DTYPE_FLOAT32:
@@ -115,6 +116,7 @@ void ToProto(const storage::CollectionInfo& info,
                                       ? winnow::v1::EMBEDDING_DTYPE_FLOAT16
                                       : winnow::v1::EMBEDDING_DTYPE_FLOAT32);
   SetTimestamp(info.create_time_micros, collection->mutable_create_time());
+  collection->set_loss_ema_half_life_steps(info.loss_ema_half_life_steps);
   winnow::v1::CollectionStats* stats = collection->mutable_stats();
   stats->set_document_count(static_cast<int64_t>(info.num_documents));
   stats->set_token_count(static_cast<int64_t>(info.num_tokens));
@@ -438,6 +440,25 @@ absl::StatusOr<storage::ScoreBatch> ToScoreBatch(
   }
   batch.allow_missing = request.allow_missing();
   return batch;
+}
+
+storage::TrainingReport ToTrainingReport(
+    const winnow::v1::ReportTrainingRequest& request) {
+  storage::TrainingReport report;
+  report.stream_id = request.stream_id();
+  report.sequence = request.sequence();
+  report.plan_id = request.plan_id();
+  report.ids.assign(request.ids().begin(), request.ids().end());
+  report.ordinals = {request.ordinals().data(),
+                     static_cast<size_t>(request.ordinals_size())};
+  report.losses = Span(request.losses());
+  report.steps = {request.steps().data(),
+                  static_cast<size_t>(request.steps_size())};
+  report.domain_losses.reserve(request.domain_losses_size());
+  for (const winnow::v1::DomainLoss& d : request.domain_losses()) {
+    report.domain_losses.push_back({d.domain(), d.excess_loss()});
+  }
+  return report;
 }
 
 }  // namespace winnow::server

@@ -94,6 +94,11 @@ void ToProto(const storage::StoredDocument& document, const DocumentMask& mask,
 
 // ---- Scores ----
 
+// A ReportTrainingRequest as a storage::TrainingReport of views into it
+// (the request must outlive the report); the store validates it.
+storage::TrainingReport ToTrainingReport(
+    const winnow::v1::ReportTrainingRequest& request);
+
 // A PutScoresRequest as a storage::ScoreBatch of views into it (the request
 // must outlive the batch). INVALID_ARGUMENT if both ids and ordinals are
 // set.

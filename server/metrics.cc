@@ -237,6 +237,7 @@ struct DataFamilies {
   prometheus::Gauge& plans;
   prometheus::Gauge& plan_memory_bytes;
   prometheus::Family<prometheus::Counter>& feedback_reports;
+  prometheus::Histogram& feedback_report_seconds;
   prometheus::Family<prometheus::Gauge>& operations_running;
   prometheus::Family<prometheus::Histogram>& operation_seconds;
 };
@@ -345,7 +346,14 @@ DataFamilies::DataFamilies(prometheus::Registry& r)
                                  "Memory held by live sampling plans.")),
       feedback_reports(CounterFamily(
           r, "winnow_feedback_reports_total",
-          "ReportTraining feedback reports received, per collection.")),
+          "Per-sample training reports applied by ReportTraining, per "
+          "collection.")),
+      feedback_report_seconds(
+          HistogramFamily(r, "winnow_feedback_report_seconds",
+                          "Time to apply one ReportTraining message durably, "
+                          "from its arrival to its acknowledgement being "
+                          "ready.")
+              .Add({}, HandlingBuckets())),
       operations_running(
           GaugeFamily(r, "winnow_operations_running",
                       "Long operations (scorers, backups) running now.")),
@@ -732,9 +740,11 @@ void Metrics::SetPlans(int64_t count, int64_t memory_bytes) {
   families_->plan_memory_bytes.Set(static_cast<double>(memory_bytes));
 }
 
-void Metrics::RecordFeedbackReport(std::string_view collection) {
+void Metrics::RecordFeedbackReports(std::string_view collection,
+                                    uint64_t reports, double seconds) {
   families_->feedback_reports.Add({{"collection", std::string(collection)}})
-      .Increment();
+      .Increment(static_cast<double>(reports));
+  families_->feedback_report_seconds.Observe(seconds);
 }
 
 void Metrics::OperationStarted(std::string_view type) {

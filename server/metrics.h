@@ -150,8 +150,11 @@ class Metrics {
   void ForgetCollection(std::string_view collection);
   // winnow_plans and winnow_plan_memory_bytes: the live plans now.
   void SetPlans(int64_t count, int64_t memory_bytes);
-  // winnow_feedback_reports_total{collection}: one ReportTraining report.
-  void RecordFeedbackReport(std::string_view collection);
+  // One ReportTraining message applied: `reports` per-sample reports into
+  // winnow_feedback_reports_total{collection}, and its apply time into
+  // winnow_feedback_report_seconds.
+  void RecordFeedbackReports(std::string_view collection, uint64_t reports,
+                             double seconds);
   // A long operation (type "scorer", "backup", ...) started or ended:
   // winnow_operations_running{type}; and, at its end, its run time in
   // winnow_operation_seconds{type,state} (state "succeeded", "failed" or

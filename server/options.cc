@@ -60,6 +60,13 @@ constexpr std::array kFields = {
                 "Memory all sampling plans may hold (0 = no limit)"},
     OptionField{"max_plans_per_token", &O::max_plans_per_token,
                 "Live plans one token may own (0 = no limit)"},
+    OptionField{"feedback_stream_idle_seconds",
+                &O::feedback_stream_idle_seconds,
+                "Seconds a ReportTraining stream's resend mark is kept after "
+                "its last message"},
+    OptionField{"feedback_checkpoint_reports", &O::feedback_checkpoint_reports,
+                "Training reports between two checkpoints of a collection's "
+                "loss statistics (a restart replays at most this many)"},
     OptionField{"max_concurrent_streams", &O::max_concurrent_streams,
                 "Most streams open at once; one more is RESOURCE_EXHAUSTED"},
     OptionField{"worker_threads", &O::worker_threads,
@@ -159,6 +166,16 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("plan_checkpoint_batches: must be in [1, 1000000], got ",
                      options.plan_checkpoint_batches));
+  }
+  if (options.feedback_stream_idle_seconds < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback_stream_idle_seconds: must be >= 1, got ",
+                     options.feedback_stream_idle_seconds));
+  }
+  if (options.feedback_checkpoint_reports < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback_checkpoint_reports: must be >= 1, got ",
+                     options.feedback_checkpoint_reports));
   }
   if (options.max_plan_memory_bytes < 0) {
     return absl::InvalidArgumentError(

@@ -111,6 +111,15 @@ struct ServerOptions {
   // Live plans one token may own; 0 = no limit.
   int64_t max_plans_per_token = 256;
 
+  // ---- Training feedback (docs/feedback.md) ----
+
+  // A ReportTraining stream's resend mark is kept this long after its last
+  // message, in seconds (7 days).
+  int64_t feedback_stream_idle_seconds = int64_t{7} * 24 * 3600;
+  // Reports applied to a collection between two checkpoints of its loss
+  // statistics; Open replays at most this many from the log.
+  int64_t feedback_checkpoint_reports = int64_t{1} << 22;
+
   // ---- Performance ----
 
   // Threads that run request work (storage writes and reads, filter

@@ -1,6 +1,7 @@
 #include "server/score_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/batch_ack_reactor.h"
 #include "server/convert.h"
+#include "server/metrics.h"
 #include "server/unary.h"
 #include "server/validation.h"
 
@@ -241,6 +243,46 @@ grpc::ServerBidiReactor<winnow::v1::GetScoresStreamRequest,
                         winnow::v1::GetScoresStreamResponse>*
 ScoreServiceImpl::GetScoresStream(grpc::CallbackServerContext* context) {
   return new GetScoresStreamReactor(context, env_, this);
+}
+
+grpc::ServerBidiReactor<winnow::v1::ReportTrainingRequest,
+                        winnow::v1::ReportTrainingResponse>*
+ScoreServiceImpl::ReportTraining(grpc::CallbackServerContext* context) {
+  using winnow::v1::ReportTrainingRequest;
+  using winnow::v1::ReportTrainingResponse;
+  using Reactor =
+      BatchAckReactor<ReportTrainingRequest, ReportTrainingResponse>;
+  storage::Store* store = env_.store;
+  Metrics* metrics = env_.metrics;
+  return new Reactor(
+      context, env_, "winnow.v1.ScoreService/ReportTraining",
+      [store, metrics](const ReportTrainingRequest& request)
+          -> absl::StatusOr<Reactor::Finisher> {
+        const auto start = std::chrono::steady_clock::now();
+        if (absl::Status s = RequireCollection(request.collection()); !s.ok()) {
+          return s;
+        }
+        const storage::TrainingReport report = ToTrainingReport(request);
+        // Durable and visible when ReportTraining returns.
+        absl::StatusOr<storage::ReportResult> result =
+            store->ReportTraining(request.collection(), report);
+        if (!result.ok()) return result.status();
+        if (metrics != nullptr && !result->duplicate) {
+          metrics->RecordFeedbackReports(
+              request.collection(), result->num_applied,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            start)
+                  .count());
+        }
+        return [result = *result, stream_id = request.stream_id()](
+                   ReportTrainingResponse* ack) -> absl::Status {
+          ack->set_stream_id(stream_id);
+          ack->set_duplicate(result.duplicate);
+          ack->set_applied_count(static_cast<int64_t>(result.num_applied));
+          ack->set_skipped_count(static_cast<int64_t>(result.num_skipped));
+          return absl::OkStatus();
+        };
+      });
 }
 
 absl::Status ScoreServiceImpl::ReadScores(

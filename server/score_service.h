@@ -1,10 +1,12 @@
-// ScoreService (proto/winnow/v1/score.proto): PutScores, a bidirectional
-// stream of durable, acknowledged batches (batch_ack_reactor.h), and
-// GetScores, the one method served on gRPC's completion-queue API
-// (get_scores_pollers.h runs its calls and this class's ReadScores answers
-// them), and GetScoresStream, many lookups on one stream. ComputeScores and
-// ReportTraining are not served yet and answer UNIMPLEMENTED (the generated
-// CallbackService's default).
+// ScoreService (proto/winnow/v1/score.proto): PutScores and ReportTraining,
+// bidirectional streams of durable, acknowledged messages
+// (batch_ack_reactor.h); GetScores, the one method served on gRPC's
+// completion-queue API (get_scores_pollers.h runs its calls and this
+// class's ReadScores answers them); and GetScoresStream, many lookups on one
+// stream. ComputeScores is not served yet and answers UNIMPLEMENTED (the
+// generated CallbackService's default). ReportTraining's statistics live in
+// storage (Store::ReportTraining, docs/feedback.md); this adapter converts,
+// times and counts.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
 // service holds no mutable state of its own.
@@ -27,6 +29,9 @@ class ScoreServiceImpl final : public ScoreServiceBase {
   grpc::ServerBidiReactor<winnow::v1::GetScoresStreamRequest,
                           winnow::v1::GetScoresStreamResponse>*
   GetScoresStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<winnow::v1::ReportTrainingRequest,
+                          winnow::v1::ReportTrainingResponse>*
+  ReportTraining(grpc::CallbackServerContext* context) override;
 
   // Answers one authorized GetScores request (a call's, or one lookup of
   // a GetScoresStream).

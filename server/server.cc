@@ -148,6 +148,10 @@ absl::Status Server::Impl::OpenStorage() {
   storage::StoreOptions store_options;
   store_options.data_dir = options.data_dir;
   store_options.sync_writes = options.sync_writes;
+  store_options.feedback_stream_idle_seconds =
+      options.feedback_stream_idle_seconds;
+  store_options.feedback_checkpoint_reports =
+      static_cast<uint64_t>(options.feedback_checkpoint_reports);
   // With sync_writes=false, Store::Open logs the durability warning.
   absl::StatusOr<std::unique_ptr<storage::Store>> opened =
       storage::Store::Open(store_options);

@@ -99,12 +99,14 @@ std::string_view Collection::IdArena::Add(std::string_view id) {
 
 Collection::Collection(uint32_t id, std::string name,
                        uint32_t embedding_dimension,
-                       EmbeddingType embedding_type, int64_t create_time_micros)
+                       EmbeddingType embedding_type, int64_t create_time_micros,
+                       double loss_half_life)
     : id_(id),
       name_(std::move(name)),
       embedding_dimension_(embedding_dimension),
       embedding_type_(embedding_type),
       create_time_micros_(create_time_micros),
+      loss_half_life_(loss_half_life),
       index_(0, IdIndexHash{&id_hashes_}, IdIndexEq{&ids_}) {}
 
 std::optional<uint32_t> Collection::Find(std::string_view id) const {
@@ -299,6 +301,16 @@ void Collection::Apply(const PendingWrite& p, bool publish) {
       ApplyCell(c.kind(), c.column(), c.ordinal(i), c.cell(i));
     }
   }
+  // reducible_loss follows the irreducible score.
+  if (feedback_owned_) {
+    auto it = score_ids_.find(kIrreducibleScoreName);
+    if (it != score_ids_.end() &&
+        (p.all_columns ||
+         std::find(p.touched_scores.begin(), p.touched_scores.end(),
+                   it->second) != p.touched_scores.end())) {
+      RefreshReducible(p.touched);
+    }
+  }
   for (uint32_t o : p.touched) {
     if (o < published) CountDocument(o, +1, p.all_columns, p.touched_scores);
   }
@@ -389,6 +401,7 @@ CollectionInfo Collection::Info() const {
   info.embedding_dimension = embedding_dimension_;
   info.embedding_type = embedding_type_;
   info.create_time_micros = create_time_micros_;
+  info.loss_ema_half_life_steps = loss_half_life_;
   info.update_time_micros = update_time_micros_;
   info.num_documents = num_live_;
   info.num_ordinals = published_rows_;

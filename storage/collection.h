@@ -34,6 +34,7 @@
 #ifndef WINNOW_STORAGE_COLLECTION_H_
 #define WINNOW_STORAGE_COLLECTION_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,6 +52,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "selection/bitmap.h"
+#include "selection/feedback.h"
 #include "storage/format.h"
 #include "storage/options.h"
 #include "storage/snapshot.h"
@@ -143,6 +145,19 @@ struct PendingWrite {
   bool append_only = false;
 };
 
+// What a prepared ReportTraining message changes once committed.
+struct FeedbackWrite {
+  // The message as logged: resolved ordinals, losses, steps.
+  FeedbackRecord record;
+  // A resend: nothing to commit or apply.
+  bool duplicate = false;
+  // The reserved score columns are created by this write (their meta keys
+  // are in the batch).
+  bool create_columns = false;
+  uint64_t log_seq = 0;
+  int64_t time_micros = 0;
+};
+
 // Limits a write is validated against.
 struct WriteLimits {
   uint32_t max_id_bytes = 512;
@@ -152,7 +167,8 @@ struct WriteLimits {
 class Collection : public std::enable_shared_from_this<Collection> {
  public:
   Collection(uint32_t id, std::string name, uint32_t embedding_dimension,
-             EmbeddingType embedding_type, int64_t create_time_micros);
+             EmbeddingType embedding_type, int64_t create_time_micros,
+             double loss_half_life = kDefaultLossEmaHalfLifeSteps);
   Collection(const Collection&) = delete;
   Collection& operator=(const Collection&) = delete;
 
@@ -161,13 +177,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
   static absl::StatusOr<std::shared_ptr<Collection>> Load(
       rocksdb::DB* db, const Families& families, std::string name, uint32_t id,
       uint32_t embedding_dimension, EmbeddingType embedding_type,
-      int64_t create_time_micros);
+      int64_t create_time_micros, double loss_half_life);
 
   // ---- Constant after construction ----
   uint32_t id() const { return id_; }
   const std::string& name() const { return name_; }
   uint32_t embedding_dimension() const { return embedding_dimension_; }
   EmbeddingType embedding_type() const { return embedding_type_; }
+  double loss_half_life() const { return loss_half_life_; }
 
   // ---- Writers (the caller holds write_mu()) ----
   absl::Mutex& write_mu() const ABSL_LOCK_RETURNED(write_mu_) {
@@ -198,6 +215,37 @@ class Collection : public std::enable_shared_from_this<Collection> {
                              bool allow_missing, const Families& families,
                              rocksdb::WriteBatch* batch, PendingWrite* pending,
                              DeleteResult* result) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  // ---- Training feedback (collection_feedback.cc, docs/feedback.md) ----
+
+  // Validates a ReportTraining message against the collection (reserved
+  // columns, resend) and encodes its log record (and stream mark, domain
+  // losses, new columns) into `batch`, changing nothing. The message's own
+  // fields are checked by ValidateFeedbackRequest first.
+  absl::Status PrepareReport(const TrainingReport& report, int64_t now_micros,
+                             int64_t idle_micros, const Families& families,
+                             rocksdb::WriteBatch* batch, FeedbackWrite* write,
+                             ReportResult* result) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Applies a committed report: the loss states, then the six columns of
+  // the documents it touched (takes columns_mu_ exclusive).
+  void ApplyReport(const FeedbackWrite& write)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(columns_mu_);
+  // Reports applied since the last checkpoint.
+  uint64_t reports_since_checkpoint() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    return reports_since_checkpoint_;
+  }
+  // Encodes a checkpoint: the loss states and columns of every block
+  // changed since the last one, the log position, the deletion of the log
+  // records it covers and of idle stream marks. Commit it, then call
+  // FeedbackCheckpointDone with the same `now_micros` and `idle_micros`.
+  void PrepareFeedbackCheckpoint(int64_t now_micros, int64_t idle_micros,
+                                 const Families& families,
+                                 rocksdb::WriteBatch* batch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void FeedbackCheckpointDone(int64_t now_micros, int64_t idle_micros)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // Applies a committed write to memory; takes columns_mu_ exclusive. With
@@ -335,6 +383,29 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // both locks, so the rules hold throughout).
   absl::Status LoadFrom(rocksdb::DB* db, const Families& families)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
+  // LoadFrom's feedback part: loss states of the last checkpoint, then the
+  // log after it, then the six columns recomputed from the states.
+  absl::Status LoadFeedback(rocksdb::DB* db, const Families& families)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
+  // Updates the loss states of one record (replay or a new report).
+  void UpdateLossStates(const FeedbackRecord& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The irreducible score column, or null when the collection has none.
+  // The caller may read the columns (a writer).
+  const std::vector<float>* IrreducibleColumn() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The six column values of ordinal o from its state and its irreducible
+  // score (`irreducible` from IrreducibleColumn()).
+  std::array<float, kNumFeedbackColumns> FeedbackValuesOf(
+      uint32_t o, const std::vector<float>* irreducible) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Recomputes reducible_loss of `ordinals` after their irreducible score
+  // changed (no stats counting: the caller's Apply does it).
+  void RefreshReducible(std::span<const uint32_t> ordinals)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
+  // True when score `sid` is one of the six feedback columns.
+  bool IsFeedbackScore(uint32_t sid) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Builds the id hashes and index once every id block is read.
   absl::Status FinishIds()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, columns_mu_);
@@ -352,9 +423,28 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const uint32_t embedding_dimension_;
   const EmbeddingType embedding_type_;
   const int64_t create_time_micros_;
+  const double loss_half_life_;
 
   mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(columns_mu_);
   bool dropped_ ABSL_GUARDED_BY(write_mu_) = false;
+
+  // ---- Training feedback: the writers' state (see ApplyReport) ----
+  // The reserved score columns exist and belong to feedback; their score
+  // ids, by FeedbackColumn.
+  bool feedback_owned_ ABSL_GUARDED_BY(write_mu_) = false;
+  std::array<uint32_t, kNumFeedbackColumns> feedback_sids_
+      ABSL_GUARDED_BY(write_mu_) = {};
+  // Per ordinal; shorter than the rows when the last ones have no report.
+  std::vector<LossState> loss_state_ ABSL_GUARDED_BY(write_mu_);
+  // Blocks (ordinal >> kBlockShift) changed since the last checkpoint.
+  absl::flat_hash_set<uint32_t> dirty_blocks_ ABSL_GUARDED_BY(write_mu_);
+  uint64_t next_log_seq_ ABSL_GUARDED_BY(write_mu_) = 1;
+  uint64_t reports_since_checkpoint_ ABSL_GUARDED_BY(write_mu_) = 0;
+  struct StreamMark {
+    uint64_t sequence = 0;
+    int64_t time_micros = 0;
+  };
+  StringMap<StreamMark> streams_ ABSL_GUARDED_BY(write_mu_);
 
   mutable absl::Mutex columns_mu_;
 

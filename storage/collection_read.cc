@@ -152,10 +152,10 @@ absl::Status Corrupt(std::string_view collection, std::string_view what) {
 absl::StatusOr<std::shared_ptr<Collection>> Collection::Load(
     rocksdb::DB* db, const Families& f, std::string name, uint32_t id,
     uint32_t embedding_dimension, EmbeddingType embedding_type,
-    int64_t create_time_micros) {
-  auto c =
-      std::make_shared<Collection>(id, std::move(name), embedding_dimension,
-                                   embedding_type, create_time_micros);
+    int64_t create_time_micros, double loss_half_life) {
+  auto c = std::make_shared<Collection>(id, std::move(name),
+                                        embedding_dimension, embedding_type,
+                                        create_time_micros, loss_half_life);
   absl::MutexLock write_lock(&c->write_mu_);
   absl::WriterMutexLock columns_lock(&c->columns_mu_);
   if (absl::Status s = c->LoadFrom(db, f); !s.ok()) return s;
@@ -317,6 +317,7 @@ absl::Status Collection::LoadFrom(rocksdb::DB* db, const Families& f) {
   live_ = live_all_;
   published_rows_ = rows();
   published_write_seq_ = write_seq_;
+  if (absl::Status s = LoadFeedback(db, f); !s.ok()) return s;
   return RecountAll();
 }
 

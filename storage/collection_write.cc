@@ -51,6 +51,12 @@ absl::Status ValidateScoreColumns(std::span<const ScoreColumn> columns,
     if (absl::Status s = ValidateColumnName(c.name, field + ".name"); !s.ok()) {
       return s;
     }
+    if (IsFeedbackColumnName(c.name)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s.name: '%s' is reserved for the training statistics that "
+          "ReportTraining keeps (docs/feedback.md)",
+          field, c.name));
+    }
     auto [it, inserted] = names.emplace(c.name, j);
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -443,6 +449,9 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
   for (size_t sid = 0; sid < column_of_score.size(); ++sid) {
     const int j = column_of_score[sid];
     if (j < 0 && !any_existing) continue;  // new documents start null
+    // Training statistics belong to the document's ordinal and survive a
+    // replace (docs/feedback.md).
+    if (j < 0 && IsFeedbackScore(static_cast<uint32_t>(sid))) continue;
     CellChanges c(ColumnKind::kScore, static_cast<uint32_t>(sid));
     const std::vector<float>* old =
         sid < scores_.size() ? &scores_[sid].values : nullptr;
@@ -568,6 +577,10 @@ absl::Status Collection::PreparePutScores(const ScoreBatch& b,
               col.name);
     }
     p->touched_scores.push_back(sid);
+    if (feedback_owned_ && col.name == kIrreducibleScoreName) {
+      // reducible_loss follows irreducible (Apply recomputes it).
+      p->touched_scores.push_back(feedback_sids_[kReducibleLoss]);
+    }
     CellChanges c(ColumnKind::kScore, sid);
     ForEachScore(col, n, [&](size_t i, bool is_null) {
       if (ordinals[i] < 0) return;

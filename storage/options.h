@@ -35,7 +35,17 @@ struct StoreOptions {
   // INVALID_ARGUMENT.
   uint64_t max_payload_bytes = uint64_t{8} << 20;
 
+  // How long a ReportTraining stream's high-water mark (the last sequence
+  // applied for its stream_id) is kept after the stream's last message, in
+  // seconds. A resend older than that is applied again (docs/feedback.md).
+  int64_t feedback_stream_idle_seconds = 7 * 24 * 3600;
+
   // ---- Performance ----
+
+  // Training reports applied to a collection between two checkpoints of its
+  // loss statistics (docs/feedback.md): the reports since the last
+  // checkpoint are replayed from the log at Open.
+  uint64_t feedback_checkpoint_reports = uint64_t{1} << 22;
 
   // Size of the block cache shared by every column family, in bytes.
   size_t block_cache_bytes = size_t{64} << 20;

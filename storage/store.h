@@ -184,6 +184,29 @@ class Store {
       std::string_view collection, std::span<const std::string_view> ids,
       bool allow_missing = false) = 0;
 
+  // Applies one ReportTraining message (docs/feedback.md) as one atomic,
+  // durable log record, and updates the documents' loss statistics
+  // (loss_first, loss_last, loss_ema, loss_count, learnability,
+  // reducible_loss), visible to readers when it returns. Unknown or deleted
+  // documents are skipped and counted. A resend (a sequence not above the
+  // last applied one of its stream_id, within
+  // StoreOptions::feedback_stream_idle_seconds) is not applied again and
+  // returns duplicate. INVALID_ARGUMENT for a bad message (nothing is
+  // applied), naming the field and index; INVALID_ARGUMENT for an unknown
+  // collection ("collection: ..."); FAILED_PRECONDITION when the collection
+  // has a user score under a reserved name.
+  virtual absl::StatusOr<ReportResult> ReportTraining(
+      std::string_view collection, const TrainingReport& report) = 0;
+
+  // The last excess loss each domain of plan `plan_id` was reported with,
+  // sorted by domain. NOT_FOUND for an unknown collection.
+  virtual absl::StatusOr<std::vector<StoredDomainLoss>> GetDomainLosses(
+      std::string_view collection, std::string_view plan_id) const = 0;
+
+  // Writes a checkpoint of the collection's loss statistics now and drops
+  // the log records it covers (Open replays only what follows).
+  virtual absl::Status CheckpointFeedback(std::string_view collection) = 0;
+
   // ---- Reads ----
 
   // Documents by id and by ordinal (see GetDocumentsOptions for which

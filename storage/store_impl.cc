@@ -1,6 +1,7 @@
 #include "storage/store_impl.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "storage/block_merge.h"
 #include "storage/fault_injection_file_system.h"
 #include "storage/migrations.h"
+#include "storage/feedback_keys.h"
 #include "storage/names.h"
 #include "storage/quota_file_system.h"
 #include "storage/status.h"
@@ -305,9 +307,23 @@ absl::Status StoreImpl::LoadCollections() {
             std::string_view(it->value().data(), it->value().size()), &r)) {
       return absl::DataLossError("bad record of collection '" + name + "'");
     }
+    // Collections created before training feedback have no half-life key.
+    double half_life = kDefaultLossEmaHalfLifeSteps;
+    std::string h;
+    rocksdb::Status hs =
+        db_->Get(rocksdb::ReadOptions(), families_.meta,
+                 FeedbackKey(r.id, FeedbackKind::kHalfLife), &h);
+    if (hs.ok() && h.size() == 8) {
+      half_life = GetFixed<double>(h.data());
+    } else if (!hs.IsNotFound()) {
+      return hs.ok() ? absl::DataLossError("bad loss_ema half-life of '" +
+                                           name + "'")
+                     : FromRocksDb(hs, "reading collection '" + name + "'");
+    }
     absl::StatusOr<std::shared_ptr<Collection>> c = Collection::Load(
         db_.get(), families_, name, r.id, r.embedding_dimension,
-        static_cast<EmbeddingType>(r.embedding_type), r.create_time_micros);
+        static_cast<EmbeddingType>(r.embedding_type), r.create_time_micros,
+        half_life);
     if (!c.ok()) return c.status();
     documents += (*c)->Info().num_ordinals;
     loaded.emplace(std::move(name), *std::move(c));
@@ -527,6 +543,16 @@ absl::Status StoreImpl::CreateCollection(const CollectionSpec& spec) {
       spec.embedding_type != EmbeddingType::kFloat16) {
     return absl::InvalidArgumentError("embedding_type: unknown type");
   }
+  const double half_life = spec.loss_ema_half_life_steps == 0
+                               ? kDefaultLossEmaHalfLifeSteps
+                               : spec.loss_ema_half_life_steps;
+  if (!std::isfinite(half_life) || half_life <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "loss_ema_half_life_steps: %f must be finite and > 0 (0 means the "
+        "default, %d steps)",
+        spec.loss_ema_half_life_steps,
+        static_cast<int>(kDefaultLossEmaHalfLifeSteps)));
+  }
   absl::MutexLock lock(&mu_);
   if (collections_.contains(spec.name)) {
     return absl::AlreadyExistsError(
@@ -546,6 +572,9 @@ absl::Status StoreImpl::CreateCollection(const CollectionSpec& spec) {
   batch.Put(families_.meta, CollectionRecordKey(spec.name),
             EncodeCollectionRecord(r));
   batch.Put(families_.meta, kNextCollectionIdKey, next);
+  std::string h;
+  PutFixed<double>(&h, half_life);
+  batch.Put(families_.meta, FeedbackKey(r.id, FeedbackKind::kHalfLife), h);
   if (absl::Status s =
           Commit(&batch, options_.sync_writes,
                  absl::StrFormat("creating collection '%s'", spec.name));
@@ -554,9 +583,9 @@ absl::Status StoreImpl::CreateCollection(const CollectionSpec& spec) {
   }
   next_collection_id_ = r.id + 1;
   collections_.emplace(
-      spec.name,
-      std::make_shared<Collection>(r.id, spec.name, r.embedding_dimension,
-                                   spec.embedding_type, r.create_time_micros));
+      spec.name, std::make_shared<Collection>(
+                     r.id, spec.name, r.embedding_dimension,
+                     spec.embedding_type, r.create_time_micros, half_life));
   return absl::OkStatus();
 }
 
@@ -618,6 +647,8 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
   batch.DeleteRange(families_.docs, lower, upper);
   batch.DeleteRange(families_.meta, CollectionMetaPrefix(c->id()),
                     CollectionMetaPrefix(c->id() + 1));
+  batch.DeleteRange(families_.meta, FeedbackPrefix(c->id()),
+                    FeedbackPrefix(c->id() + 1));
   batch.Delete(families_.meta, CollectionRecordKey(name));
   if (absl::Status s =
           Commit(&batch, options_.sync_writes,
@@ -745,6 +776,117 @@ absl::StatusOr<DeleteResult> StoreImpl::DeleteDocuments(
                                result);
       },
       nullptr);
+}
+
+// ---- Training feedback ----
+
+absl::StatusOr<ReportResult> StoreImpl::ReportTraining(
+    std::string_view collection, const TrainingReport& report) {
+  FeedbackRequestView view;
+  view.stream_id = report.stream_id;
+  view.plan_id = report.plan_id;
+  view.num_ids = report.ids.size();
+  view.num_ordinals = report.ordinals.size();
+  view.losses = report.losses;
+  view.steps = report.steps;
+  view.domain_losses = report.domain_losses;
+  if (absl::Status s = ValidateFeedbackRequest(view); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Collection>> found = Find(collection);
+  if (!found.ok()) {
+    if (absl::IsNotFound(found.status())) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("collection: '%s' not found", collection));
+    }
+    return found.status();
+  }
+  Collection& c = **found;
+  absl::MutexLock write_lock(&c.write_mu());
+  if (c.dropped()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("collection: '%s' not found", collection));
+  }
+  const int64_t now = NowMicros();
+  const int64_t idle = options_.feedback_stream_idle_seconds * 1000000;
+  rocksdb::WriteBatch batch;
+  FeedbackWrite write;
+  ReportResult result;
+  if (absl::Status s = c.PrepareReport(report, now, idle, families_, &batch,
+                                       &write, &result);
+      !s.ok()) {
+    return s;
+  }
+  if (write.duplicate) return result;
+  if (absl::Status s = Commit(
+          &batch, options_.sync_writes,
+          absl::StrFormat("reporting training to collection '%s'", collection));
+      !s.ok()) {
+    return s;
+  }
+  c.ApplyReport(write);
+  if (c.reports_since_checkpoint() >= options_.feedback_checkpoint_reports) {
+    // The report is durable already; a failed checkpoint only means a
+    // longer replay at the next Open.
+    if (absl::Status s = CheckpointFeedbackLocked(c); !s.ok()) {
+      spdlog::warn("storage: checkpointing the feedback of '{}': {}",
+                   std::string(collection), s.ToString());
+    }
+  }
+  return result;
+}
+
+absl::Status StoreImpl::CheckpointFeedbackLocked(Collection& c) {
+  const int64_t now = NowMicros();
+  const int64_t idle = options_.feedback_stream_idle_seconds * 1000000;
+  rocksdb::WriteBatch batch;
+  c.PrepareFeedbackCheckpoint(now, idle, families_, &batch);
+  // No sync: if the checkpoint is lost, so is the deletion of the log
+  // records it covers (one batch), and Open replays them.
+  if (absl::Status s =
+          Commit(&batch, /*sync=*/false,
+                 absl::StrFormat("checkpointing feedback of '%s'", c.name()));
+      !s.ok()) {
+    return s;
+  }
+  c.FeedbackCheckpointDone(now, idle);
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::CheckpointFeedback(std::string_view collection) {
+  absl::StatusOr<std::shared_ptr<Collection>> found = Find(collection);
+  if (!found.ok()) return found.status();
+  Collection& c = **found;
+  absl::MutexLock write_lock(&c.write_mu());
+  if (c.dropped()) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' not found", collection));
+  }
+  return CheckpointFeedbackLocked(c);
+}
+
+absl::StatusOr<std::vector<StoredDomainLoss>> StoreImpl::GetDomainLosses(
+    std::string_view collection, std::string_view plan_id) const {
+  absl::StatusOr<std::shared_ptr<Collection>> found = Find(collection);
+  if (!found.ok()) return found.status();
+  const std::string prefix = FeedbackDomainPrefix((*found)->id(), plan_id);
+  std::vector<StoredDomainLoss> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    if (it->value().size() != 16) {
+      return absl::DataLossError("bad domain loss of plan '" +
+                                 std::string(plan_id) + "'");
+    }
+    StoredDomainLoss& d = out.emplace_back();
+    d.domain.assign(it->key().data() + prefix.size(),
+                    it->key().size() - prefix.size());
+    d.excess_loss = GetFixed<double>(it->value().data());
+    d.step = GetFixed<int64_t>(it->value().data() + 8);
+  }
+  if (!it->status().ok()) {
+    return FromRocksDb(it->status(), "reading domain losses");
+  }
+  return out;
 }
 
 absl::StatusOr<GetDocumentsResult> StoreImpl::GetDocuments(

@@ -45,6 +45,12 @@ class StoreImpl final : public Store {
       std::string_view collection, std::span<const std::string_view> ids,
       bool allow_missing) override;
 
+  absl::StatusOr<ReportResult> ReportTraining(
+      std::string_view collection, const TrainingReport& report) override;
+  absl::StatusOr<std::vector<StoredDomainLoss>> GetDomainLosses(
+      std::string_view collection, std::string_view plan_id) const override;
+  absl::Status CheckpointFeedback(std::string_view collection) override;
+
   absl::StatusOr<GetDocumentsResult> GetDocuments(
       std::string_view collection, std::span<const std::string_view> ids,
       std::span<const uint64_t> ordinals,
@@ -96,6 +102,9 @@ class StoreImpl final : public Store {
   absl::Status NoteFailure(const rocksdb::Status& s, std::string_view what)
       ABSL_LOCKS_EXCLUDED(failure_mu_);
   absl::Status SyncWalTo(uint64_t ticket) ABSL_LOCKS_EXCLUDED(sync_mu_);
+  // Checkpoints a collection's feedback (its write_mu() held).
+  absl::Status CheckpointFeedbackLocked(Collection& c)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.write_mu());
   CollectionInfo InfoWithDisk(const Collection& c) const;
   // Reads the format version: stamps a new database with kFormatVersion,
   // migrates an older format (migrations.h), refuses a newer one

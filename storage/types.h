@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "selection/feedback.h"
+
 namespace winnow::storage {
 
 // Largest embedding dimension a collection may declare.
@@ -42,6 +44,10 @@ struct CollectionSpec {
   // At most kMaxEmbeddingDimension.
   uint32_t embedding_dimension = 0;
   EmbeddingType embedding_type = EmbeddingType::kFloat32;
+  // Half-life of the loss_ema training statistic, in steps
+  // (docs/feedback.md); 0 means kDefaultLossEmaHalfLifeSteps (1,000).
+  // Otherwise finite and > 0.
+  double loss_ema_half_life_steps = 0;
 };
 
 // Per-domain counts over live documents.
@@ -64,6 +70,8 @@ struct CollectionInfo {
   std::string name;
   uint32_t embedding_dimension = 0;
   EmbeddingType embedding_type = EmbeddingType::kFloat32;
+  // The loss_ema half-life in steps (the default filled in).
+  double loss_ema_half_life_steps = 0;
   // Microseconds since the Unix epoch.
   int64_t create_time_micros = 0;
   // Time of the last committed write, microseconds since the Unix epoch; 0
@@ -156,6 +164,41 @@ struct ScoreBatch {
   // When false, an unknown or deleted document fails the whole batch with
   // NOT_FOUND naming it. When true, such documents are skipped (and counted).
   bool allow_missing = false;
+};
+
+// One ReportTraining message (docs/feedback.md): per-sample losses by
+// document id or ordinal (not both), aligned with `losses`, and one step
+// for every sample or one each.
+struct TrainingReport {
+  // The reporting stream and its message number: a message whose sequence
+  // is not above the stream's last applied one is a resend, acknowledged
+  // and not applied.
+  std::string_view stream_id;
+  uint64_t sequence = 0;
+  // The plan the samples came from; required with domain_losses.
+  std::string_view plan_id;
+  std::vector<std::string_view> ids;
+  std::span<const uint64_t> ordinals;
+  std::span<const float> losses;
+  std::span<const int64_t> steps;
+  // Stored per (plan, domain) for the live mixture; needs exactly one step.
+  std::vector<DomainLossValue> domain_losses;
+};
+
+struct ReportResult {
+  // True when the message was a resend and nothing was applied.
+  bool duplicate = false;
+  // Samples applied.
+  uint64_t num_applied = 0;
+  // Samples whose document is unknown or deleted.
+  uint64_t num_skipped = 0;
+};
+
+// The last domain losses a plan's reports gave (Store::GetDomainLosses).
+struct StoredDomainLoss {
+  std::string domain;
+  double excess_loss = 0;
+  int64_t step = 0;
 };
 
 struct UpsertResult {

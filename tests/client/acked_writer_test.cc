@@ -392,5 +392,94 @@ TEST(AckedWriterTest, RetryableErrors) {
   EXPECT_FALSE(IsRetryableStreamError(absl::DeadlineExceededError("")));
 }
 
+// A ReportTraining server in memory: applies each (stream_id, sequence)
+// once, acknowledges resends as duplicates, and loses the connection after
+// applying the message numbered `break_after` (its acknowledgement lost).
+struct ReportScript {
+  int break_after = 0;
+  int received = 0;
+  std::map<std::string, uint64_t> high_water;
+  std::vector<std::pair<std::string, uint64_t>> applied;
+};
+
+class FakeReportStream final
+    : public AckStream<v1::ReportTrainingRequest, v1::ReportTrainingResponse> {
+ public:
+  explicit FakeReportStream(ReportScript* s) : s_(s) {}
+  bool Write(const v1::ReportTrainingRequest& r) override {
+    if (broken_) return false;
+    ++s_->received;
+    v1::ReportTrainingResponse ack;
+    ack.set_stream_id(r.stream_id());
+    ack.set_sequence(r.sequence());
+    uint64_t& mark = s_->high_water[r.stream_id()];
+    if (r.sequence() <= mark) {
+      ack.set_duplicate(true);
+    } else {
+      mark = r.sequence();
+      s_->applied.emplace_back(r.stream_id(), r.sequence());
+      ack.set_applied_count(r.losses_size());
+    }
+    if (s_->received == s_->break_after) {
+      broken_ = true;
+      return true;
+    }
+    acks_.push_back(ack);
+    return true;
+  }
+  bool Read(v1::ReportTrainingResponse* r) override {
+    if (acks_.empty()) return false;
+    *r = acks_.front();
+    acks_.erase(acks_.begin());
+    return true;
+  }
+  absl::Status Finish() override {
+    return broken_ ? absl::UnavailableError("reset") : absl::OkStatus();
+  }
+
+ private:
+  ReportScript* s_;
+  bool broken_ = false;
+  std::vector<v1::ReportTrainingResponse> acks_;
+};
+
+TEST(TrainingReporterTest, ResendsAfterALostAckApplyOnce) {
+  ReportScript script;
+  script.break_after = 3;
+  WriterOptions options;
+  options.collection = "web";
+  options.stream_id = "run-1/rank-0";
+  options.first_sequence = 100;
+  options.max_in_flight = 4;
+  options.sleep = [](absl::Duration) {};
+  TrainingReporter reporter(
+      [&script]() { return std::make_unique<FakeReportStream>(&script); },
+      options);
+  int duplicates = 0;
+  reporter.set_on_ack([&](const v1::ReportTrainingResponse& ack) {
+    EXPECT_EQ(ack.stream_id(), "run-1/rank-0");
+    duplicates += ack.duplicate();
+  });
+  for (int step = 0; step < 6; ++step) {
+    v1::ReportTrainingRequest m;
+    m.add_ids("doc-" + std::to_string(step));
+    m.add_losses(1.5f);
+    m.add_steps(step);
+    ASSERT_TRUE(reporter.Write(std::move(m)).ok());
+  }
+  ASSERT_TRUE(reporter.Close().ok());
+  // Six messages, numbered from 100, each applied once although the third
+  // was sent twice (its first acknowledgement was lost).
+  ASSERT_EQ(script.applied.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(script.applied[i].first, "run-1/rank-0");
+    EXPECT_EQ(script.applied[i].second, 100 + i);
+  }
+  EXPECT_EQ(duplicates, 1);
+  EXPECT_GE(reporter.stats().resends, 1);
+  EXPECT_EQ(reporter.stats().batches_acked, 6);
+  EXPECT_EQ(reporter.stats().documents_acked, 5);  // the duplicate applied 0
+}
+
 }  // namespace
 }  // namespace winnow

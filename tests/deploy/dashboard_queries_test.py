@@ -6,7 +6,7 @@ restarts winnowd (so reads go through RocksDB's block cache), starts
 Prometheus from Debian's package with a temporary config that scrapes it
 every second and loads deploy/prometheus/alerts.yml, and keeps a small mixed
 load running (Sample streams, upserts of existing documents, score puts,
-Count, GetDocuments). Once the target is up and a few scrapes are in, it
+training reports, Count, GetDocuments). Once the target is up and a few scrapes are in, it
 runs each query of deploy/grafana/dashboards/winnow.json through
 /api/v1/query. A query must be valid and return at least one series with a
 number (NaN is not data), unless ALLOWED_EMPTY lists it with its reason.
@@ -44,8 +44,6 @@ ALLOWED_EMPTY = {
     ("Operations in flight", "B"):
         "feature not there yet: long operations (scorers, backups) come with "
         "later issues and call Metrics::OperationStarted",
-    ("Feedback and long operations", "A"):
-        "feature not there yet: ReportTraining (winnow_feedback_reports_total)",
     ("Feedback and long operations", "B"):
         "feature not there yet: long operations (winnow_operation_seconds)",
 }
@@ -178,7 +176,8 @@ def main():
     # 2. A little load until the queries are done.
     stop = threading.Event()
     errors = []
-    calls = {"sample_batches": 0, "upserts": 0, "score_puts": 0, "unary": 0}
+    calls = {"sample_batches": 0, "upserts": 0, "score_puts": 0, "reports": 0,
+             "unary": 0}
     channel = grpc.insecure_channel("127.0.0.1:%d" % server.port)
     documents = document_pb2_grpc.DocumentServiceStub(channel)
     scores = score_pb2_grpc.ScoreServiceStub(channel)
@@ -262,6 +261,27 @@ def main():
         for _ in scores.PutScores(batches(), timeout=120):
             calls["score_puts"] += 1
 
+    def reporter():
+        # Training losses, one message of 100 per-sample reports per step.
+        r = random.Random(5)
+        seq = [0]
+
+        def messages():
+            while not stop.is_set():
+                seq[0] += 1
+                first = r.randrange(n_docs - 100)
+                req = score_pb2.ReportTrainingRequest(
+                    collection="dash", stream_id="dash/rank-0", sequence=seq[0],
+                    steps=[seq[0]])
+                for i in range(first, first + 100):
+                    req.ids.append("doc-%05d" % i)
+                    req.losses.append(r.random() * 4)
+                yield req
+                time.sleep(0.05)
+        for ack in scores.ReportTraining(messages(), timeout=120):
+            assert ack.applied_count == 100 and not ack.duplicate
+            calls["reports"] += 1
+
     def unary():
         r = random.Random(4)
         while not stop.is_set():
@@ -276,7 +296,8 @@ def main():
             calls["unary"] += 3
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=guarded(f)) for f in (sampler, sampler, mixer, upserter, scorer, unary)]
+    threads = [threading.Thread(target=guarded(f)) for f in (sampler, sampler, mixer, upserter, scorer,
+                                                             reporter, unary)]
     for t in threads:
         t.start()
 

@@ -59,11 +59,7 @@ struct Op {
 class CrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* env = std::getenv("WINNOW_CRASH_SEED");
-    seed_ = env != nullptr ? std::strtoull(env, nullptr, 10)
-                           : static_cast<uint64_t>(std::random_device()());
-    std::printf("crash test seed: %llu (WINNOW_CRASH_SEED replays it)\n",
-                static_cast<unsigned long long>(seed_));
+    seed_ = testing::CrashSeed("crash test");
     rng_.seed(seed_);
   }
 

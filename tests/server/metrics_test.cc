@@ -124,8 +124,8 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   m.SetServedMixtureDrift("c", "p1", 0.2);
   m.SetServedMixtureDrift("c", "p2", 0.4);
   m.SetPlans(3, 4096);
-  m.RecordFeedbackReport("c");
-  m.RecordFeedbackReport("c");
+  m.RecordFeedbackReports("c", 1, 0.002);
+  m.RecordFeedbackReports("c", 1, 0.004);
   m.OperationStarted("backup");
   m.OperationStarted("backup");
   m.OperationEnded("backup", "succeeded", 12.5);
@@ -135,6 +135,7 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
                              "winnow_mixture_target_share gauge",
                              "winnow_served_mixture_drift gauge",
                              "winnow_feedback_reports_total counter",
+                             "winnow_feedback_report_seconds histogram",
                              "winnow_operations_running gauge",
                              "winnow_operation_seconds histogram"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + family + "\n"),

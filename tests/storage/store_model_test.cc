@@ -21,7 +21,7 @@ using testing::TestOptions;
 constexpr uint32_t kDim = 4;
 constexpr size_t kIdPool = 3000;
 const std::vector<std::string> kScoreNames = {"quality", "edu", "dsir",
-                                              "loss_ema"};
+                                              "perplexity"};
 const std::vector<std::string> kKeys = {"lang", "src"};
 
 class RandomWriter {

@@ -5,13 +5,28 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "winnow/client/client.h"
 
 namespace winnow::testing {
+
+// A random test's seed: WINNOW_CRASH_SEED when set (to replay a run), else
+// a fresh one; printed as "<what> seed: N".
+inline uint64_t CrashSeed(const char* what) {
+  const char* env = std::getenv("WINNOW_CRASH_SEED");
+  const uint64_t seed = env != nullptr
+                            ? std::strtoull(env, nullptr, 10)
+                            : static_cast<uint64_t>(std::random_device()());
+  std::printf("%s seed: %llu (WINNOW_CRASH_SEED replays it)\n", what,
+              static_cast<unsigned long long>(seed));
+  return seed;
+}
 
 inline absl::Status Create(const Client& client, const std::string& name) {
   v1::CreateCollectionRequest req;

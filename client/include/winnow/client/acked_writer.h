@@ -1,5 +1,6 @@
 // AckedWriter: the client side of Winnow's acknowledged bulk-write streams,
-// DocumentService.UpsertDocuments and ScoreService.PutScores (docs/api.md).
+// DocumentService.UpsertDocuments, ScoreService.PutScores and
+// ScoreService.ReportTraining (docs/api.md, docs/feedback.md).
 //
 // Each request message is one atomic batch. The server answers every batch,
 // in order, with a response echoing the batch's `sequence` once the batch is
@@ -9,9 +10,11 @@
 // (UNAVAILABLE: a connection reset, a server restart or shutdown, or a stream
 // that made no progress for ack_timeout) it opens a new stream, with
 // exponential backoff and a bounded number of attempts, and resends every
-// unacknowledged batch in order. Both writes are idempotent (a document or a
-// score is replaced in place), so the result is exactly one copy of each
-// document however often a batch was resent.
+// unacknowledged batch in order. Upserts and score writes are idempotent (a
+// document or a score is replaced in place), so the result is exactly one
+// copy of each document however often a batch was resent. Training reports
+// are not idempotent; the server applies each (stream_id, sequence) once,
+// so a TrainingReporter resends as safely.
 //
 // Any other error ends the writer: an INVALID_ARGUMENT from the server names
 // the batch's sequence and the field, and every batch acknowledged before it
@@ -76,6 +79,13 @@ struct WriterOptions {
   // `collection` is empty.
   std::string collection;
 
+  // ReportTraining only: the reporting stream's id, set on every message
+  // (for example "<run_id>/rank-3"). Keep it across reconnects and give a
+  // restarted reporter first_sequence above its last acknowledged message.
+  std::string stream_id;
+  // The sequence of the first batch; later ones count up from it.
+  uint64_t first_sequence = 1;
+
   // Most batches sent and not yet acknowledged. Write blocks while the
   // window is full. Together with the batch size this bounds the memory the
   // writer holds for resends.
@@ -107,7 +117,8 @@ struct WriterStats {
   int64_t batches_written = 0;
   // Batches acknowledged (durable).
   int64_t batches_acked = 0;
-  // Documents in the acknowledged batches, as the server counted them.
+  // Documents in the acknowledged batches, as the server counted them
+  // (for training reports: the samples applied).
   int64_t documents_acked = 0;
   // Attempts to send a batch after its first one: the resends after a
   // reconnect (a batch whose write failed may still have landed, so every
@@ -118,8 +129,10 @@ struct WriterStats {
 };
 
 // Writes batches on an acknowledged stream, resending after a reconnect.
-// Instantiated for (UpsertDocumentsRequest, UpsertDocumentsResponse) and
-// (PutScoresRequest, PutScoresResponse); see DocumentWriter and ScoreWriter.
+// Instantiated for (UpsertDocumentsRequest, UpsertDocumentsResponse),
+// (PutScoresRequest, PutScoresResponse) and (ReportTrainingRequest,
+// ReportTrainingResponse); see DocumentWriter, ScoreWriter and
+// TrainingReporter.
 //
 // Thread safety: not thread-safe; one thread calls Write, Flush and Close.
 template <typename Request, typename Response>
@@ -199,12 +212,26 @@ class AckedWriter {
 extern template class AckedWriter<v1::UpsertDocumentsRequest,
                                   v1::UpsertDocumentsResponse>;
 extern template class AckedWriter<v1::PutScoresRequest, v1::PutScoresResponse>;
+extern template class AckedWriter<v1::ReportTrainingRequest,
+                                  v1::ReportTrainingResponse>;
 
 // Streams documents to DocumentService.UpsertDocuments.
 using DocumentWriter =
     AckedWriter<v1::UpsertDocumentsRequest, v1::UpsertDocumentsResponse>;
 // Streams scores to ScoreService.PutScores.
 using ScoreWriter = AckedWriter<v1::PutScoresRequest, v1::PutScoresResponse>;
+// Streams per-sample losses to ScoreService.ReportTraining, one message per
+// Write (typically one training step of one rank), each applied once:
+//
+//   winnow::WriterOptions o;
+//   o.stream_id = run_id + "/rank-" + std::to_string(rank);
+//   winnow::TrainingReporter reporter = client.ReportTraining("web", o);
+//   winnow::v1::ReportTrainingRequest m;
+//   ...m.add_ids(id); m.add_losses(loss); m.add_steps(step)...
+//   if (absl::Status s = reporter.Write(std::move(m)); !s.ok()) return s;
+//   reporter.Close();  // OK: every report applied and durable
+using TrainingReporter =
+    AckedWriter<v1::ReportTrainingRequest, v1::ReportTrainingResponse>;
 
 // Whether a broken stream's status is worth reopening the stream for:
 // UNAVAILABLE (connection lost, server restarting or shutting down) and

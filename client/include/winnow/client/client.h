@@ -147,6 +147,11 @@ class Client {
   // Opens a writer of score batches into `collection`, like UpsertDocuments.
   ScoreWriter PutScores(std::string_view collection, WriterOptions writer = {},
                         const CallOptions& call = {}) const;
+  // Opens a reporter of training losses into `collection`; set
+  // writer.stream_id (docs/feedback.md). See acked_writer.h.
+  TrainingReporter ReportTraining(std::string_view collection,
+                                  WriterOptions writer,
+                                  const CallOptions& call = {}) const;
   absl::StatusOr<v1::GetScoresResponse> GetScores(
       const v1::GetScoresRequest& request, const CallOptions& call = {}) const;
   absl::StatusOr<v1::ComputeScoresResponse> ComputeScores(

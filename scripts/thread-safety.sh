@@ -8,7 +8,9 @@
 # Only what the check needs is built: the generated proto headers, then
 # each source of the two libraries with -fsyntax-only (clang parses,
 # instantiates templates and runs the analysis, but emits no code), so
-# nothing is linked; g++ builds the real binaries (scripts/test.sh).
+# nothing is linked; g++ builds the real binaries (scripts/test.sh). No
+# precompiled headers (WINNOW_PCH=OFF): -fsyntax-only writes none, and so
+# every file of the two libraries is checked to include what it uses.
 # Build directory: build-tsa/ (THREAD_SAFETY_BUILD_DIR).
 #
 #   bash scripts/thread-safety.sh
@@ -25,7 +27,7 @@ command -v clang++-14 >/dev/null || {
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -fsyntax-only" \
-  -DWINNOW_BUILD_TESTS=OFF -DWINNOW_BUILD_BENCH=OFF >/dev/null
+  -DWINNOW_BUILD_TESTS=OFF -DWINNOW_BUILD_BENCH=OFF -DWINNOW_PCH=OFF >/dev/null
 
 # The compile steps of the two libraries and winnowd's main.cc; each waits
 # only for protoc's headers, not for any library to build. Without an

@@ -31,7 +31,7 @@ if [ ! -f "$MAIN_BUILD_DIR/selection/libwinnow_selection.so" ]; then
 fi
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWINNOW_FUZZ=ON \
-  -DWINNOW_SANITIZE=address,undefined -DWINNOW_BUILD_BENCH=OFF \
+  -DWINNOW_SANITIZE=address,undefined -DWINNOW_BUILD_BENCH=OFF -DWINNOW_PCH=OFF \
   -DWINNOW_FUZZ_SELECTION_LIB="$PWD/$MAIN_BUILD_DIR/selection/libwinnow_selection.so" \
   >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGETS[@]}"

@@ -238,7 +238,7 @@ struct SampleMode {
 // The bench's Sample request: k samples of one epoch, a fresh plan every
 // repetition (a new run_id and seed).
 winnow::v1::SampleRequest SampleRequestFor(const Args& args, bool weighted,
-                                           int rep) {
+                                           int rep, const std::string& op) {
   winnow::v1::SampleRequest request;
   request.set_collection(args.collection);
   if (weighted) {
@@ -251,8 +251,9 @@ winnow::v1::SampleRequest SampleRequestFor(const Args& args, bool weighted,
     request.mutable_strategy()->mutable_uniform();
   }
   request.set_seed(static_cast<uint64_t>(args.seed * 1000 + rep + 100));
-  request.set_run_id("bench-" + std::to_string(getpid()) +
-                     (weighted ? "-w" : "-u") + std::to_string(rep + 100));
+  // The op in the run_id: with --keep-plans, no op reuses another's plan.
+  request.set_run_id("bench-" + std::to_string(getpid()) + "-" + op + "-" +
+                     std::to_string(rep + 100));
   request.set_num_epochs(1);
   request.set_samples_per_epoch(args.k);
   request.set_batch_size(static_cast<int32_t>(std::min<int64_t>(args.k, 4096)));
@@ -290,10 +291,11 @@ int64_t ReadSample(winnow::Client& client,
 
 // Samples k ids with a fresh plan, in `mode`'s view. The plan's id goes to
 // *plan_id, for deleting it untimed.
-int64_t SampleIds(const Args& args, winnow::Client& client, SampleMode mode,
-                  int rep, std::string* plan_id) {
+int64_t SampleIds(const Args& args, const std::string& op,
+                  winnow::Client& client, SampleMode mode, int rep,
+                  std::string* plan_id) {
   winnow::v1::SampleRequest request =
-      SampleRequestFor(args, mode.weighted, rep);
+      SampleRequestFor(args, mode.weighted, rep, op);
   request.set_view(mode.view);
   return ReadSample(client, request, mode.first_batch_only, plan_id);
 }
@@ -302,7 +304,7 @@ int64_t SampleIds(const Args& args, winnow::Client& client, SampleMode mode,
 // untimed first) by its id, in `view`.
 void StreamExisting(const Args& args, const std::string& op,
                     winnow::Client& client, winnow::v1::ResultView view) {
-  winnow::v1::SampleRequest create = SampleRequestFor(args, false, 900);
+  winnow::v1::SampleRequest create = SampleRequestFor(args, false, 900, op);
   create.set_samples_per_epoch(0);  // every document
   create.set_max_batches(1);
   create.set_view(winnow::v1::RESULT_VIEW_ORDINALS);
@@ -540,7 +542,7 @@ int main(int argc, char** argv) {
       Repeat(
           args, op,
           [&](int rep) {
-            return SampleIds(args, *client, *mode, rep, &plan_id);
+            return SampleIds(args, op, *client, *mode, rep, &plan_id);
           },
           [&] {
             if (!args.keep_plans) DeletePlan(*client, &plan_id);

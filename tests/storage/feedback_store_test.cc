@@ -400,7 +400,8 @@ TEST(FeedbackStoreTest, AUserScoreUnderAReservedNameBlocksReports) {
         {rocksdb::kDefaultColumnFamilyName, {}},
         {internal::kMetaFamily, {}},
         {internal::kBlocksFamily, {}},
-        {internal::kDocsFamily, {}}};
+        {internal::kDocsFamily, {}},
+        {internal::kPlansFamily, {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(db_options, options.data_dir, families,

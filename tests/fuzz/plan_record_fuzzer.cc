@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!winnow::DecodeFrozenRecord(bytes, &again) ||
         winnow::EncodeFrozenRecord(again) != bytes ||
         again.ordinals != record.ordinals || again.lengths != record.lengths ||
-        again.domains != record.domains ||
+        again.domains != record.domains || again.run != record.run ||
         again.scores.size() != record.scores.size()) {
       std::abort();
     }

@@ -20,38 +20,33 @@ absl::Status PlanDeletedError(const std::string& plan_id) {
       absl::StrCat("plan '", plan_id, "' was deleted; start a new run"));
 }
 
-// Counts the batch's documents per domain into *served.
-void CountDomains(const ColumnSet& columns, std::span<const uint32_t> ordinals,
-                  std::vector<Metrics::DomainCount>* served) {
+// One pass over the batch's documents (each a few cache misses): counts
+// them per domain into *served, and marks the positions of those deleted
+// or replaced since the plan froze.
+void CountAndMarkChanged(const ColumnSet& columns,
+                         std::span<const uint64_t> upsert_seqs,
+                         std::span<const uint32_t> ordinals,
+                         uint64_t freeze_seq, winnow::v1::SampleBatch* out,
+                         std::vector<Metrics::DomainCount>* served) {
   std::vector<uint64_t> counts(columns.domain_names.size());
   for (size_t i = 0; i < ordinals.size(); ++i) {
     if (i + kAhead < ordinals.size()) {
-      __builtin_prefetch(&columns.domain[ordinals[i + kAhead]]);
-    }
-    const uint32_t code = columns.domain[ordinals[i]];
-    if (code < counts.size()) ++counts[code];
-  }
-  for (size_t code = 0; code < counts.size(); ++code) {
-    if (counts[code] != 0) {
-      served->push_back({columns.domain_names[code], counts[code]});
-    }
-  }
-}
-
-// The positions of samples deleted or replaced since the plan froze.
-void MarkChanged(const ColumnSet& columns,
-                 std::span<const uint64_t> upsert_seqs,
-                 std::span<const uint32_t> ordinals, uint64_t freeze_seq,
-                 winnow::v1::SampleBatch* out) {
-  for (size_t i = 0; i < ordinals.size(); ++i) {
-    if (i + kAhead < ordinals.size()) {
-      __builtin_prefetch(&upsert_seqs[ordinals[i + kAhead]]);
+      const uint32_t ahead = ordinals[i + kAhead];
+      __builtin_prefetch(&columns.domain[ahead]);
+      __builtin_prefetch(&upsert_seqs[ahead]);
     }
     const uint32_t o = ordinals[i];
+    const uint32_t code = columns.domain[o];
+    if (code < counts.size()) ++counts[code];
     if (!columns.live->Get(o)) {
       out->add_deleted_indexes(static_cast<uint32_t>(i));
     } else if (upsert_seqs[o] > freeze_seq) {
       out->add_modified_indexes(static_cast<uint32_t>(i));
+    }
+  }
+  for (size_t code = 0; code < counts.size(); ++code) {
+    if (counts[code] != 0) {
+      served->push_back({columns.domain_names[code], counts[code]});
     }
   }
 }
@@ -412,9 +407,8 @@ absl::Status SampleStream::FillColumns(
       !s.ok()) {
     return s;
   }
-  CountDomains(columns, ordinals, served);
-  MarkChanged(columns, snapshot->upsert_seqs(), ordinals, plan_->freeze_seq(),
-              out);
+  CountAndMarkChanged(columns, snapshot->upsert_seqs(), ordinals,
+                      plan_->freeze_seq(), out, served);
   if (params_.view == winnow::v1::RESULT_VIEW_PACKED) {
     FillPacked(request_->packed_fields(), snapshot->ids(), columns, ordinals,
                lengths, out->mutable_packed());

@@ -267,6 +267,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // thread that took it (abseil's debug checks abort otherwise).
   ColumnsSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(columns_mu_);
 
+  // Store::ReadEmbeddings (store.h). Reads every embedding key of the
+  // docs family into a fresh matrix, then takes the snapshot.
+  absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(rocksdb::DB* db,
+                                                    const Families& f) const
+      ABSL_LOCKS_EXCLUDED(columns_mu_);
+
   // Spec and stats (disk_bytes left 0). Takes columns_mu_ shared.
   CollectionInfo Info() const ABSL_LOCKS_EXCLUDED(columns_mu_);
 

@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "selection/columns.h"
+#include "selection/embeddings.h"
 
 namespace winnow::storage {
 
@@ -108,6 +109,14 @@ class ABSL_SCOPED_LOCKABLE ColumnsSnapshot {
   std::span<const uint64_t> upsert_seqs_;
   uint64_t num_live_ = 0;
   uint64_t write_seq_ = 0;
+};
+
+// What Store::ReadEmbeddings returns. `columns` holds the collection's reader
+// lock (above): take the candidate bitmap from it and drop it before a
+// long computation; `matrix` stays valid on its own.
+struct EmbeddingsSnapshot {
+  ColumnsSnapshot columns;
+  std::shared_ptr<const EmbeddingMatrix> matrix;
 };
 
 }  // namespace winnow::storage

@@ -226,6 +226,15 @@ class Store {
   virtual absl::StatusOr<ColumnsSnapshot> ReadColumns(
       std::string_view collection) const = 0;
 
+  // The collection's embeddings with a snapshot of its columns, for Nearest
+  // and the scorers: rows o with matrix->present.Get(o) and
+  // columns.columns().live.Get(o) are the live documents with an embedding
+  // (ordinals at or past matrix->num_rows have none yet). NOT_FOUND if the
+  // collection does not exist; FAILED_PRECONDITION if it holds no
+  // embeddings (embedding_dimension 0).
+  virtual absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(
+      std::string_view collection) const = 0;
+
   // ---- Operations ----
 
   // ---- Sampling plans (docs/sampling.md): records the server serializes --

@@ -19,8 +19,8 @@
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
 #include "storage/fault_injection_file_system.h"
-#include "storage/migrations.h"
 #include "storage/feedback_keys.h"
+#include "storage/migrations.h"
 #include "storage/names.h"
 #include "storage/quota_file_system.h"
 #include "storage/status.h"
@@ -903,6 +903,13 @@ absl::StatusOr<ColumnsSnapshot> StoreImpl::ReadColumns(
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
   return (*c)->Snapshot();
+}
+
+absl::StatusOr<EmbeddingsSnapshot> StoreImpl::ReadEmbeddings(
+    std::string_view collection) const {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->ReadEmbeddings(db_.get(), families_);
 }
 
 StoreStats StoreImpl::GetStats() const {

@@ -57,6 +57,8 @@ class StoreImpl final : public Store {
       const GetDocumentsOptions& options) const override;
   absl::StatusOr<ColumnsSnapshot> ReadColumns(
       std::string_view collection) const override;
+  absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(
+      std::string_view collection) const override;
 
   absl::Status PutPlanEntries(
       std::string_view plan_id,

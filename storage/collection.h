@@ -56,6 +56,7 @@
 #include "storage/format.h"
 #include "storage/options.h"
 #include "storage/snapshot.h"
+#include "storage/store.h"
 #include "storage/types.h"
 
 namespace winnow::storage::internal {
@@ -266,6 +267,19 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // A snapshot holding columns_mu_ shared. It must be destroyed on the
   // thread that took it (abseil's debug checks abort otherwise).
   ColumnsSnapshot Snapshot() const ABSL_LOCKS_EXCLUDED(columns_mu_);
+
+  // Store::ReadPayloadHashes (store.h): the stored hashes of the published
+  // rows that have a payload, and the ordinals missing one.
+  absl::Status ReadPayloadHashes(rocksdb::DB* db, const Families& f,
+                                 PayloadHashes* out) const
+      ABSL_LOCKS_EXCLUDED(columns_mu_);
+  // Hashes the payloads of `ordinals` that still have one into `wb` (and
+  // `out`), for the backfill.
+  absl::Status PrepareHashBackfill(rocksdb::DB* db, const Families& f,
+                                   std::span<const uint32_t> ordinals,
+                                   rocksdb::WriteBatch* wb,
+                                   PayloadHashes* out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // Store::ReadEmbeddings (store.h). Reads every embedding key of the
   // docs family into a fresh matrix, then takes the snapshot.

@@ -13,6 +13,7 @@
 #include "storage/collection.h"
 #include "storage/float16.h"
 #include "storage/names.h"
+#include "storage/payload_hash.h"
 
 namespace winnow::storage::internal {
 namespace {
@@ -414,8 +415,13 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
     if (hp) {
       wb->Put(f.docs, DocKey(id_, DocField::kPayload, o),
               rocksdb::Slice(b.payloads[i]->data(), b.payloads[i]->size()));
+      const PayloadHash hash = Sha256(*b.payloads[i]);
+      wb->Put(f.docs, DocKey(id_, DocField::kPayloadHash, o),
+              rocksdb::Slice(reinterpret_cast<const char*>(hash.data()),
+                             hash.size()));
     } else if (had_payload) {
       wb->Delete(f.docs, DocKey(id_, DocField::kPayload, o));
+      wb->Delete(f.docs, DocKey(id_, DocField::kPayloadHash, o));
     }
     if (hp != had_payload) has_payload.Add<uint8_t>(o, hp);
 
@@ -645,6 +651,7 @@ absl::Status Collection::PrepareDelete(std::span<const std::string_view> ids,
     if (has_payload_.Get(*o)) {
       has_payload.Add<uint8_t>(*o, 0);
       wb->Delete(f.docs, DocKey(id_, DocField::kPayload, *o));
+      wb->Delete(f.docs, DocKey(id_, DocField::kPayloadHash, *o));
     }
     if (has_embedding_.Get(*o)) {
       has_embedding.Add<uint8_t>(*o, 0);

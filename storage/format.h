@@ -141,7 +141,14 @@ bool ParseBlockKey(std::string_view key, BlockKeyParts* parts);
 
 // ---- docs family ----
 
-enum class DocField : char { kPayload = 'P', kEmbedding = 'E' };
+// kPayloadHash is the SHA-256 of the payload (32 bytes), written with it
+// since release 2 of format 2; a payload without one was stored before and
+// gets it from Store::ReadPayloadHashes' backfill.
+enum class DocField : char {
+  kPayload = 'P',
+  kEmbedding = 'E',
+  kPayloadHash = 'H',
+};
 std::string DocKey(uint32_t collection, DocField field, uint32_t ordinal);
 
 // [be32(collection), be32(collection + 1)): every key of a collection in

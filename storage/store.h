@@ -66,6 +66,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "selection/bitmap.h"
+#include "selection/exact_dedup.h"
+#include "selection/job.h"
 #include "storage/options.h"
 #include "storage/snapshot.h"
 #include "storage/types.h"
@@ -100,6 +103,17 @@ class PendingUpsert {
   uint32_t rows_ = 0;
   uint64_t write_seq_ = 0;
   int64_t update_time_micros_ = 0;
+};
+
+// What Store::ReadPayloadHashes returns: per ordinal of the published rows,
+// the SHA-256 of its payload where `present` says it has one.
+struct PayloadHashes {
+  std::vector<PayloadHash> hashes;
+  Bitmap present;
+  // Ordinals with a payload and no stored hash (before a backfill).
+  std::vector<uint32_t> missing;
+  // Hashes that the backfill computed and stored.
+  int64_t backfilled = 0;
 };
 
 class Store {
@@ -234,6 +248,16 @@ class Store {
   // embeddings (embedding_dimension 0).
   virtual absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(
       std::string_view collection) const = 0;
+
+  // The SHA-256 of every payload of the collection, for the exact_dedup
+  // scorer. Payloads written before hashes were kept (an earlier release)
+  // get theirs first: read, hashed and stored durably, in chunks that each
+  // hold the collection's write lock briefly, reporting progress to `job`
+  // (phase "hashing older payloads"); a cancelled job stops between chunks
+  // with CANCELLED, the hashes stored so far kept (they are correct).
+  // NOT_FOUND if the collection does not exist or is deleted meanwhile.
+  virtual absl::StatusOr<PayloadHashes> ReadPayloadHashes(
+      std::string_view collection, JobContext& job) = 0;
 
   // ---- Operations ----
 

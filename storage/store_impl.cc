@@ -912,6 +912,47 @@ absl::StatusOr<EmbeddingsSnapshot> StoreImpl::ReadEmbeddings(
   return (*c)->ReadEmbeddings(db_.get(), families_);
 }
 
+absl::StatusOr<PayloadHashes> StoreImpl::ReadPayloadHashes(
+    std::string_view collection, JobContext& job) {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
+  if (!c.ok()) return c.status();
+  PayloadHashes out;
+  if (absl::Status s = (*c)->ReadPayloadHashes(db_.get(), families_, &out);
+      !s.ok()) {
+    return s;
+  }
+  if (out.missing.empty()) return out;
+  job.SetPhase("hashing older payloads");
+  job.SetTotal(static_cast<int64_t>(out.missing.size()), "documents");
+  constexpr size_t kChunk = 1024;
+  const std::string what =
+      absl::StrFormat("storing payload hashes of collection '%s'", collection);
+  for (size_t i = 0; i < out.missing.size(); i += kChunk) {
+    if (job.Cancelled()) return absl::CancelledError("cancelled");
+    const std::span<const uint32_t> chunk =
+        std::span<const uint32_t>(out.missing)
+            .subspan(i, std::min(kChunk, out.missing.size() - i));
+    absl::MutexLock write_lock(&(*c)->write_mu());
+    if ((*c)->dropped()) {
+      return absl::NotFoundError(
+          absl::StrFormat("collection '%s' not found", collection));
+    }
+    rocksdb::WriteBatch batch;
+    if (absl::Status s = (*c)->PrepareHashBackfill(db_.get(), families_, chunk,
+                                                   &batch, &out);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = Commit(&batch, options_.sync_writes, what); !s.ok()) {
+      return s;
+    }
+    out.backfilled += static_cast<int64_t>(batch.Count());
+    job.SetDone(static_cast<int64_t>(i + chunk.size()));
+  }
+  out.missing.clear();
+  return out;
+}
+
 StoreStats StoreImpl::GetStats() const {
   StoreStats st;
   if (closed_.load()) return st;

@@ -59,6 +59,8 @@ class StoreImpl final : public Store {
       std::string_view collection) const override;
   absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(
       std::string_view collection) const override;
+  absl::StatusOr<PayloadHashes> ReadPayloadHashes(std::string_view collection,
+                                                  JobContext& job) override;
 
   absl::Status PutPlanEntries(
       std::string_view plan_id,

@@ -78,6 +78,16 @@ class Winnowd:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def terminate(self) -> None:
+        """Stops it gracefully (SIGTERM), keeping its data dir; start()
+        starts it again."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+    def start(self) -> None:
+        self._start()
+
     def restart(self) -> None:
         self.kill()
         self._start()

@@ -23,9 +23,9 @@ from google.protobuf import field_mask_pb2, json_format
 from winnow import errors
 from winnow.v1 import (admin_pb2, admin_pb2_grpc, backup_pb2, collection_pb2,
                        collection_pb2_grpc, common_pb2, document_pb2,
-                       document_pb2_grpc, operation_pb2, score_pb2,
-                       score_pb2_grpc, selection_pb2, selection_pb2_grpc,
-                       strategy_pb2)
+                       document_pb2_grpc, operation_pb2, operation_pb2_grpc,
+                       score_pb2, score_pb2_grpc, scorer_pb2, selection_pb2,
+                       selection_pb2_grpc, strategy_pb2)
 
 ArrayLike = Union[Sequence[Any], np.ndarray]
 StrategyLike = Union[strategy_pb2.Strategy, Mapping[str, Any], None]
@@ -308,6 +308,7 @@ class Client:
         self._scores = score_pb2_grpc.ScoreServiceStub(self._channel)
         self._selection = selection_pb2_grpc.SelectionServiceStub(self._channel)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
+        self._operations = operation_pb2_grpc.OperationServiceStub(self._channel)
 
     # --- connection ---
 
@@ -714,26 +715,89 @@ class Client:
     def backup(self, *, request_id: Optional[str] = None,
                progress: Optional[Callable[[operation_pb2.Operation], None]] = None
                ) -> backup_pb2.Backup:
-        """Takes an online backup of the whole database and returns it.
-        ``progress`` is called with the Operation as it advances (this
-        server answers once the backup is done, so it is called once).
+        """Takes an online backup of the whole database and returns it,
+        waiting for it if the server answers before it is done.
+        ``progress`` is called with the Operation as it advances.
         ``request_id`` makes a retry return the first call's backup. A
         failed backup raises with the operation's error code."""
         r = self._unary(self._admin.Backup, admin_pb2.BackupRequest(
             request_id=request_id or str(uuid.uuid4())))
-        op = r.operation
+        op = self._finish(r.operation, progress)
+        return op.backup
+
+    # --- operations ---
+
+    def compute_scores(self, collection: str, scorer: scorer_pb2.Scorer, *,
+                       filter: str = "", request_id: Optional[str] = None,
+                       wait: bool = True,
+                       progress: Optional[Callable[[operation_pb2.Operation], None]] = None
+                       ) -> operation_pb2.Operation:
+        """Starts a server-side scorer over the live documents matching
+        ``filter`` and returns its Operation: with ``wait``, once it has
+        succeeded (a failed or cancelled job raises with its error code),
+        else at once. ``request_id`` makes a retry return the first call's
+        operation."""
+        r = self._unary(self._scores.ComputeScores, score_pb2.ComputeScoresRequest(
+            collection=collection, scorer=scorer, filter=filter,
+            request_id=request_id or str(uuid.uuid4())))
+        return self._finish(r.operation, progress) if wait else r.operation
+
+    def get_operation(self, operation_id: str) -> operation_pb2.Operation:
+        """An operation's current state."""
+        return self._unary(self._operations.GetOperation, operation_pb2.GetOperationRequest(
+            operation_id=operation_id)).operation
+
+    def list_operations(self, collection: str = "", *,
+                        states: Sequence[int] = ()) -> List[operation_pb2.Operation]:
+        """The operations visible to this token, newest first."""
+        return self._all_pages(self._operations.ListOperations,
+                               operation_pb2.ListOperationsRequest(
+                                   collection=collection, states=states),
+                               "operations")
+
+    def cancel_operation(self, operation_id: str) -> operation_pb2.Operation:
+        """Asks a running operation to stop; returns it as it is now."""
+        return self._unary(self._operations.CancelOperation,
+                           operation_pb2.CancelOperationRequest(
+                               operation_id=operation_id)).operation
+
+    def wait_operation(self, operation_id: str, *, update_interval: float = 1.0,
+                       progress: Optional[Callable[[operation_pb2.Operation], None]] = None
+                       ) -> operation_pb2.Operation:
+        """Waits for an operation to end and returns it in its final state
+        (whatever the outcome); ``progress`` sees every update."""
+        request = operation_pb2.WaitOperationRequest(operation_id=operation_id)
+        request.update_interval.FromMilliseconds(int(update_interval * 1000))
+        last: Optional[operation_pb2.Operation] = None
+        stream = _call(self._operations.WaitOperation, request,
+                       metadata=self._metadata)
+        try:
+            for r in stream:
+                last = r.operation
+                if progress is not None:
+                    progress(last)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        if last is None or not last.done:
+            raise errors.WinnowError(
+                f"operation {operation_id}: the wait ended before it did",
+                grpc.StatusCode.UNAVAILABLE)
+        return last
+
+    def _finish(self, op: operation_pb2.Operation,
+                progress: Optional[Callable[[operation_pb2.Operation], None]]
+                ) -> operation_pb2.Operation:
+        """``op`` once done: waits for it if needed, and raises a failed or
+        cancelled operation's error."""
         if progress is not None:
             progress(op)
-        if op.HasField("error"):
+        if not op.done:
+            op = self.wait_operation(op.operation_id, progress=progress)
+        if op.HasField("error") and op.error.code != 0:
             code = next((c for c in grpc.StatusCode if c.value[0] == op.error.code),
                         grpc.StatusCode.UNKNOWN)
             raise errors.from_rpc_error(_Failed(code, op.error.message))
-        if not op.done or not op.HasField("backup"):
-            raise errors.WinnowError(
-                f"backup operation {op.operation_id} is not done; this client "
-                "cannot wait for it (OperationService is not served)",
-                grpc.StatusCode.UNIMPLEMENTED)
-        return op.backup
+        return op
 
     def list_backups(self) -> List[backup_pb2.Backup]:
         """The backups in the server's backup directory, newest first."""

@@ -87,6 +87,22 @@ WINNOW_CLONES void DecodeF16(const uint16_t* h, size_t n, float* out) {
   for (; i < n; ++i) out[i] = HalfBitsToFloat(h[i]);
 }
 
+// The first j in [from, n) with s[j] >= threshold, or n. Most scores of a
+// block fall below a query's threshold: this skips them 16 at a time.
+WINNOW_CLONES size_t NextAtLeast(const float* s, size_t n, size_t from,
+                                 float threshold) {
+  size_t j = from;
+  for (; j + 16 <= n; j += 16) {
+    bool any = false;
+    for (size_t l = 0; l < 16; ++l) any |= s[j + l] >= threshold;
+    if (any) break;
+  }
+  for (; j < n; ++j) {
+    if (s[j] >= threshold) return j;
+  }
+  return n;
+}
+
 float Norm(const float* v, size_t dim) {
   double sum = 0;
   for (size_t d = 0; d < dim; ++d) sum += double{v[d]} * v[d];
@@ -108,6 +124,7 @@ class TopK {
 
   // NaN never passes.
   bool Admits(float similarity) const { return similarity >= threshold_; }
+  float threshold() const { return threshold_; }
 
   void Push(uint32_t ordinal, float similarity) {
     if (!Admits(similarity)) return;
@@ -152,6 +169,9 @@ class TopK {
   std::vector<Neighbor> items_;
 };
 
+// How many candidate rows ahead the scan prefetches.
+constexpr size_t kPrefetchRows = 4;
+
 // OpenBLAS starts its own threads; Nearest already splits the rows over
 // the cores, so BLAS runs on the calling thread.
 void SingleThreadedBlas() {
@@ -178,38 +198,67 @@ struct Search {
   }
 
   // One pass over the candidate rows in [begin, stop), each row scored
-  // against every query.
+  // against every query. The candidates of a block are listed first, so
+  // that the rows a few candidates ahead can be prefetched: with a sparse
+  // filter the rows are scattered and the hardware prefetcher does not
+  // guess them.
   void ScanRows(uint32_t begin, uint32_t stop, std::vector<TopK>* top) const {
     const EmbeddingMatrix& m = *q.matrix;
+    const size_t row_bytes =
+        dim *
+        (m.type == VectorType::kFloat16 ? sizeof(uint16_t) : sizeof(float));
     std::vector<float> decoded(dim);
-    const std::span<const uint64_t> words = q.candidates->words();
+    std::vector<uint32_t> ords;
+    ords.reserve(kEmbeddingBlockRows);
     for (uint32_t b = begin / kEmbeddingBlockRows;
          b * kEmbeddingBlockRows < stop; ++b) {
       const EmbeddingBlock* block = m.blocks[b].get();
       if (block == nullptr) continue;
       const uint32_t first = std::max(begin, block->first_ordinal);
       const uint32_t last = std::min(stop, block->first_ordinal + block->rows);
-      for (uint32_t w = first / 64; w * 64 < last; ++w) {
-        uint64_t bits = words[w];
-        if (w * 64 < first) bits &= ~uint64_t{0} << (first - w * 64);
-        if (last - w * 64 < 64) bits &= (uint64_t{1} << (last - w * 64)) - 1;
-        while (bits != 0) {
-          const uint32_t o = w * 64 + std::countr_zero(bits);
-          bits &= bits - 1;
-          const size_t r = o - block->first_ordinal;
-          const float* row;
-          if (m.type == VectorType::kFloat16) {
-            DecodeF16(block->f16.data() + r * dim, dim, decoded.data());
-            row = decoded.data();
-          } else {
-            row = block->f32.data() + r * dim;
-          }
-          for (size_t i = 0; i < num_queries; ++i) {
-            if (o == Excluded(i)) continue;
-            const float dot = DotF32(q.queries.data() + i * dim, row, dim);
-            (*top)[i].Push(o, Score(i, dot, block->norms[r]));
+      ListCandidates(first, last, &ords);
+      const char* base = m.type == VectorType::kFloat16
+                             ? reinterpret_cast<const char*>(block->f16.data())
+                             : reinterpret_cast<const char*>(block->f32.data());
+      for (size_t j = 0; j < ords.size(); ++j) {
+        if (j + kPrefetchRows < ords.size()) {
+          const char* ahead =
+              base +
+              (ords[j + kPrefetchRows] - block->first_ordinal) * row_bytes;
+          for (size_t line = 0; line < row_bytes; line += 64) {
+            __builtin_prefetch(ahead + line);
           }
         }
+        const uint32_t o = ords[j];
+        const size_t r = o - block->first_ordinal;
+        const float* row;
+        if (m.type == VectorType::kFloat16) {
+          DecodeF16(block->f16.data() + r * dim, dim, decoded.data());
+          row = decoded.data();
+        } else {
+          row = block->f32.data() + r * dim;
+        }
+        for (size_t i = 0; i < num_queries; ++i) {
+          if (o == Excluded(i)) continue;
+          const float dot = DotF32(q.queries.data() + i * dim, row, dim);
+          (*top)[i].Push(o, Score(i, dot, block->norms[r]));
+        }
+      }
+    }
+  }
+
+  // The candidates in [first, last), ascending, into *out.
+  void ListCandidates(uint32_t first, uint32_t last,
+                      std::vector<uint32_t>* out) const {
+    out->clear();
+    const std::span<const uint64_t> words = q.candidates->words();
+    for (uint32_t w = first / 64; w * 64 < last; ++w) {
+      uint64_t bits = words[w];
+      if (w * 64 < first) bits &= ~uint64_t{0} << (first - w * 64);
+      if (last - w * 64 < 64) bits &= (uint64_t{1} << (last - w * 64)) - 1;
+      while (bits != 0) {
+        out->push_back(w * 64 + static_cast<uint32_t>(std::countr_zero(bits)));
+        bits &= bits - 1;
       }
     }
   }
@@ -228,13 +277,10 @@ struct Search {
       const EmbeddingBlock* block = m.blocks[b].get();
       if (block == nullptr) continue;
       const uint32_t last = std::min(end, block->first_ordinal + block->rows);
-      ords.clear();
+      ListCandidates(block->first_ordinal, last, &ords);
       norms.clear();
-      for (uint32_t o = block->first_ordinal; o < last; ++o) {
-        if (q.candidates->Get(o)) {
-          ords.push_back(o);
-          norms.push_back(block->norms[o - block->first_ordinal]);
-        }
+      for (uint32_t o : ords) {
+        norms.push_back(block->norms[o - block->first_ordinal]);
       }
       if (ords.empty()) continue;
       const size_t n = ords.size();
@@ -269,8 +315,9 @@ struct Search {
         }
         TopK& t = (*top)[i];
         const uint32_t excluded = Excluded(i);
-        for (size_t j = 0; j < n; ++j) {
-          if (t.Admits(s[j]) && ords[j] != excluded) t.Push(ords[j], s[j]);
+        for (size_t j = NextAtLeast(s, n, 0, t.threshold()); j < n;
+             j = NextAtLeast(s, n, j + 1, t.threshold())) {
+          if (ords[j] != excluded) t.Push(ords[j], s[j]);
         }
       }
     }

@@ -117,7 +117,8 @@ def bench_nearest(w, args, res, tmp, data, start_winnowd, run_nearest_client, ch
 
     gbps = [out["bandwidth"]["result"] / s / 1e9 for s in out["bandwidth"]["seconds"]]
     res.add(BANDWIDTH, "machine (C++ loop)", "GB/s", gbps)
-    best = max(gbps) * 1e9
+    # The median, as for every timed row.
+    best = sorted(gbps)[len(gbps) // 2] * 1e9
     matrix_bytes = n * DIM * 4
     count_ms = sorted(s * 1e3 for s in out["count_filtered"]["seconds"])
     check("Winnow Count (filter)", out["count_filtered"]["result"], matched)

@@ -36,17 +36,8 @@
 #include "selection/nearest.h"
 #include "winnow/client/client.h"
 
+namespace winnow_bench {
 namespace {
-
-using winnow_bench::Check;
-using winnow_bench::Clock;
-using winnow_bench::Die;
-using winnow_bench::Id;
-using winnow_bench::kFilter;
-using winnow_bench::Print;
-using winnow_bench::ReadFile;
-using winnow_bench::Repeat;
-using winnow_bench::Seconds;
 
 struct Args {
   std::string target;
@@ -262,9 +253,7 @@ void Count(const Args& args, winnow::Client& client) {
   });
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -327,3 +316,8 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+}  // namespace winnow_bench
+
+int main(int argc, char** argv) { return winnow_bench::Main(argc, argv); }

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <random>
 #include <string>
@@ -94,9 +95,16 @@ TestMatrix Build(VectorType type, uint32_t dim,
   return t;
 }
 
-// Ids that do not sort like ordinals, so the tie-break is visible.
-std::string IdOf(uint32_t ordinal) {
-  return "doc-" + std::to_string((ordinal * 7919u) % 100003u);
+// Ids that do not sort like ordinals, so the tie-break is visible; made
+// once (the reference sorts hundreds of thousands of them).
+const std::string& IdOf(uint32_t ordinal) {
+  // A deque: growing it leaves the references handed out valid.
+  static std::deque<std::string>* ids = new std::deque<std::string>();
+  while (ids->size() <= ordinal) {
+    const uint32_t o = static_cast<uint32_t>(ids->size());
+    ids->push_back("doc-" + std::to_string((o * 7919u) % 100003u));
+  }
+  return (*ids)[ordinal];
 }
 
 struct Expected {
@@ -125,11 +133,15 @@ std::vector<Expected> Reference(const TestMatrix& t, const Bitmap& candidates,
     if (metric == Similarity::kCosine) s = qn * rn > 0 ? dot / (qn * rn) : 0;
     all.push_back({o, s});
   }
-  std::sort(all.begin(), all.end(), [](const Expected& a, const Expected& b) {
-    if (a.similarity != b.similarity) return a.similarity > b.similarity;
-    return IdOf(a.ordinal) < IdOf(b.ordinal);
-  });
-  if (all.size() > k) all.resize(k);
+  const size_t kept = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + kept, all.end(),
+                    [](const Expected& a, const Expected& b) {
+                      if (a.similarity != b.similarity) {
+                        return a.similarity > b.similarity;
+                      }
+                      return IdOf(a.ordinal) < IdOf(b.ordinal);
+                    });
+  all.resize(kept);
   return all;
 }
 

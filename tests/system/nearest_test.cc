@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
 namespace winnow {
 namespace {
 
+using testing::ExpectError;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -142,13 +144,6 @@ class NearestSystemTest : public ::testing::Test {
             << "rank " << r << ": " << n.id() << " vs " << want[r].id;
       }
     }
-  }
-
-  static void ExpectError(const absl::Status& s, absl::StatusCode code,
-                          const std::string& needle) {
-    EXPECT_EQ(s.code(), code) << s;
-    EXPECT_NE(s.message().find(needle), std::string::npos)
-        << "message does not name '" << needle << "': " << s.message();
   }
 
   static v1::NearestRequest Good() {

@@ -170,7 +170,7 @@ class TopK {
 };
 
 // How many candidate rows ahead the scan prefetches.
-constexpr size_t kPrefetchRows = 4;
+constexpr size_t kPrefetchRows = 2;
 
 // OpenBLAS starts its own threads; Nearest already splits the rows over
 // the cores, so BLAS runs on the calling thread.

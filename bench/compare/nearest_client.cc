@@ -22,10 +22,10 @@
 //
 // nearest100 also writes the neighbours' ordinals, Q x k uint32, to
 // --data/nearest100.u32 for the driver to compare with FAISS's.
-#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>

@@ -19,6 +19,8 @@ PACKAGES=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libxxhash-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev libsimdjson-dev
+  # Nearest's batched scoring (cblas_sgemm)
+  libopenblas-dev
   # the security tests make their certificates with the openssl command
   openssl
   # sanitizer builds and fuzzing (scripts/sanitizers.sh, scripts/fuzz.sh)

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/filter_stream.h"
 #include "server/histogram.h"
+#include "server/nearest.h"
 #include "server/query.h"
 #include "server/sample_stream.h"
 #include "server/unary.h"
@@ -91,6 +92,17 @@ grpc::ServerUnaryReactor* SelectionServiceImpl::Count(
         if (!snapshot.ok()) return snapshot.status();
         return CountMatches(snapshot->columns(), *request, response);
       });
+}
+
+grpc::ServerUnaryReactor* SelectionServiceImpl::Nearest(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::NearestRequest* request,
+    winnow::v1::NearestResponse* response) {
+  return RunUnary(context, env_, "winnow.v1.SelectionService/Nearest", *request,
+                  [this, request, response](RpcScope& scope) -> absl::Status {
+                    scope.Note("collection", request->collection());
+                    return ServeNearest(*env_.store, *request, response);
+                  });
 }
 
 grpc::ServerWriteReactor<winnow::v1::SampleResponse>*

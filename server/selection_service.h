@@ -1,7 +1,7 @@
 // SelectionService (proto/winnow/v1/selection.proto): Filter and Sample as
-// server streams (filter_stream.h, sample_stream.h), and Count, ListPlans and
-// DeletePlan as unary calls (plans.h holds the plans). Nearest is not served
-// yet and answers UNIMPLEMENTED (the generated CallbackService's default).
+// server streams (filter_stream.h, sample_stream.h), and Count, Nearest
+// (nearest.h), ListPlans and DeletePlan as unary calls (plans.h holds the
+// plans).
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
 // service holds no mutable state of its own.
@@ -24,6 +24,10 @@ class SelectionServiceImpl final
   grpc::ServerUnaryReactor* Count(grpc::CallbackServerContext* context,
                                   const winnow::v1::CountRequest* request,
                                   winnow::v1::CountResponse* response) override;
+  grpc::ServerUnaryReactor* Nearest(
+      grpc::CallbackServerContext* context,
+      const winnow::v1::NearestRequest* request,
+      winnow::v1::NearestResponse* response) override;
   grpc::ServerWriteReactor<winnow::v1::SampleResponse>* Sample(
       grpc::CallbackServerContext* context,
       const winnow::v1::SampleRequest* request) override;

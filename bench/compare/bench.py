@@ -42,6 +42,8 @@ import numpy as np
 import psycopg2
 import redis
 
+import nearest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_BIN = "/usr/lib/postgresql/15/bin"
 FILTER_SQL = "quality > 0.5 AND domain IN ('d0', 'd1') AND length < 2048"
@@ -739,6 +741,22 @@ def bench_winnow(w, args, res, tmp, data):
         server.stop()
 
 
+def bench_nearest(w, args, res, tmp, data):
+    def start():
+        server = Winnowd(args.winnowd, tmp, False)
+        server.start()
+        return server
+
+    def client(target, ops):
+        cmd = [args.nearest_client, "--target", target, "--data", data,
+               "--ops", ",".join(ops), "--reps", str(args.reps),
+               "--warmup", str(args.warmup)]
+        out = subprocess.run(cmd, check=True, capture_output=True, timeout=1200).stdout
+        return {d["op"]: d for d in (json.loads(l) for l in out.decode().splitlines() if l)}
+
+    return nearest.bench_nearest(w, args, res, tmp, data, start, client, check, log)
+
+
 CHECK_FAILURES = []
 
 
@@ -774,6 +792,7 @@ ABSOLUTE = {
     ("stream an existing plan, IDS view", "Winnow"): (">=", 5e6, "ids/s"),
     ("server RSS after load", "Winnow"): ("<", 200.0, "MiB"),
 }
+TARGETS += nearest.TARGETS
 HIGHER_IS_BETTER = {"docs/s": True, "ids/s": True, "GB/s": True, "ms": False, "MiB": False}
 
 
@@ -858,7 +877,15 @@ def main():
     ap.add_argument("--keep-plans", action="store_true",
                     help="keep every timed Sample's plan alive (RSS after queries "
                          "then includes the run's plans)")
+    ap.add_argument("--nearest", action="store_true",
+                    help="also the Nearest rows: N x 256 embeddings, FAISS "
+                         "(bench/compare/nearest.py; minutes and ~4 GiB at N = 1M)")
+    ap.add_argument("--nearest-client", default=None,
+                    help="winnow_bench_nearest (default: next to --client)")
     args = ap.parse_args()
+    if args.nearest_client is None:
+        args.nearest_client = os.path.join(os.path.dirname(args.client),
+                                           "winnow_bench_nearest")
     if not 1000 <= args.n <= 9_999_999:
         ap.error("--n must be in [1000, 9999999]")
     if args.single_lookups is None:
@@ -910,6 +937,8 @@ def main():
         if "numpy" in systems:
             versions["numpy"] = np.__version__
             bench_numpy(w, args, res)
+        if args.nearest:
+            versions["faiss"] = bench_nearest(w, args, res, tmp, data)
     finally:
         signal.alarm(0)
         if pg:
@@ -936,6 +965,8 @@ def main():
     print("not measured: ingest with embeddings, k-means, SemDeDup and kNN (no server-side")
     print("  k-means in Winnow yet; issue 4 leaves them out), so FAISS is not run; Redis has no")
     print("  weighted sample; numpy is in-process (no ingest, lookups or durable updates).")
+    if args.nearest:
+        print("--nearest: the Nearest rows above are measured, FAISS IndexFlatIP included.")
     print(f"targets: {len(met)} met, {len(missed)} missed; "
           f"checks: {'all passed' if not CHECK_FAILURES else '; '.join(CHECK_FAILURES)}")
     print(f"bench done in {elapsed:.1f} s")

@@ -41,11 +41,20 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
+#include "bench/compare/bench_util.h"
 #include "winnow/client/client.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using winnow_bench::Check;
+using winnow_bench::Clock;
+using winnow_bench::Die;
+using winnow_bench::Id;
+using winnow_bench::kFilter;
+using winnow_bench::Print;
+using winnow_bench::ReadFile;
+using winnow_bench::Repeat;
+using winnow_bench::Seconds;
 
 struct Args {
   std::string target;
@@ -67,70 +76,6 @@ struct Args {
   // instead of deleting it after each repetition.
   bool keep_plans = false;
 };
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "winnow_bench_client: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Check(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) Die(what + ": " + s.ToString());
-}
-
-template <typename T>
-std::vector<T> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Die("cannot open " + path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
-  std::vector<T> out(bytes.size() / sizeof(T));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
-  return out;
-}
-
-std::string Id(uint32_t ordinal) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "doc-%07u", ordinal);
-  return buf;
-}
-
-constexpr char kFilter[] =
-    "quality > 0.5 and domain in (\"d0\", \"d1\") and length < 2048";
-
-double Seconds(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void Print(const std::string& op, const std::vector<double>& seconds,
-           int64_t result) {
-  std::printf("{\"op\": \"%s\", \"seconds\": [", op.c_str());
-  for (size_t i = 0; i < seconds.size(); ++i) {
-    std::printf("%s%.6f", i ? ", " : "", seconds[i]);
-  }
-  std::printf("], \"result\": %" PRId64 "}\n", result);
-  std::fflush(stdout);
-}
-
-// Runs `body` warmup + reps times and prints the timed ones. `body` gets the
-// repetition number (warm-ups negative) and returns the operation's result
-// count, which must be the same on every repetition.
-// `cleanup`, if given, runs after each repetition's clock stops.
-void Repeat(const Args& args, const std::string& op,
-            const std::function<int64_t(int)>& body,
-            const std::function<void()>& cleanup = nullptr) {
-  std::vector<double> seconds;
-  int64_t result = -1;
-  for (int r = -args.warmup; r < args.reps; ++r) {
-    const Clock::time_point start = Clock::now();
-    const int64_t got = body(r);
-    const double s = Seconds(start);
-    if (cleanup) cleanup();
-    if (r < 0) continue;
-    seconds.push_back(s);
-    result = got;
-  }
-  Print(op, seconds, result);
-}
 
 struct Workload {
   uint32_t n = 0;

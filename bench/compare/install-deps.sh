@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the peers of the comparison bench (docs/benchmarks.md)
 # from Debian's packages: PostgreSQL 15, Redis 7, their Python clients, numpy
-# and OpenBLAS. Idempotent: installs only what is missing. The build and test
+# OpenBLAS and FAISS. Idempotent: installs only what is missing. The build and test
 # packages come from scripts/install-deps.sh.
 set -euo pipefail
 # shellcheck source=../../scripts/apt-missing.sh
@@ -11,6 +11,8 @@ PACKAGES=(
   postgresql redis-server redis-tools
   python3 python3-psycopg2 python3-redis python3-hiredis python3-numpy
   libopenblas0-openmp
+  # the Nearest rows (--nearest): FAISS IndexFlatIP
+  python3-faiss
 )
 
 apt_install_missing "${PACKAGES[@]}"

@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/system/client_helpers.h"
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
 
 namespace winnow {
 namespace {
 
+using testing::ExpectError;
 using testing::TempDir;
 using testing::WinnowdProcess;
 
@@ -77,13 +79,6 @@ class BadInputTest : public ::testing::Test {
     absl::Status s = w.Write(std::move(req));
     absl::Status c = w.Close();
     return s.ok() ? c : s;
-  }
-
-  static void ExpectError(const absl::Status& s, absl::StatusCode code,
-                          const std::string& needle) {
-    EXPECT_EQ(s.code(), code) << s;
-    EXPECT_NE(s.message().find(needle), std::string::npos)
-        << "message does not name '" << needle << "': " << s.message();
   }
 
   static TempDir* dir_;

@@ -16,6 +16,15 @@
 
 namespace winnow::testing {
 
+// Expects status code `code` and a message that contains `needle` (the
+// field or name it must mention).
+inline void ExpectError(const absl::Status& s, absl::StatusCode code,
+                        const std::string& needle) {
+  EXPECT_EQ(s.code(), code) << s;
+  EXPECT_NE(s.message().find(needle), std::string::npos)
+      << "message does not name '" << needle << "': " << s.message();
+}
+
 // A random test's seed: WINNOW_CRASH_SEED when set (to replay a run), else
 // a fresh one; printed as "<what> seed: N".
 inline uint64_t CrashSeed(const char* what) {

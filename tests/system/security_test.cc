@@ -460,7 +460,7 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
        {"CreateCollection", "GetCollection", "ListCollections",
         "DeleteCollection", "UpsertDocuments", "GetDocuments",
         "DeleteDocuments", "PutScores", "GetScores", "Filter", "Count",
-        "Sample"}) {
+        "Sample", "Nearest"}) {
     EXPECT_TRUE(served.contains(name)) << name;
   }
   std::string list;
@@ -492,6 +492,11 @@ TEST_F(TokenTest, ATokenOutsideItsCollectionsIsDeniedBeforeExistence) {
     v1::SampleRequest sample;
     sample.set_collection(name);
     EXPECT_EQ(Drain(reader.Sample(sample)), Code::kPermissionDenied);
+    v1::NearestRequest nearest;
+    nearest.set_collection(name);
+    nearest.add_query_ids("x");
+    nearest.set_k(1);
+    EXPECT_EQ(reader.Nearest(nearest).status().code(), Code::kPermissionDenied);
   }
 
   // A limited writer: its batches for other collections are refused and

@@ -507,18 +507,13 @@ void OperationManager::RunPool() {
 
 void OperationManager::RunJob(const std::shared_ptr<Entry>& entry) {
   Persist(*entry, /*only_if_due=*/false);
-  const std::string_view kind = OperationKindName(entry->op.kind());
-  if (metrics_ != nullptr) metrics_->OperationStarted(kind);
-  const auto start = absl::Now();
+  if (metrics_ != nullptr) {
+    metrics_->OperationStarted(OperationKindName(entry->op.kind()));
+  }
   Context context(this, entry);
   Operation result;
   absl::Status status = entry->run(context, &result);
   Finish(*entry, status, result);
-  if (metrics_ != nullptr) {
-    absl::MutexLock lock(&mu_);
-    metrics_->OperationEnded(kind, OperationStateName(entry->op.state()),
-                             absl::ToDoubleSeconds(absl::Now() - start));
-  }
 }
 
 void OperationManager::Finish(Entry& entry, const absl::Status& status,
@@ -550,6 +545,12 @@ void OperationManager::Finish(Entry& entry, const absl::Status& status,
     }
     EndOp(state, now, &op);
     for (const auto& column : entry.columns) columns_.erase(column);
+    // Before anyone waiting for the end wakes, so that they see it counted.
+    if (metrics_ != nullptr && op.has_start_time()) {
+      metrics_->OperationEnded(
+          OperationKindName(op.kind()), OperationStateName(state),
+          absl::ToDoubleSeconds(now - FromTimestamp(op.start_time())));
+    }
     changed_.SignalAll();
   }
   Persist(entry, /*only_if_due=*/false);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "server/operation_service.h"
 #include "tests/server/store_fixture.h"
 
 namespace winnow::server {
@@ -309,6 +310,33 @@ TEST_F(OperationsTest, ListIsNewestFirstAndAFailedJobKeepsItsError) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].operation_id(), b);
   EXPECT_EQ(all[1].operation_id(), a);
+}
+
+TEST_F(OperationsTest, ALimitedTokenSeesOnlyItsCollectionsOperations) {
+  auto ops = Make();
+  std::string web =
+      ops->Start(Spec(CountingJob{.total = 2}, "web-a"))->operation_id();
+  std::string books =
+      ops->Start(Spec(CountingJob{.total = 2}, "books"))->operation_id();
+  JobSpec backup;
+  backup.kind = winnow::v1::OPERATION_KIND_BACKUP;
+  backup.run = [](JobContext&, Operation*) { return absl::OkStatus(); };
+  std::string server_wide = ops->Start(backup)->operation_id();
+  Principal limited;
+  limited.role = Role::kWriter;
+  limited.collections = "web-*";
+  const Principal unlimited;
+  EXPECT_TRUE(FindVisibleOperation(*ops, limited, web).ok());
+  for (const std::string& id : {books, server_wide}) {
+    absl::Status s = FindVisibleOperation(*ops, limited, id).status();
+    EXPECT_TRUE(absl::IsNotFound(s)) << s;
+    EXPECT_NE(s.message().find("operation_id"), std::string::npos);
+  }
+  for (const std::string& id : {web, books, server_wide}) {
+    EXPECT_TRUE(FindVisibleOperation(*ops, unlimited, id).ok()) << id;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      FindVisibleOperation(*ops, unlimited, "").status()));
 }
 
 }  // namespace

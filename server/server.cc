@@ -226,7 +226,7 @@ void Server::Impl::MakeServices(absl::Time start_time) {
   env.tokens = tokens.get();
   env.metrics = metrics.get();
   env.operations = operations.get();
-  env.scorers = scorers.get();
+  env.scorers = scorers.get();  // read-only from here on
   collections = std::make_unique<CollectionServiceImpl>(env);
   documents = std::make_unique<DocumentServiceImpl>(env);
   scores = std::make_unique<ScoreServiceImpl>(env);
@@ -402,6 +402,8 @@ absl::Status Server::BuildAndStart(const Options& options) {
   impl.LogStart(address_, metrics_address_, health_port);
   return absl::OkStatus();
 }
+
+ScorerRegistry* Server::scorers() { return impl_->scorers.get(); }
 
 absl::Status Server::ReloadTokens() {
   TokenStore* tokens = impl_->tokens.get();

@@ -47,6 +47,14 @@ std::string Sha256Hex(const std::string& token) {
   return out.substr(0, 64);
 }
 
+// A winnowd with its data and backups in `dir`, and `extra` flags.
+std::unique_ptr<WinnowdProcess> StartIn(const TempDir& dir,
+                                        std::vector<std::string> extra = {}) {
+  extra.push_back("--backup-dir");
+  extra.push_back(dir.path() + "/b");
+  return WinnowdProcess::Start(dir.path() + "/data", 0, std::move(extra));
+}
+
 // Reads a WaitOperation stream to its end.
 struct Waited {
   std::vector<v1::Operation> messages;
@@ -150,8 +158,7 @@ std::string HealthCheck(const std::string& target, const std::string& service) {
 
 TEST(OperationsSystemTest, BackupWithinTheWaitAnswersDoneAndListFilters) {
   TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data", 0,
-                                      {"--backup-dir", dir.path() + "/b"});
+  auto server = StartIn(dir);
   ASSERT_NE(server, nullptr);
   absl::StatusOr<Client> client = Client::Connect(server->target());
   ASSERT_TRUE(client.ok());
@@ -324,8 +331,7 @@ TEST(OperationsSystemTest, ScopedTokenSeesNoServerWideOperation) {
 
 TEST(OperationsSystemTest, BadInputAndScorersNotBuiltYet) {
   TempDir dir;
-  auto server = WinnowdProcess::Start(dir.path() + "/data", 0,
-                                      {"--backup-dir", dir.path() + "/b"});
+  auto server = StartIn(dir);
   ASSERT_NE(server, nullptr);
   absl::StatusOr<Client> client = Client::Connect(server->target());
   ASSERT_TRUE(client.ok());

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "selection/hash.h"
 #include "server/cursor.h"
+#include "server/operations.h"
 #include "server/unary.h"
 #include "storage/options.h"
 
@@ -24,21 +25,28 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
-constexpr absl::Duration kRequestIdLifetime = absl::Hours(24);
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  ts->set_seconds(micros / 1000000);
-  ts->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
 
 void ToProto(const BackupRecord& r, winnow::v1::Backup* out) {
   out->set_backup_id(r.backup_id);
-  SetTime(r.create_time, out->mutable_create_time());
+  SetTimestamp(r.create_time, out->mutable_create_time());
   out->set_size_bytes(r.size_bytes);
   out->set_path(r.path);
   out->set_collection_count(r.collection_count);
   out->set_server_version(r.server_version);
+}
+
+// The BACKUP job: one checkpoint (BackupManager::Create), which cannot
+// stop halfway, so a cancel is noticed only before it begins.
+absl::Status RunBackup(BackupManager& backups, JobContext& job,
+                       winnow::v1::Operation* result) {
+  if (job.Cancelled()) return absl::CancelledError("cancelled before it ran");
+  job.SetPhase("taking a checkpoint");
+  absl::StatusOr<BackupRecord> backup = backups.Create();
+  if (!backup.ok()) return backup.status();
+  job.SetTotal(backup->size_bytes, "bytes");
+  job.SetDone(backup->size_bytes);
+  ToProto(*backup, result->mutable_backup());
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -58,8 +66,12 @@ std::string ServerBuild() {
 }
 
 AdminServiceImpl::AdminServiceImpl(ServiceEnv& env, BackupManager* backups,
+                                   OperationManager* operations,
                                    absl::Time start_time)
-    : env_(env), backups_(backups), start_time_(start_time) {}
+    : env_(env),
+      backups_(backups),
+      operations_(operations),
+      start_time_(start_time) {}
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
     grpc::CallbackServerContext* context,
@@ -68,62 +80,30 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
   return RunUnary(
       context, env_, "winnow.v1.AdminService/Backup", *request,
       [this, request, response](RpcScope& scope) -> absl::Status {
-        if (request->request_id().size() > 128) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("request_id: at most 128 bytes, got ",
-                           request->request_id().size()));
+        if (absl::Status s = ValidateRequestId(request->request_id());
+            !s.ok()) {
+          return s;
         }
-        absl::MutexLockMaybe request_lock(
-            request->request_id().empty() ? nullptr : &request_mu_);
-        if (!request->request_id().empty()) {
-          absl::MutexLock lock(&mu_);
-          const absl::Time now = absl::Now();
-          std::erase_if(by_request_id_, [&](const auto& entry) {
-            return now - entry.second.when > kRequestIdLifetime;
-          });
-          auto it = by_request_id_.find(request->request_id());
-          if (it != by_request_id_.end()) {
-            scope.Note("repeat_of", it->second.operation.operation_id());
-            *response->mutable_operation() = it->second.operation;
-            return absl::OkStatus();
-          }
+        JobSpec spec;
+        spec.kind = winnow::v1::OPERATION_KIND_BACKUP;
+        spec.request_id = request->request_id();
+        spec.run = [backups = backups_](JobContext& job,
+                                        winnow::v1::Operation* result) {
+          return RunBackup(*backups, job, result);
+        };
+        absl::StatusOr<winnow::v1::Operation> op =
+            operations_->Start(std::move(spec));
+        if (!op.ok()) return op.status();
+        scope.Note("operation_id", op->operation_id());
+        if (!op->done()) {
+          op = operations_->WaitDone(
+              op->operation_id(),
+              absl::Seconds(env_.options->backup_wait_seconds));
+          if (!op.ok()) return op.status();
         }
-        winnow::v1::Operation& op = *response->mutable_operation();
-        const absl::Time start = absl::Now();
-        op.set_kind(winnow::v1::OPERATION_KIND_BACKUP);
-        SetTime(start, op.mutable_create_time());
-        SetTime(start, op.mutable_start_time());
-        op.set_item_unit("bytes");
-        absl::StatusOr<BackupRecord> backup = backups_->Create();
-        const absl::Time end = absl::Now();
-        SetTime(end, op.mutable_update_time());
-        SetTime(end, op.mutable_end_time());
-        op.set_done(true);
-        if (backup.ok()) {
-          op.set_operation_id(absl::StrCat("backup-", backup->backup_id));
-          op.set_state(winnow::v1::OPERATION_STATE_SUCCEEDED);
-          op.set_progress_fraction(1.0);
-          op.set_items_done(backup->size_bytes);
-          op.set_items_total(backup->size_bytes);
-          op.set_phase("done");
-          ToProto(*backup, op.mutable_backup());
-          scope.Note("backup_id", backup->backup_id);
-          scope.Note("bytes", backup->size_bytes);
-        } else {
-          op.set_operation_id(
-              absl::StrCat("backup-failed-", absl::ToUnixMicros(start)));
-          op.set_state(winnow::v1::OPERATION_STATE_FAILED);
-          op.set_phase("failed");
-          op.mutable_error()->set_code(
-              static_cast<int32_t>(backup.status().code()));
-          op.mutable_error()->set_message(
-              std::string(backup.status().message()));
-          scope.Note("error", std::string(backup.status().message()));
-        }
-        if (!request->request_id().empty()) {
-          absl::MutexLock lock(&mu_);
-          by_request_id_[request->request_id()] = {end, op};
-        }
+        if (op->has_backup()) scope.Note("backup_id", op->backup().backup_id());
+        scope.Note("state", OperationStateName(op->state()));
+        *response->mutable_operation() = *std::move(op);
         return absl::OkStatus();
       });
 }
@@ -175,7 +155,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerInfo(
         const storage::StoreOptions store_defaults;
         response->set_version(ServerVersion());
         response->set_build(ServerBuild());
-        SetTime(start_time_, response->mutable_start_time());
+        SetTimestamp(start_time_, response->mutable_start_time());
         response->set_sampler_version(winnow::kSamplerVersion);
         response->set_cursor_format_version(kCursorFormatVersion);
         response->set_sync_writes(options.sync_writes);

@@ -1,27 +1,26 @@
 // AdminService (proto/winnow/v1/admin.proto): online backups, their list,
 // and the server's version, build and limits.
 //
-// Backup runs the whole backup (a RocksDB checkpoint, usually seconds:
-// immutable SST files are hard-linked, memtables flushed) on a worker
-// thread before answering, so the Operation it returns is already done:
-// SUCCEEDED with the Backup as its result, or FAILED with the error (for
-// example RESOURCE_EXHAUSTED on a full disk). A request_id seen in the last
-// 24 hours returns the operation of the first call instead of taking
-// another backup.
+// Backup starts a BACKUP operation (operations.h; a RocksDB checkpoint,
+// usually seconds: immutable SST files are hard-linked, memtables flushed)
+// and waits up to backup_wait_seconds for it: it answers with the finished
+// operation (SUCCEEDED with the Backup as its result, or FAILED with the
+// error, for example RESOURCE_EXHAUSTED on a full disk) if it ends in time,
+// and with the running one otherwise. A request_id seen in the last 24
+// hours returns the operation of the first call instead of taking another
+// backup, also after a restart.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
-// request-id table is guarded by a mutex, and BackupManager serializes
-// backups.
+// service holds no mutable state, OperationManager is thread-safe and
+// BackupManager serializes backups.
 #ifndef WINNOW_SERVER_ADMIN_SERVICE_H_
 #define WINNOW_SERVER_ADMIN_SERVICE_H_
 
-#include <map>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/backups.h"
+#include "server/operations.h"
 #include "server/service_env.h"
 #include "winnow/v1/admin.grpc.pb.h"
 
@@ -36,7 +35,7 @@ class AdminServiceImpl final
     : public winnow::v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(ServiceEnv& env, BackupManager* backups,
-                   absl::Time start_time);
+                   OperationManager* operations, absl::Time start_time);
 
   grpc::ServerUnaryReactor* Backup(
       grpc::CallbackServerContext* context,
@@ -52,21 +51,10 @@ class AdminServiceImpl final
       winnow::v1::GetServerInfoResponse* response) override;
 
  private:
-  struct Remembered {
-    absl::Time when;
-    winnow::v1::Operation operation;
-  };
-
   ServiceEnv& env_;
   BackupManager* const backups_;
+  OperationManager* const operations_;
   const absl::Time start_time_;
-
-  // Held while a backup with a request_id runs, so a concurrent retry
-  // waits for it and then finds it in by_request_id_.
-  absl::Mutex request_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  absl::Mutex mu_;
-  // Operations by request_id, for 24 hours.
-  std::map<std::string, Remembered> by_request_id_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace winnow::server

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/convert.h"
+#include "server/operations.h"
 #include "server/plans.h"
 #include "server/unary.h"
 #include "server/validation.h"
@@ -120,6 +121,10 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DeleteCollection(
         if (absl::Status s = RequireCollection(request->name(), "name");
             !s.ok()) {
           return s;
+        }
+        // Its jobs stop first, and write nothing (operations.h).
+        if (env_.operations != nullptr) {
+          env_.operations->CancelCollection(request->name());
         }
         absl::Status s = env_.store->DeleteCollection(request->name());
         if (s.ok()) {

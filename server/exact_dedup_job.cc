@@ -4,6 +4,7 @@
 
 #include "selection/exact_dedup.h"
 #include "server/query.h"
+#include "storage/names.h"
 
 namespace winnow::server {
 namespace {
@@ -65,6 +66,31 @@ absl::StatusOr<winnow::v1::ComputeScoresResult> RunExactDedup(
   result.mutable_exact_dedup()->set_duplicate_count(dups.duplicate_count);
   result.mutable_exact_dedup()->set_distinct_count(dups.distinct_count);
   return result;
+}
+
+void RegisterExactDedup(storage::Store& store, ScorerRegistry& registry) {
+  registry.Register(winnow::v1::Scorer::kExactDedup,
+                    [&store](const winnow::v1::ComputeScoresRequest& request)
+                        -> absl::StatusOr<JobSpec> {
+                      const std::string score =
+                          ExactDedupScoreName(request.scorer().exact_dedup());
+                      if (absl::Status s = storage::ValidateColumnName(
+                              score, "scorer.exact_dedup.duplicate_score");
+                          !s.ok()) {
+                        return s;
+                      }
+                      JobSpec spec;
+                      spec.columns = {{request.collection(), score}};
+                      spec.run = [&store, request](JobContext& job,
+                                                   winnow::v1::Operation* op) {
+                        absl::StatusOr<winnow::v1::ComputeScoresResult> r =
+                            RunExactDedup(store, request, job);
+                        if (!r.ok()) return r.status();
+                        *op->mutable_compute_scores_result() = *std::move(r);
+                        return absl::OkStatus();
+                      };
+                      return spec;
+                    });
 }
 
 }  // namespace winnow::server

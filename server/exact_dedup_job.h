@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "selection/job.h"
+#include "server/operations.h"
 #include "storage/store.h"
 #include "winnow/v1/score.pb.h"
 
@@ -26,6 +27,11 @@ std::string ExactDedupScoreName(const winnow::v1::ExactDedupScorer& scorer);
 absl::StatusOr<winnow::v1::ComputeScoresResult> RunExactDedup(
     storage::Store& store, const winnow::v1::ComputeScoresRequest& request,
     JobContext& job);
+
+// Registers exact_dedup with ComputeScores: the factory checks the score
+// name (INVALID_ARGUMENT naming scorer.exact_dedup.duplicate_score) and
+// reserves that column for the job. `store` outlives the registry.
+void RegisterExactDedup(storage::Store& store, ScorerRegistry& registry);
 
 }  // namespace winnow::server
 

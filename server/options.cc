@@ -50,6 +50,18 @@ constexpr std::array kFields = {
                 "Backups to keep, newest first; 0 keeps all"},
     OptionField{"restore_from", &O::restore_from,
                 "Restore this backup into the empty data_dir, then start"},
+    OptionField{"backup_wait_seconds", &O::backup_wait_seconds,
+                "Seconds Backup waits for its operation before answering "
+                "with it still running"},
+    OptionField{"operation_threads", &O::operation_threads,
+                "Threads running long operations (scorers, backups)"},
+    OptionField{"max_queued_operations", &O::max_queued_operations,
+                "Operations that may wait for a thread; one more is "
+                "RESOURCE_EXHAUSTED"},
+    OptionField{"operation_nice", &O::operation_nice,
+                "nice value (0-19) of the operation threads"},
+    OptionField{"operation_retention_seconds", &O::operation_retention_seconds,
+                "Seconds a finished operation's record is kept"},
     OptionField{"max_message_bytes", &O::max_message_bytes,
                 "Largest gRPC message accepted or sent, in bytes"},
     OptionField{"plan_ttl_seconds", &O::plan_ttl_seconds,
@@ -83,6 +95,34 @@ absl::Status CheckHostPort(std::string_view key, const std::string& value,
       port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
         std::string(key), ": expected HOST:PORT, got '", value, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOperationOptions(const ServerOptions& options) {
+  if (options.backup_wait_seconds < 0 || options.backup_wait_seconds > 3600) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backup_wait_seconds: must be in [0, 3600], got ",
+                     options.backup_wait_seconds));
+  }
+  if (options.operation_threads < 1 || options.operation_threads > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operation_threads: must be in [1, 64], got ",
+                     options.operation_threads));
+  }
+  if (options.max_queued_operations < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_queued_operations: must be >= 0, got ",
+                     options.max_queued_operations));
+  }
+  if (options.operation_nice < 0 || options.operation_nice > 19) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "operation_nice: must be in [0, 19], got ", options.operation_nice));
+  }
+  if (options.operation_retention_seconds < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operation_retention_seconds: must be >= 1, got ",
+                     options.operation_retention_seconds));
   }
   return absl::OkStatus();
 }
@@ -151,6 +191,7 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "backup_keep: must be >= 0 (0 keeps all), got ", options.backup_keep));
   }
+  if (absl::Status s = ValidateOperationOptions(options); !s.ok()) return s;
   // gRPC takes the limit as an int.
   if (options.max_message_bytes < 1024 || options.max_message_bytes > INT_MAX) {
     return absl::InvalidArgumentError(

@@ -87,6 +87,25 @@ struct ServerOptions {
   // reports). The data directory must be missing or empty; winnowd refuses
   // to start otherwise, so a restore never overwrites a database.
   std::string restore_from;
+  // AdminService.Backup waits this long for its backup operation to end:
+  // it answers with the finished operation if the backup ends in time and
+  // with the running one otherwise (then follow it with OperationService).
+  int64_t backup_wait_seconds = 30;
+
+  // ---- Operations (docs/operations.md, "Operations"; server/operations.h)
+
+  // Threads that run long jobs (scorers, backups), one job each, at a
+  // lower CPU priority than serving.
+  int64_t operation_threads = 1;
+  // Jobs that may wait for a thread; one more is refused with
+  // RESOURCE_EXHAUSTED.
+  int64_t max_queued_operations = 16;
+  // The nice(2) value of the job threads (0 to 19; higher is lower
+  // priority). Threads a job starts (BLAS) inherit it.
+  int64_t operation_nice = 10;
+  // Finished operations are kept this long, in seconds (7 days), then
+  // pruned (at start and hourly).
+  int64_t operation_retention_seconds = int64_t{7} * 24 * 3600;
 
   // ---- Limits (docs/operations.md, "Limits") ----
 

@@ -10,9 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
 #include "server/batch_ack_reactor.h"
 #include "server/convert.h"
 #include "server/metrics.h"
+#include "server/operations.h"
+#include "server/query.h"
 #include "server/unary.h"
 #include "server/validation.h"
 
@@ -299,6 +302,69 @@ absl::Status ScoreServiceImpl::ReadScores(
       env_.store->ReadColumns(request.collection());
   if (!snapshot.ok()) return snapshot.status();
   return FillScores(*snapshot, request, response);
+}
+
+grpc::ServerUnaryReactor* ScoreServiceImpl::ComputeScores(
+    grpc::CallbackServerContext* context,
+    const winnow::v1::ComputeScoresRequest* request,
+    winnow::v1::ComputeScoresResponse* response) {
+  return RunUnary(
+      context, env_, "winnow.v1.ScoreService/ComputeScores", *request,
+      [this, request, response](RpcScope& scope) -> absl::Status {
+        scope.Note("collection", request->collection());
+        absl::Status s = StartComputeScores(*request, response);
+        if (s.ok()) {
+          scope.Note("operation_id", response->operation().operation_id());
+        }
+        return s;
+      });
+}
+
+absl::Status ScoreServiceImpl::StartComputeScores(
+    const winnow::v1::ComputeScoresRequest& request,
+    winnow::v1::ComputeScoresResponse* response) {
+  if (request.collection().empty()) {
+    return absl::InvalidArgumentError("collection: must be set");
+  }
+  if (absl::Status s = ValidateRequestId(request.request_id()); !s.ok()) {
+    return s;
+  }
+  const auto kind = request.scorer().kind_case();
+  if (kind == winnow::v1::Scorer::KIND_NOT_SET) {
+    return absl::InvalidArgumentError(
+        "scorer: must be set (kmeans, semdedup, d4, target_similarity or "
+        "exact_dedup)");
+  }
+  {
+    absl::StatusOr<storage::ColumnsSnapshot> snapshot =
+        env_.store->ReadColumns(request.collection());
+    if (!snapshot.ok()) return snapshot.status();
+    if (!request.filter().empty()) {
+      absl::StatusOr<Filter> filter =
+          CompileFilter(request.filter(), snapshot->columns());
+      if (!filter.ok()) return filter.status();
+    }
+  }
+  const ScorerFactory* factory =
+      env_.scorers == nullptr ? nullptr : env_.scorers->Find(kind);
+  if (factory == nullptr || env_.operations == nullptr) {
+    const std::string name = winnow::v1::Scorer::descriptor()
+                                 ->FindFieldByNumber(static_cast<int>(kind))
+                                 ->name();
+    return absl::UnimplementedError(
+        absl::StrCat("scorer: the '", name, "' scorer is not implemented yet"));
+  }
+  absl::StatusOr<JobSpec> spec = (*factory)(request);
+  if (!spec.ok()) return spec.status();
+  spec->kind = winnow::v1::OPERATION_KIND_COMPUTE_SCORES;
+  spec->collection = request.collection();
+  spec->request_id = request.request_id();
+  spec->scorer = request.scorer();
+  absl::StatusOr<winnow::v1::Operation> op =
+      env_.operations->Start(*std::move(spec));
+  if (!op.ok()) return op.status();
+  *response->mutable_operation() = *std::move(op);
+  return absl::OkStatus();
 }
 
 }  // namespace winnow::server

@@ -3,10 +3,11 @@
 // (batch_ack_reactor.h); GetScores, the one method served on gRPC's
 // completion-queue API (get_scores_pollers.h runs its calls and this
 // class's ReadScores answers them); and GetScoresStream, many lookups on one
-// stream. ComputeScores is not served yet and answers UNIMPLEMENTED (the
-// generated CallbackService's default). ReportTraining's statistics live in
-// storage (Store::ReportTraining, docs/feedback.md); this adapter converts,
-// times and counts.
+// stream; and ComputeScores, which validates its request and starts the
+// scorer's job (ScorerRegistry, operations.h) as an operation; a scorer
+// kind not built yet answers UNIMPLEMENTED naming it. ReportTraining's
+// statistics live in storage (Store::ReportTraining, docs/feedback.md); this
+// adapter converts, times and counts.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; the
 // service holds no mutable state of its own.
@@ -33,12 +34,21 @@ class ScoreServiceImpl final : public ScoreServiceBase {
                           winnow::v1::ReportTrainingResponse>*
   ReportTraining(grpc::CallbackServerContext* context) override;
 
+  grpc::ServerUnaryReactor* ComputeScores(
+      grpc::CallbackServerContext* context,
+      const winnow::v1::ComputeScoresRequest* request,
+      winnow::v1::ComputeScoresResponse* response) override;
+
   // Answers one authorized GetScores request (a call's, or one lookup of
   // a GetScoresStream).
   absl::Status ReadScores(const winnow::v1::GetScoresRequest& request,
                           winnow::v1::GetScoresResponse* response);
 
  private:
+  absl::Status StartComputeScores(
+      const winnow::v1::ComputeScoresRequest& request,
+      winnow::v1::ComputeScoresResponse* response);
+
   ServiceEnv& env_;
 };
 

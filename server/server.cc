@@ -24,8 +24,11 @@
 #include "server/backups.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
+#include "server/exact_dedup_job.h"
 #include "server/get_scores_pollers.h"
 #include "server/metrics.h"
+#include "server/operation_service.h"
+#include "server/operations.h"
 #include "server/plans.h"
 #include "server/score_service.h"
 #include "server/selection_service.h"
@@ -40,8 +43,8 @@ namespace {
 // The services whose health is reported by name (and "" for the server).
 constexpr const char* kServiceNames[] = {
     "winnow.v1.CollectionService", "winnow.v1.DocumentService",
-    "winnow.v1.ScoreService", "winnow.v1.SelectionService",
-    "winnow.v1.AdminService"};
+    "winnow.v1.ScoreService",      "winnow.v1.SelectionService",
+    "winnow.v1.AdminService",      "winnow.v1.OperationService"};
 
 // How often the storage metrics are read from RocksDB.
 constexpr std::chrono::seconds kStorageMetricsInterval(5);
@@ -56,6 +59,9 @@ struct Server::Impl {
   std::unique_ptr<Workers> workers;
   std::unique_ptr<PlanRegistry> plans;
   std::unique_ptr<TokenStore> tokens;  // null without a token file
+  // After the store and the metrics: destroyed first, joining its threads.
+  std::unique_ptr<OperationManager> operations;
+  std::unique_ptr<ScorerRegistry> scorers;
   ServiceEnv env;
   std::unique_ptr<CollectionServiceImpl> collections;
   std::unique_ptr<DocumentServiceImpl> documents;
@@ -65,6 +71,7 @@ struct Server::Impl {
   std::unique_ptr<SelectionServiceImpl> selection;
   std::unique_ptr<BackupManager> backups;
   std::unique_ptr<AdminServiceImpl> admin;
+  std::unique_ptr<OperationServiceImpl> operation_service;
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<grpc::Server> health_server;  // --health-listen, or null
 
@@ -81,8 +88,9 @@ struct Server::Impl {
   // The token file and the TLS credentials.
   absl::Status LoadSecurity(
       std::shared_ptr<grpc::ServerCredentials>* credentials);
-  // --restore-from, the store and the plan registry.
+  // --restore-from, the store, the plan registry and the operations.
   absl::Status OpenStorage();
+  absl::Status StartOperations();
   // The workers, the services and their shared environment.
   void MakeServices(absl::Time start_time);
   // The gRPC server (and the plaintext health server), serving.
@@ -174,6 +182,30 @@ absl::Status Server::Impl::OpenStorage() {
     return absl::Status(s.code(),
                         absl::StrCat("loading sampling plans: ", s.message()));
   }
+  if (absl::Status s = StartOperations(); !s.ok()) {
+    plans.reset();
+    (void)store->Close();
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Server::Impl::StartOperations() {
+  OperationOptions op_options;
+  op_options.threads = static_cast<int>(options.operation_threads);
+  op_options.max_queued = options.max_queued_operations;
+  op_options.nice = static_cast<int>(options.operation_nice);
+  op_options.retention = absl::Seconds(options.operation_retention_seconds);
+  operations = std::make_unique<OperationManager>(store.get(), op_options,
+                                                  metrics.get());
+  if (absl::Status s = operations->Init(); !s.ok()) {
+    operations.reset();
+    return absl::Status(s.code(),
+                        absl::StrCat("loading operations: ", s.message()));
+  }
+  // ComputeScores' scorers register here (ScorerRegistry::Register).
+  scorers = std::make_unique<ScorerRegistry>();
+  RegisterExactDedup(*store, *scorers);
   return absl::OkStatus();
 }
 
@@ -195,6 +227,8 @@ void Server::Impl::MakeServices(absl::Time start_time) {
   }
   env.tokens = tokens.get();
   env.metrics = metrics.get();
+  env.operations = operations.get();
+  env.scorers = scorers.get();  // read-only from here on
   collections = std::make_unique<CollectionServiceImpl>(env);
   documents = std::make_unique<DocumentServiceImpl>(env);
   scores = std::make_unique<ScoreServiceImpl>(env);
@@ -218,7 +252,10 @@ void Server::Impl::MakeServices(absl::Time start_time) {
       options.backup_dir.empty() ? DefaultBackupDir(options.data_dir)
                                  : options.backup_dir,
       options.backup_keep, ServerVersion());
-  admin = std::make_unique<AdminServiceImpl>(env, backups.get(), start_time);
+  admin = std::make_unique<AdminServiceImpl>(env, backups.get(),
+                                             operations.get(), start_time);
+  operation_service =
+      std::make_unique<OperationServiceImpl>(env, operations.get());
 }
 
 absl::Status Server::Impl::StartGrpc(
@@ -239,6 +276,7 @@ absl::Status Server::Impl::StartGrpc(
   builder.RegisterService(scores.get());
   builder.RegisterService(selection.get());
   builder.RegisterService(admin.get());
+  builder.RegisterService(operation_service.get());
   get_scores->AddQueues(builder);
   grpc_server = builder.BuildAndStart();
   if (grpc_server == nullptr || *port == 0) {
@@ -331,6 +369,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
           impl.StartGrpc(credentials, &selected_port, &health_port);
       !s.ok()) {
     impl.workers->Join();
+    impl.operations.reset();
     impl.plans.reset();
     impl.metrics.reset();
     (void)impl.store->Close();
@@ -365,6 +404,8 @@ absl::Status Server::BuildAndStart(const Options& options) {
   impl.LogStart(address_, metrics_address_, health_port);
   return absl::OkStatus();
 }
+
+ScorerRegistry* Server::scorers() { return impl_->scorers.get(); }
 
 absl::Status Server::ReloadTokens() {
   TokenStore* tokens = impl_->tokens.get();
@@ -410,6 +451,9 @@ void Server::Shutdown(std::string reason) {
         server != nullptr ? server->GetHealthCheckService() : nullptr;
     if (health != nullptr) health->Shutdown();  // NOT_SERVING, for good
   }
+  // Running jobs are told to stop (they end FAILED, UNAVAILABLE) and the
+  // job threads joined, so that no job outlives the store.
+  impl.operations->Shutdown();
   // Streams end themselves a little before gRPC would cancel them, so
   // their clients see UNAVAILABLE (retry) rather than CANCELLED.
   const auto margin = std::min<std::chrono::nanoseconds>(
@@ -447,6 +491,7 @@ void Server::Shutdown(std::string reason) {
   if (impl.health_server) {
     impl.health_server->Shutdown(std::chrono::system_clock::now());
   }
+  impl.operation_service->Stop();  // every WaitOperation stream has ended
   impl.workers->Join();
   // After the workers: a large GetScores answers from a worker, through
   // its completion queue.

@@ -37,6 +37,8 @@
 
 namespace winnow::server {
 
+class ScorerRegistry;
+
 class Server {
  public:
   using Options = ServerOptions;
@@ -63,6 +65,11 @@ class Server {
   int port() const { return port_; }
   // The bound metrics address HOST:PORT; empty with metrics off.
   const std::string& metrics_address() const { return metrics_address_; }
+
+  // ComputeScores' scorers (operations.h); valid after BuildAndStart
+  // succeeded. For tests that run a scorer of their own: register before
+  // the first ComputeScores call (the registry is not locked).
+  ScorerRegistry* scorers();
 
   // Reads the token file again (on SIGHUP); on an error, logs it and keeps
   // the tokens loaded before. OK and nothing to do without a token file.

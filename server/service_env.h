@@ -21,6 +21,9 @@
 
 namespace winnow::server {
 
+class OperationManager;
+class ScorerRegistry;
+
 inline int64_t SteadyNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -32,6 +35,9 @@ struct ServiceEnv {
   Workers* workers = nullptr;
   const ServerOptions* options = nullptr;
   PlanRegistry* plans = nullptr;
+  // Long jobs (operations.h) and ComputeScores' scorers.
+  OperationManager* operations = nullptr;
+  const ScorerRegistry* scorers = nullptr;
   // The token file's tokens; null when tokens are off (auth.h).
   const TokenStore* tokens = nullptr;
 

@@ -84,6 +84,12 @@ std::string CollectionPrefix(uint32_t collection) {
   return key;
 }
 
+std::string OperationRecordKey(std::string_view id) {
+  std::string k(1, kOperationTag);
+  k.append(id.data(), id.size());
+  return k;
+}
+
 std::string CollectionRecordKey(std::string_view name) {
   std::string key(1, kCollectionRecordTag);
   key.append(name);

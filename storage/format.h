@@ -178,6 +178,10 @@ std::string CollectionMetaKey(uint32_t collection, MetaKind kind, uint32_t a);
 std::string CollectionMetaKey(uint32_t collection, MetaKind kind, uint32_t a,
                               uint32_t b);
 
+// "O" + operation id -> the operation's record (opaque to storage).
+inline constexpr char kOperationTag = 'O';
+std::string OperationRecordKey(std::string_view id);
+
 // Format 1 only: a plan's entries, "plan/<id>/<entry>" (migrations.cc
 // moves them to the plans family).
 inline constexpr char kFormat1PlanPrefix[] = "plan/";

@@ -259,7 +259,22 @@ class Store {
   virtual absl::StatusOr<PayloadHashes> ReadPayloadHashes(
       std::string_view collection, JobContext& job) = 0;
 
-  // ---- Operations ----
+
+  // ---- Operations (docs/operations.md, "Operations"): records the server
+  // serializes ----
+  //
+  // One opaque record per operation id, in the meta family. Storage
+  // neither parses nor interprets them.
+
+  // Writes the record of operation `id` (replacing any), WAL-synced unless
+  // sync_writes is off. INVALID_ARGUMENT for an empty id.
+  virtual absl::Status PutOperationRecord(std::string_view id,
+                                          std::string_view record) = 0;
+  // (id, record) of every stored operation, in id order.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+  ListOperationRecords() const = 0;
+  // Deletes the record; OK if there was none.
+  virtual absl::Status DeleteOperationRecord(std::string_view id) = 0;
 
   // ---- Sampling plans (docs/sampling.md): records the server serializes --
   //

@@ -345,6 +345,49 @@ absl::Status StoreImpl::LoadCollections() {
   return absl::OkStatus();
 }
 
+// ---- Operations ----
+//
+// The meta family: "O" + id -> the record.
+
+absl::Status StoreImpl::PutOperationRecord(std::string_view id,
+                                           std::string_view record) {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  if (id.empty()) {
+    return absl::InvalidArgumentError("operation id: must not be empty");
+  }
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s = batch.Put(families_.meta, OperationRecordKey(id),
+                                rocksdb::Slice(record.data(), record.size()));
+  if (!s.ok()) return FromRocksDb(s, "writing an operation");
+  return Commit(&batch, options_.sync_writes, "writing an operation");
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+StoreImpl::ListOperationRecords() const {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_.meta));
+  const std::string prefix(1, kOperationTag);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    out.emplace_back(std::string(it->key().data() + 1, it->key().size() - 1),
+                     it->value().ToString());
+  }
+  if (!it->status().ok()) {
+    return FromRocksDb(it->status(), "listing operations");
+  }
+  return out;
+}
+
+absl::Status StoreImpl::DeleteOperationRecord(std::string_view id) {
+  if (closed_.load()) return absl::UnavailableError("the store is closed");
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s = batch.Delete(families_.meta, OperationRecordKey(id));
+  if (!s.ok()) return FromRocksDb(s, "deleting an operation");
+  return Commit(&batch, options_.sync_writes, "deleting an operation");
+}
+
 // ---- Sampling plans ----
 //
 // The plans family (format.h): a marker "<id>" and "<id>\0<entry>" per

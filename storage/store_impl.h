@@ -62,6 +62,12 @@ class StoreImpl final : public Store {
   absl::StatusOr<PayloadHashes> ReadPayloadHashes(std::string_view collection,
                                                   JobContext& job) override;
 
+  absl::Status PutOperationRecord(std::string_view id,
+                                  std::string_view record) override;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+  ListOperationRecords() const override;
+  absl::Status DeleteOperationRecord(std::string_view id) override;
+
   absl::Status PutPlanEntries(
       std::string_view plan_id,
       const std::vector<std::pair<std::string, std::string>>& entries) override;

@@ -83,6 +83,29 @@ TEST(OptionsTest, ValidateNamesTheBadField) {
   EXPECT_TRUE(ValidateOptions(o).ok());
 }
 
+TEST(OptionsTest, OperationOptionsAreCheckedByName) {
+  struct Case {
+    int64_t ServerOptions::*field;
+    int64_t bad;
+    const char* name;
+  };
+  for (const Case& c :
+       {Case{&ServerOptions::backup_wait_seconds, -1, "backup_wait_seconds"},
+        Case{&ServerOptions::operation_threads, 0, "operation_threads"},
+        Case{&ServerOptions::max_queued_operations, -1,
+             "max_queued_operations"},
+        Case{&ServerOptions::operation_nice, 20, "operation_nice"},
+        Case{&ServerOptions::operation_retention_seconds, 0,
+             "operation_retention_seconds"}}) {
+    ServerOptions o;
+    EXPECT_TRUE(ValidateOptions(o).ok());
+    o.*c.field = c.bad;
+    absl::Status s = ValidateOptions(o);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(s.message().find(c.name), std::string::npos) << s;
+  }
+}
+
 TEST(OptionsTest, SecurityAndLimitSettingsAreChecked) {
   struct Case {
     std::function<void(ServerOptions&)> set;

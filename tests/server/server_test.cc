@@ -576,12 +576,17 @@ TEST_F(ServerTest, GetScoresStreamEndsAtAFailedLookupNamingItsSequence) {
 }
 
 TEST_F(ServerTest, UnservedRpcsAreUnimplemented) {
+  CreateCollection("c");
   grpc::ClientContext context;
   v1::ComputeScoresRequest request;
   request.set_collection("c");
+  request.mutable_scorer()->mutable_kmeans()->set_cluster_count(2);
   v1::ComputeScoresResponse response;
-  EXPECT_EQ(scores_->ComputeScores(&context, request, &response).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  grpc::Status status = scores_->ComputeScores(&context, request, &response);
+  // A scorer not built yet, named.
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(status.error_message().find("'kmeans'"), std::string::npos)
+      << status.error_message();
 }
 
 TEST_F(ServerTest, ManyBatchesInFlightAreAckedInOrderUpToTheBadOne) {

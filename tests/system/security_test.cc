@@ -460,7 +460,8 @@ TEST_F(TokenTest, EveryRoleAgainstEveryRpc) {
        {"CreateCollection", "GetCollection", "ListCollections",
         "DeleteCollection", "UpsertDocuments", "GetDocuments",
         "DeleteDocuments", "PutScores", "GetScores", "Filter", "Count",
-        "Sample", "Nearest"}) {
+        "Sample", "Nearest", "ComputeScores", "GetOperation", "ListOperations",
+        "CancelOperation", "WaitOperation", "Backup"}) {
     EXPECT_TRUE(served.contains(name)) << name;
   }
   std::string list;

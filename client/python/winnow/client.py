@@ -469,7 +469,9 @@ class Client:
             if lengths is not None:
                 c.lengths.extend(np.asarray(lengths[lo:hi], np.int64).tolist())
             if payloads is not None:
-                c.payloads.extend(p.encode() if isinstance(p, str) else bytes(p)
+                # None (or b"") is a document without a payload.
+                c.payloads.extend(b"" if p is None else
+                                  p.encode() if isinstance(p, str) else bytes(p)
                                   for p in payloads[lo:hi])
             if embeddings is not None:
                 c.embeddings.extend(embeddings[lo:hi].reshape(-1).tolist())

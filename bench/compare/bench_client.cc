@@ -20,6 +20,13 @@
 // same lookups on one GetScoresStream, --stream-window of them unanswered
 // at most (1: lock-step).
 //   update.u32 / update.f32   the score updates: ordinals and new quality
+//   emb.f32        N x --emb-dim float32 embeddings (ingest_emb only)
+//
+// ingest_emb ingests the workload with embeddings into a collection of
+// --emb-dim float32 embeddings (--collection, default "bench_emb");
+// load_emb then times the first GetDocuments that asks for an embedding
+// (it loads the collection's matrix) and a second one, and reports the
+// collection's memory_bytes as its result.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -66,6 +73,8 @@ struct Args {
   // Keep every timed Sample's plan alive (for the RSS of a run's plans)
   // instead of deleting it after each repetition.
   bool keep_plans = false;
+  // Embedding dimension of ingest_emb and load_emb.
+  int emb_dim = 256;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -202,6 +211,84 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
   Check(writer.Close(), "Close");
   const double s = Seconds(start);
   Print("ingest", {s}, writer.stats().documents_acked);
+}
+
+// The workload with embeddings, in batches of --ingest-batch documents
+// (capped so that a request stays under 48 MiB), through one stream.
+void IngestEmbeddings(const Args& args, const Workload& w,
+                      winnow::Client& client) {
+  const std::vector<float> emb = ReadFile<float>(args.data + "/emb.f32");
+  const size_t dim = static_cast<size_t>(args.emb_dim);
+  if (emb.size() != size_t{w.n} * dim) {
+    Die("emb.f32 holds " + std::to_string(emb.size()) + " floats, want " +
+        std::to_string(size_t{w.n} * dim));
+  }
+  winnow::v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name(args.collection);
+  create.mutable_collection()->set_embedding_dimension(args.emb_dim);
+  Check(client.CreateCollection(create).status(), "CreateCollection");
+  static const char* kDomains[] = {"d0", "d1", "d2", "d3",
+                                   "d4", "d5", "d6", "d7"};
+  const uint32_t batch = static_cast<uint32_t>(std::min<size_t>(
+      args.ingest_batch, (size_t{48} << 20) / (dim * sizeof(float) + 64)));
+  std::vector<winnow::v1::UpsertDocumentsRequest> batches;
+  for (uint32_t begin = 0; begin < w.n; begin += batch) {
+    const uint32_t end = std::min<uint32_t>(w.n, begin + batch);
+    winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
+    b.set_collection(args.collection);
+    winnow::v1::DocumentColumns* c = b.mutable_columns();
+    for (uint32_t i = begin; i < end; ++i) {
+      c->add_ids(Id(i));
+      c->add_domains(kDomains[w.domain[i] & 7]);
+    }
+    c->mutable_lengths()->Assign(w.length.begin() + begin,
+                                 w.length.begin() + end);
+    for (const auto& [name, v] :
+         {std::pair("quality", &w.quality),
+          std::pair("perplexity", &w.perplexity), std::pair("edu", &w.edu)}) {
+      winnow::v1::ScoreColumn* sc = c->add_scores();
+      sc->set_name(name);
+      sc->mutable_values()->Assign(v->begin() + begin, v->begin() + end);
+    }
+    c->mutable_embeddings()->Assign(emb.begin() + size_t{begin} * dim,
+                                    emb.begin() + size_t{end} * dim);
+  }
+  winnow::WriterOptions options;
+  options.max_in_flight = args.in_flight;
+  const Clock::time_point start = Clock::now();
+  winnow::DocumentWriter writer =
+      client.UpsertDocuments(args.collection, options);
+  for (auto& b : batches) Check(writer.Write(std::move(b)), "Write");
+  Check(writer.Close(), "Close");
+  const double s = Seconds(start);
+  Print("ingest_emb", {s}, writer.stats().documents_acked);
+}
+
+// The first embedding read after an ingest loads the matrix: its time, then
+// a second read's; the result is the collection's memory_bytes.
+void LoadEmbeddings(const Args& args, winnow::Client& client) {
+  winnow::v1::GetDocumentsRequest request;
+  request.set_collection(args.collection);
+  request.add_ids(Id(0));
+  request.mutable_read_mask()->add_paths("embedding");
+  std::vector<double> seconds;
+  for (int i = 0; i < 2; ++i) {
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<winnow::v1::GetDocumentsResponse> r =
+        client.GetDocuments(request);
+    seconds.push_back(Seconds(start));
+    Check(r.status(), "GetDocuments");
+    if (r->documents_size() != 1 ||
+        r->documents(0).embedding_size() != args.emb_dim) {
+      Die("GetDocuments returned no embedding");
+    }
+  }
+  winnow::v1::GetCollectionRequest get;
+  get.set_name(args.collection);
+  absl::StatusOr<winnow::v1::GetCollectionResponse> c =
+      client.GetCollection(get);
+  Check(c.status(), "GetCollection");
+  Print("load_emb", seconds, c->collection().stats().memory_bytes());
 }
 
 int64_t Count(const Args& args, winnow::Client& client) {
@@ -517,6 +604,8 @@ int main(int argc, char** argv) {
       args.seed = std::atoll(value().c_str());
     else if (a == "--keep-plans")
       args.keep_plans = true;
+    else if (a == "--emb-dim")
+      args.emb_dim = std::atoi(value().c_str());
     else
       Die("unknown flag " + a);
   }
@@ -533,6 +622,10 @@ int main(int argc, char** argv) {
   for (const std::string& op : args.ops) {
     if (op == "ingest") {
       Ingest(args, w, *client);
+    } else if (op == "ingest_emb") {
+      IngestEmbeddings(args, w, *client);
+    } else if (op == "load_emb") {
+      LoadEmbeddings(args, *client);
     } else if (op == "count") {
       Repeat(args, op, [&](int) { return Count(args, *client); });
     } else if (op == "filter_ids") {

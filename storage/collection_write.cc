@@ -387,7 +387,12 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
   emb.row_bytes = dim * (embedding_type_ == EmbeddingType::kFloat16 ? 2 : 4);
   if (!b.embeddings.empty()) {
     emb.set.reserve(n);
-    emb.cells.reserve(n * size_t{emb.row_bytes});
+    if (embedding_type_ == EmbeddingType::kFloat16) {
+      emb.owned.reserve(n * size_t{emb.row_bytes});
+    } else {
+      // Row i of the batch is set[i]: encode straight from the request.
+      emb.external = reinterpret_cast<const char*>(b.embeddings.data());
+    }
   }
   bool any_existing = false;
   for (size_t i = 0; i < n; ++i) {
@@ -431,11 +436,8 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
       emb.set.push_back(o);
       if (embedding_type_ == EmbeddingType::kFloat16) {
         for (uint32_t k = 0; k < dim; ++k) {
-          PutFixed<uint16_t>(&emb.cells, FloatToHalf(e[k]));
+          PutFixed<uint16_t>(&emb.owned, FloatToHalf(e[k]));
         }
-      } else {
-        emb.cells.append(reinterpret_cast<const char*>(e),
-                         size_t{dim} * sizeof(float));
       }
     } else if (had_embedding) {
       emb.cleared.push_back(o);

@@ -97,6 +97,15 @@ std::shared_ptr<rocksdb::MergeOperator> NewEmbeddingMergeOperator() {
   return std::make_shared<EmbeddingMergeOperator>();
 }
 
+EmbeddingChanges EmbeddingChanges::Owned() const {
+  EmbeddingChanges c;
+  c.row_bytes = row_bytes;
+  c.set = set;
+  c.cleared = cleared;
+  if (!set.empty()) c.owned.assign(row(0), set.size() * size_t{row_bytes});
+  return c;
+}
+
 void EmbeddingChanges::Encode(uint32_t collection, uint32_t old_rows,
                               rocksdb::ColumnFamilyHandle* embeddings,
                               rocksdb::WriteBatch* batch) const {
@@ -122,7 +131,19 @@ void EmbeddingChanges::Encode(uint32_t collection, uint32_t old_rows,
     }
     value.clear();
     const std::string key = EmbeddingBlockKey(collection, block);
-    if (block_start >= old_rows) {
+    // A fresh block whose rows are consecutive in `cells` from its first
+    // ordinal (a bulk ingest): Put them straight from there.
+    bool straight = block_start >= old_rows && rows[i].first == block_start &&
+                    rows[i].second >= 0;
+    for (size_t k = i + 1; straight && k < end; ++k) {
+      straight = rows[k].first == rows[k - 1].first + 1 &&
+                 rows[k].second == rows[k - 1].second + 1;
+    }
+    if (straight) {
+      batch->Put(embeddings, key,
+                 rocksdb::Slice(row(static_cast<size_t>(rows[i].second)),
+                                (end - i) * size_t{row_bytes}));
+    } else if (block_start >= old_rows) {
       // A fresh block: the whole value, zero rows in any gaps.
       const uint32_t last = rows[end - 1].first - block_start;
       value.assign(size_t{last + 1} * row_bytes, '\0');

@@ -54,11 +54,19 @@ std::shared_ptr<rocksdb::MergeOperator> NewEmbeddingMergeOperator();
 struct EmbeddingChanges {
   uint32_t row_bytes = 0;
   std::vector<uint32_t> set;
-  std::string cells;  // set.size() * row_bytes
+  // The cells of `set`, row after row (set.size() * row_bytes bytes): in
+  // `external` when it is set (the request's own float32 rows, which
+  // outlive the write), else in `owned`.
+  std::string owned;
+  const char* external = nullptr;
   std::vector<uint32_t> cleared;
 
   bool empty() const { return set.empty() && cleared.empty(); }
-  const char* row(size_t i) const { return cells.data() + i * row_bytes; }
+  const char* row(size_t i) const {
+    return (external != nullptr ? external : owned.data()) + i * row_bytes;
+  }
+  // A copy that owns its cells (to keep past the request).
+  EmbeddingChanges Owned() const;
 
   // Adds the changes to `batch`: a Put of each block none of whose ordinals
   // existed before (its first ordinal >= old_rows), a Merge of runs for

@@ -700,7 +700,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
 template <typename Result, typename PrepareFn>
 absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
                                         PrepareFn&& prepare,
-                                        PendingUpsert* ticket) {
+                                        PendingUpsert* ticket, size_t reserve) {
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
   absl::MutexLock write_lock(&(*c)->write_mu());
@@ -708,7 +708,7 @@ absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
     return absl::NotFoundError(
         absl::StrFormat("collection '%s' not found", collection));
   }
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(reserve);
   PendingWrite pending;
   Result result;
   if (absl::Status s = prepare(**c, &batch, &pending, &result); !s.ok()) {
@@ -750,10 +750,19 @@ absl::StatusOr<PendingUpsert> StoreImpl::StartUpsertDocuments(
         return c.PrepareUpsert(docs, limits_, families_, batch, pending,
                                result);
       },
-      &ticket);
+      &ticket, UpsertBatchBytes(docs));
   if (!r.ok()) return r.status();
   ticket.result_ = *std::move(r);
   return ticket;
+}
+
+size_t StoreImpl::UpsertBatchBytes(const DocumentBatch& docs) {
+  // The embeddings and payloads, plus the other columns' cells and the
+  // keys, generously.
+  size_t bytes = docs.embeddings.size() * sizeof(float) + docs.ids.size() * 96;
+  for (const auto& p : docs.payloads) bytes += p.has_value() ? p->size() : 0;
+  for (std::string_view id : docs.ids) bytes += id.size();
+  return bytes;
 }
 
 absl::StatusOr<UpsertResult> StoreImpl::FinishUpsertDocuments(

@@ -85,8 +85,12 @@ class StoreImpl final : public Store {
   // an append-only write is committed without a WAL sync and applied
   // hidden, and `pending` says what FinishUpsertDocuments must wait for.
   template <typename Result, typename PrepareFn>
+  // `reserve`: the batch's expected bytes, allocated up front (a large
+  // batch that grows copies itself again and again).
   absl::StatusOr<Result> Write(std::string_view collection, PrepareFn&& prepare,
-                               PendingUpsert* pending);
+                               PendingUpsert* pending, size_t reserve = 0);
+  // About the bytes an upsert's WriteBatch takes.
+  static size_t UpsertBatchBytes(const DocumentBatch& docs);
   // Writes `batch`, syncing the WAL first if `sync`; after a failed write,
   // first tries to resume RocksDB (a full disk that has space again).
   absl::Status Commit(rocksdb::WriteBatch* batch, bool sync,

@@ -1000,6 +1000,8 @@ def main():
                     help="also import N documents with --emb-dim float32 embeddings "
                          "(Winnow, PostgreSQL emb real[], the disk's write bandwidth)")
     ap.add_argument("--emb-dim", type=int, default=256)
+    ap.add_argument("--embeddings-only", action="store_true",
+                    help="run only the --embeddings rows")
     ap.add_argument("--keep-plans", action="store_true",
                     help="keep every timed Sample's plan alive (RSS after queries "
                          "then includes the run's plans)")
@@ -1009,6 +1011,7 @@ def main():
     if args.single_lookups is None:
         args.single_lookups = min(10_000, args.n // 10)
     systems = set(args.systems.split(","))
+    args.embeddings = args.embeddings or args.embeddings_only
     if args.echo is None:
         args.echo = os.path.join(os.path.dirname(args.client), "winnow_bench_echo")
 
@@ -1035,24 +1038,25 @@ def main():
     res = Results()
     versions = {}
     pg = rd = None
+    main_systems = set() if args.embeddings_only else systems
     try:
-        if "winnow" in systems:
+        if "winnow" in main_systems:
             bench_winnow(w, args, res, tmp, data)
-        if "echo" in systems:
+        if "echo" in main_systems:
             bench_echo(w, args, res, data)
-        if "postgres" in systems:
+        if "postgres" in main_systems:
             pg = Postgres(tmp, args.pg_shared_buffers)
             pg.start()
             versions["postgres"] = pg.version
             bench_postgres(pg, w, args, res)
             pg.stop()
-        if "redis" in systems:
+        if "redis" in main_systems:
             rd = Redis(tmp)
             rd.start()
             versions["redis"] = rd.version
             bench_redis(rd, w, args, res, tmp)
             rd.stop()
-        if "numpy" in systems:
+        if "numpy" in main_systems:
             versions["numpy"] = np.__version__
             bench_numpy(w, args, res)
         if args.embeddings:

@@ -1,8 +1,6 @@
 // The collection's cached embedding matrix (collection.h): loading it from
 // the embeddings family, keeping it up to date with writes, and reading
 // documents' embeddings for GetDocuments.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -92,20 +90,6 @@ float RowNorm(const EmbeddingBlock& b, VectorType type, uint32_t dim,
              : NormF32(b.f32.data() + size_t{r} * dim, dim);
 }
 
-// Asks the kernel for transparent huge pages over the 2 MiB pages inside
-// [p, p + bytes), before they are first touched: a 4 MiB block then faults
-// in 2 pages instead of 1,024, which is most of a matrix load's time on a
-// VM otherwise.
-void AdviseHugePages(void* p, size_t bytes) {
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const uintptr_t begin =
-      (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
-  if (end > begin) {
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-}
-
 // A block of `rows` zero rows, with exactly the memory it needs.
 std::shared_ptr<EmbeddingBlock> NewBlock(VectorType type, uint32_t dim,
                                          uint32_t first, uint32_t rows) {
@@ -114,12 +98,8 @@ std::shared_ptr<EmbeddingBlock> NewBlock(VectorType type, uint32_t dim,
   block->rows = rows;
   const size_t cells = size_t{rows} * dim;
   if (type == VectorType::kFloat16) {
-    block->f16.reserve(cells);
-    AdviseHugePages(block->f16.data(), cells * sizeof(uint16_t));
     block->f16.assign(cells, 0);
   } else {
-    block->f32.reserve(cells);
-    AdviseHugePages(block->f32.data(), cells * sizeof(float));
     block->f32.assign(cells, 0.0f);
   }
   block->norms.assign(rows, 0.0f);

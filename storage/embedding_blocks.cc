@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "rocksdb/slice.h"
+#include "storage/block_merge.h"
 #include "storage/format.h"
 
 namespace winnow::storage::internal {
@@ -80,13 +81,7 @@ class EmbeddingMergeOperator final : public rocksdb::MergeOperator {
                          const std::deque<rocksdb::Slice>& operands,
                          std::string* new_value,
                          rocksdb::Logger* /*logger*/) const override {
-    size_t total = 0;
-    for (const rocksdb::Slice& op : operands) total += op.size();
-    new_value->clear();
-    new_value->reserve(total);
-    for (const rocksdb::Slice& op : operands) {
-      new_value->append(op.data(), op.size());
-    }
+    ConcatenateOperands(operands, new_value);
     return true;
   }
 };

@@ -239,10 +239,11 @@ class Postgres:
         return total
 
 
-def pg_copy_buffer(w):
-    """The whole table in PostgreSQL's binary COPY format."""
+def pg_copy_buffer(w, emb=None):
+    """The whole table in PostgreSQL's binary COPY format; with `emb` (N x
+    dim float32), a seventh column, emb real[]."""
     n = w["n"]
-    dt = np.dtype([
+    fields = [
         ("nf", ">i2"),
         ("l0", ">i4"), ("id", "S11"),
         ("l1", ">i4"), ("domain", "S2"),
@@ -250,9 +251,14 @@ def pg_copy_buffer(w):
         ("l3", ">i4"), ("quality", ">f4"),
         ("l4", ">i4"), ("perplexity", ">f4"),
         ("l5", ">i4"), ("edu", ">f4"),
-    ])
-    rows = np.empty(n, dtype=dt)
-    rows["nf"] = 6
+    ]
+    if emb is not None:
+        # The array: ndim, has-null, element type (float4), size, lower
+        # bound, then (length 4, value) per element.
+        dim = emb.shape[1]
+        fields += [("l6", ">i4"), ("ahdr", ">i4", (5,)), ("cells", ">i4", (2 * dim,))]
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["nf"] = 6 if emb is None else 7
     rows["l0"] = 11
     rows["id"] = w["ids"]
     rows["l1"] = 2
@@ -262,6 +268,11 @@ def pg_copy_buffer(w):
     for i, name in ((3, "quality"), (4, "perplexity"), (5, "edu")):
         rows[f"l{i}"] = 4
         rows[name] = w[name]
+    if emb is not None:
+        rows["l6"] = 20 + 8 * dim
+        rows["ahdr"] = np.array([1, 0, 700, dim, 1], dtype=">i4")
+        rows["cells"][:, 0::2] = 4
+        rows["cells"][:, 1::2] = emb.astype(">f4").view(">i4")
     header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
     return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
 
@@ -753,40 +764,6 @@ def make_embeddings(n, dim, seed):
     return rng.standard_normal((n, dim), dtype=np.float32)
 
 
-def pg_copy_buffer_emb(w, emb):
-    """The table with an emb real[] column in binary COPY format."""
-    n, dim = emb.shape
-    dt = np.dtype([
-        ("nf", ">i2"),
-        ("l0", ">i4"), ("id", "S11"),
-        ("l1", ">i4"), ("domain", "S2"),
-        ("l2", ">i4"), ("length", ">i4"),
-        ("l3", ">i4"), ("quality", ">f4"),
-        ("l4", ">i4"), ("perplexity", ">f4"),
-        ("l5", ">i4"), ("edu", ">f4"),
-        # The array: ndim, has-null, element type (float4), size, lower
-        # bound, then (length 4, value) per element.
-        ("l6", ">i4"), ("ahdr", ">i4", (5,)), ("cells", ">i4", (2 * dim,)),
-    ])
-    rows = np.empty(n, dtype=dt)
-    rows["nf"] = 7
-    rows["l0"] = 11
-    rows["id"] = w["ids"]
-    rows["l1"] = 2
-    rows["domain"] = np.array([b"d%d" % d for d in range(8)], dtype="S2")[w["domain"]]
-    rows["l2"] = 4
-    rows["length"] = w["length"]
-    for i, name in ((3, "quality"), (4, "perplexity"), (5, "edu")):
-        rows[f"l{i}"] = 4
-        rows[name] = w[name]
-    rows["l6"] = 20 + 8 * dim
-    rows["ahdr"] = np.array([1, 0, 700, dim, 1], dtype=">i4")
-    rows["cells"][:, 0::2] = 4
-    rows["cells"][:, 1::2] = emb.astype(">f4").view(">i4")
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
-
-
 def disk_write_seconds(tmp, data, reps, warmup):
     """Sequential write of `data` to a new file in tmp, then fdatasync."""
     path = os.path.join(tmp, "disk-bandwidth")
@@ -849,7 +826,7 @@ def bench_embeddings(w, args, res, tmp, data, systems):
         pg = Postgres(tmp, args.pg_shared_buffers)
         pg.start()
         try:
-            buf = pg_copy_buffer_emb(w, emb)
+            buf = pg_copy_buffer(w, emb)
             conn = pg.conn
             total_s = []
             for r in range(-args.warmup, args.reps):

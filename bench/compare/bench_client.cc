@@ -170,17 +170,16 @@ Workload Load(const std::string& dir) {
   return w;
 }
 
-void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
-  winnow::v1::CreateCollectionRequest create;
-  create.mutable_collection()->set_name(args.collection);
-  Check(client.CreateCollection(create).status(), "CreateCollection");
-
+// The workload's documents in UpsertDocuments requests of `batch`
+// documents, with `emb` (N x dim) as their embeddings when given.
+std::vector<winnow::v1::UpsertDocumentsRequest> MakeBatches(
+    const Args& args, const Workload& w, uint32_t batch,
+    const std::vector<float>* emb, size_t dim) {
   static const char* kDomains[] = {"d0", "d1", "d2", "d3",
                                    "d4", "d5", "d6", "d7"};
   std::vector<winnow::v1::UpsertDocumentsRequest> batches;
-  for (uint32_t begin = 0; begin < w.n; begin += args.ingest_batch) {
-    const uint32_t end = std::min<uint32_t>(
-        w.n, begin + static_cast<uint32_t>(args.ingest_batch));
+  for (uint32_t begin = 0; begin < w.n; begin += batch) {
+    const uint32_t end = std::min<uint32_t>(w.n, begin + batch);
     winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
     b.set_collection(args.collection);
     winnow::v1::DocumentColumns* c = b.mutable_columns();
@@ -200,8 +199,23 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
     add_score("quality", w.quality);
     add_score("perplexity", w.perplexity);
     add_score("edu", w.edu);
+    if (emb != nullptr) {
+      c->mutable_embeddings()->Assign(emb->begin() + size_t{begin} * dim,
+                                      emb->begin() + size_t{end} * dim);
+    }
   }
+  return batches;
+}
 
+// Creates the collection, then sends `batches` on one stream, --in-flight
+// unacknowledged at most, and prints the time to the last acknowledgement.
+void SendBatches(const Args& args, const std::string& op, int embedding_dim,
+                 std::vector<winnow::v1::UpsertDocumentsRequest> batches,
+                 winnow::Client& client) {
+  winnow::v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name(args.collection);
+  create.mutable_collection()->set_embedding_dimension(embedding_dim);
+  Check(client.CreateCollection(create).status(), "CreateCollection");
   winnow::WriterOptions options;
   options.max_in_flight = args.in_flight;
   const Clock::time_point start = Clock::now();
@@ -210,11 +224,18 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
   for (auto& b : batches) Check(writer.Write(std::move(b)), "Write");
   Check(writer.Close(), "Close");
   const double s = Seconds(start);
-  Print("ingest", {s}, writer.stats().documents_acked);
+  Print(op, {s}, writer.stats().documents_acked);
+}
+
+void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
+  SendBatches(args, "ingest", 0,
+              MakeBatches(args, w, static_cast<uint32_t>(args.ingest_batch),
+                          nullptr, 0),
+              client);
 }
 
 // The workload with embeddings, in batches of --ingest-batch documents
-// (capped so that a request stays under 48 MiB), through one stream.
+// (capped so that a request stays under 48 MiB).
 void IngestEmbeddings(const Args& args, const Workload& w,
                       winnow::Client& client) {
   const std::vector<float> emb = ReadFile<float>(args.data + "/emb.f32");
@@ -223,45 +244,10 @@ void IngestEmbeddings(const Args& args, const Workload& w,
     Die("emb.f32 holds " + std::to_string(emb.size()) + " floats, want " +
         std::to_string(size_t{w.n} * dim));
   }
-  winnow::v1::CreateCollectionRequest create;
-  create.mutable_collection()->set_name(args.collection);
-  create.mutable_collection()->set_embedding_dimension(args.emb_dim);
-  Check(client.CreateCollection(create).status(), "CreateCollection");
-  static const char* kDomains[] = {"d0", "d1", "d2", "d3",
-                                   "d4", "d5", "d6", "d7"};
   const uint32_t batch = static_cast<uint32_t>(std::min<size_t>(
       args.ingest_batch, (size_t{48} << 20) / (dim * sizeof(float) + 64)));
-  std::vector<winnow::v1::UpsertDocumentsRequest> batches;
-  for (uint32_t begin = 0; begin < w.n; begin += batch) {
-    const uint32_t end = std::min<uint32_t>(w.n, begin + batch);
-    winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
-    b.set_collection(args.collection);
-    winnow::v1::DocumentColumns* c = b.mutable_columns();
-    for (uint32_t i = begin; i < end; ++i) {
-      c->add_ids(Id(i));
-      c->add_domains(kDomains[w.domain[i] & 7]);
-    }
-    c->mutable_lengths()->Assign(w.length.begin() + begin,
-                                 w.length.begin() + end);
-    for (const auto& [name, v] :
-         {std::pair("quality", &w.quality),
-          std::pair("perplexity", &w.perplexity), std::pair("edu", &w.edu)}) {
-      winnow::v1::ScoreColumn* sc = c->add_scores();
-      sc->set_name(name);
-      sc->mutable_values()->Assign(v->begin() + begin, v->begin() + end);
-    }
-    c->mutable_embeddings()->Assign(emb.begin() + size_t{begin} * dim,
-                                    emb.begin() + size_t{end} * dim);
-  }
-  winnow::WriterOptions options;
-  options.max_in_flight = args.in_flight;
-  const Clock::time_point start = Clock::now();
-  winnow::DocumentWriter writer =
-      client.UpsertDocuments(args.collection, options);
-  for (auto& b : batches) Check(writer.Write(std::move(b)), "Write");
-  Check(writer.Close(), "Close");
-  const double s = Seconds(start);
-  Print("ingest_emb", {s}, writer.stats().documents_acked);
+  SendBatches(args, "ingest_emb", args.emb_dim,
+              MakeBatches(args, w, batch, &emb, dim), client);
 }
 
 // The first embedding read after an ingest loads the matrix: its time, then

@@ -326,70 +326,95 @@ TEST(StoreMigrationTest, LargePlansMoveIntoBlobFilesAndCheckpointsCarryThem) {
             absl::StatusCode::kNotFound);
 }
 
-// Migrates a copy of the format 1 directory `source` with the power cut at
-// each mutating file operation of the open in turn, until an open needs
-// fewer: whatever the disk keeps is wholly format 1 or wholly format 2,
-// and the next open completes the migration.
-void ExpectPowerCutsLeaveOneWholeFormat(const std::string& source) {
+// What CutPowerThroughOpen saw.
+struct PowerCuts {
+  // The mutating file operations an open without a cut took.
+  int operations = 0;
+  // How many cuts left the directory at each format version.
+  std::map<uint32_t, int> kept_at;
+  bool completed = false;
+};
+
+// Opens a copy of `source` with the power cut at each mutating file
+// operation of the open in turn, until an open needs fewer. After each cut,
+// `check_kept` checks what the disk kept (read raw), and `serves` the store
+// opened again from it.
+PowerCuts CutPowerThroughOpen(
+    const std::string& source, size_t write_buffer_bytes,
+    const std::function<void(const RawState&)>& check_kept,
+    const std::function<void(Store&)>& serves) {
+  PowerCuts result;
   TempDir dir(DiskBase());
   const std::string root = dir.path() + "/disk";
   fs::create_directories(root);
   auto disk = std::make_shared<PowerLossModel>(root);
   StoreOptions options = TestOptions(root);
   options.power_loss = disk;
-  // Smaller than the plans, so the migration's write is flushed (into blob
-  // files) while the power may still be cut.
-  options.write_buffer_bytes = 256 << 10;
-  CopyDir(source, options.data_dir);
-  const RawState format1 = ReadRaw(options.data_dir);
-  ASSERT_EQ(format1.version, 1u);
-  int cut_at_format1 = 0, cut_at_format2 = 0;
-  bool completed = false;
+  // Small, so the migration's writes are flushed (into blob files) while
+  // the power may still be cut.
+  options.write_buffer_bytes = write_buffer_bytes;
   uint64_t cut = 1;
-  for (; cut < 400 && !completed; ++cut) {
+  for (; cut < 600 && !result.completed; ++cut) {
     SCOPED_TRACE("power cut at mutating operation " + std::to_string(cut));
     fs::remove_all(options.data_dir);
     CopyDir(source, options.data_dir);
-    ASSERT_TRUE(disk->Reset().ok());
+    EXPECT_TRUE(disk->Reset().ok());
     disk->CutPowerAfter(cut);
     {
       absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(options);
       if (s.ok() && disk->powered()) {
-        completed = true;  // the migration needs fewer operations
+        result.completed = true;  // the migration needs fewer operations
       } else {
-        ASSERT_FALSE(disk->powered()) << "open failed: " << s.status();
+        EXPECT_FALSE(disk->powered()) << "open failed: " << s.status();
       }
       disk->CutPower();
     }
-    ASSERT_TRUE(disk->PowerCycle().ok());
-    // Wholly format 1 or wholly format 2, whatever the disk kept.
+    EXPECT_TRUE(disk->PowerCycle().ok());
     const RawState kept = ReadRaw(options.data_dir);
-    if (kept.version == 1) {
-      ++cut_at_format1;
-      EXPECT_EQ(kept.format1_plans, format1.format1_plans);
-      EXPECT_TRUE(kept.plans.empty());
-    } else {
-      // Format 2 (the first step done), or the last format.
-      cut_at_format2 += !completed;
-      EXPECT_GE(kept.version, 2u);
-      EXPECT_LE(kept.version, kFormatVersion);
-      EXPECT_TRUE(kept.format1_plans.empty());
-      EXPECT_EQ(kept.plans, format1.format1_plans);
-    }
-    EXPECT_EQ(kept.other_meta, format1.other_meta);
+    if (!result.completed) ++result.kept_at[kept.version];
+    check_kept(kept);
     std::unique_ptr<Store> store = OpenOrDie(options);
-    ASSERT_NE(store, nullptr);
-    ExpectServes(*store, format1.format1_plans);
-    if (::testing::Test::HasFailure()) return;
+    EXPECT_NE(store, nullptr);
+    if (store != nullptr) serves(*store);
+    if (::testing::Test::HasFailure()) break;
   }
-  EXPECT_TRUE(completed);
-  EXPECT_GT(cut_at_format1, 0);
+  EXPECT_TRUE(result.completed);
+  result.operations = static_cast<int>(cut - 2);
+  return result;
+}
+
+// Migrates a copy of the format 1 directory `source` with the power cut at
+// each mutating file operation of the open in turn: whatever the disk keeps
+// is wholly format 1 or wholly a later format, and the next open completes
+// the migration.
+void ExpectPowerCutsLeaveOneWholeFormat(const std::string& source) {
+  const RawState format1 = ReadRaw(source);
+  ASSERT_EQ(format1.version, 1u);
+  const PowerCuts cuts = CutPowerThroughOpen(
+      source, 256 << 10,
+      [&](const RawState& kept) {
+        if (kept.version == 1) {
+          EXPECT_EQ(kept.format1_plans, format1.format1_plans);
+          EXPECT_TRUE(kept.plans.empty());
+        } else {
+          // Format 2 (the first step done), or the last format.
+          EXPECT_GE(kept.version, 2u);
+          EXPECT_LE(kept.version, kFormatVersion);
+          EXPECT_TRUE(kept.format1_plans.empty());
+          EXPECT_EQ(kept.plans, format1.format1_plans);
+        }
+        EXPECT_EQ(kept.other_meta, format1.other_meta);
+      },
+      [&](Store& store) { ExpectServes(store, format1.format1_plans); });
+  EXPECT_GT(cuts.kept_at.count(1), 0u);
   std::printf(
       "migration power cuts (%s): the open took %d mutating operations; a "
-      "cut at each earlier one left format 1 %d times and format %d %d "
+      "cut at each earlier one left format 1 %d times, 2 %d times and 3 %d "
       "times\n",
-      source.c_str(), static_cast<int>(cut - 2), cut_at_format1, kFormatVersion,
-      cut_at_format2);
+      source.c_str(), cuts.operations,
+      cuts.kept_at.count(1) ? cuts.kept_at.at(1) : 0,
+      cuts.kept_at.count(2) ? cuts.kept_at.at(2) : 0,
+      cuts.kept_at.count(3) ? cuts.kept_at.at(3) : 0);
 }
 
 TEST(StoreMigrationTest, PowerCutAnywhereInTheMigrationLeavesOneWholeFormat) {
@@ -682,56 +707,25 @@ TEST(StoreMigrationTest, PowerCutAnywhereInTheEmbeddingsMigration) {
   const RawState format2 = ReadRaw(source);
   ASSERT_EQ(format2.version, 2u);
 
-  TempDir dir(DiskBase());
-  const std::string root = dir.path() + "/disk";
-  fs::create_directories(root);
-  auto disk = std::make_shared<PowerLossModel>(root);
-  StoreOptions options = TestOptions(root);
-  options.power_loss = disk;
-  // Smaller than the embeddings, so blocks are flushed (into blob files)
-  // while the power may still be cut.
-  options.write_buffer_bytes = 64 << 10;
-  int cut_at_format2 = 0, cut_at_format3 = 0;
-  bool completed = false;
-  uint64_t cut = 1;
-  for (; cut < 600 && !completed; ++cut) {
-    SCOPED_TRACE("power cut at mutating operation " + std::to_string(cut));
-    fs::remove_all(options.data_dir);
-    CopyDir(source, options.data_dir);
-    ASSERT_TRUE(disk->Reset().ok());
-    disk->CutPowerAfter(cut);
-    {
-      absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(options);
-      if (s.ok() && disk->powered()) {
-        completed = true;
-      } else {
-        ASSERT_FALSE(disk->powered()) << "open failed: " << s.status();
-      }
-      disk->CutPower();
-    }
-    ASSERT_TRUE(disk->PowerCycle().ok());
-    const RawState kept = ReadRaw(options.data_dir);
-    if (kept.version == 2) {
-      ++cut_at_format2;
-      EXPECT_EQ(kept.format2_embeddings, format2.format2_embeddings);
-    } else {
-      cut_at_format3 += !completed;
-      EXPECT_EQ(kept.version, kFormatVersion);
-      EXPECT_EQ(kept.format2_embeddings, 0u);
-    }
-    EXPECT_EQ(kept.other_meta, format2.other_meta);
-    std::unique_ptr<Store> store = OpenOrDie(options);
-    ASSERT_NE(store, nullptr);
-    ExpectEmbeddings(*store, want);
-    if (::testing::Test::HasFailure()) return;
-  }
-  EXPECT_TRUE(completed);
-  EXPECT_GT(cut_at_format2, 0);
+  const PowerCuts cuts = CutPowerThroughOpen(
+      source, 64 << 10,
+      [&](const RawState& kept) {
+        if (kept.version == 2) {
+          EXPECT_EQ(kept.format2_embeddings, format2.format2_embeddings);
+        } else {
+          EXPECT_EQ(kept.version, kFormatVersion);
+          EXPECT_EQ(kept.format2_embeddings, 0u);
+        }
+        EXPECT_EQ(kept.other_meta, format2.other_meta);
+      },
+      [&](Store& store) { ExpectEmbeddings(store, want); });
+  EXPECT_GT(cuts.kept_at.count(2), 0u);
   std::printf(
       "embeddings migration power cuts: the open took %d mutating "
       "operations; a cut at each earlier one left format 2 %d times and "
       "format 3 %d times\n",
-      static_cast<int>(cut - 2), cut_at_format2, cut_at_format3);
+      cuts.operations, cuts.kept_at.count(2) ? cuts.kept_at.at(2) : 0,
+      cuts.kept_at.count(3) ? cuts.kept_at.at(3) : 0);
 }
 
 }  // namespace

@@ -119,14 +119,16 @@ VectorType TypeOf(EmbeddingType t) {
 }  // namespace
 
 std::optional<EmbeddingsSnapshot> Collection::SnapshotWithEmbeddings() const {
-  ColumnsSnapshot snap = Snapshot();
-  std::shared_ptr<const EmbeddingMatrix> m;
+  // The snapshot first (it holds columns_mu_ shared, so no write can
+  // publish a new version meanwhile), then the version beside it.
+  std::optional<EmbeddingsSnapshot> out(
+      EmbeddingsSnapshot{Snapshot(), nullptr});
   {
     absl::MutexLock lock(&emb_mu_);
-    m = emb_;
+    out->matrix = emb_;
   }
-  if (m == nullptr) return std::nullopt;
-  return EmbeddingsSnapshot{std::move(snap), std::move(m)};
+  if (out->matrix == nullptr) return std::nullopt;
+  return out;
 }
 
 bool Collection::EmbeddingsLoaded() const {

@@ -48,8 +48,10 @@ struct EmbeddingMatrix {
   uint32_t dim = 0;
   // Ordinals covered: the collection's row count when the version was made.
   uint32_t num_rows = 0;
-  // blocks[b] covers ordinals [b * kEmbeddingBlockRows, ...); null when no
-  // row of the block has an embedding.
+  // blocks[b] covers ordinals [b * kEmbeddingBlockRows, ...), with rows =
+  // min(kEmbeddingBlockRows, num_rows - first_ordinal); null when no row of
+  // the block has an embedding (a block whose embeddings were all removed
+  // may stay, all zeros: read `present`).
   std::vector<std::shared_ptr<const EmbeddingBlock>> blocks;
   // Bit o set iff ordinal o has an embedding (live or not: callers AND it
   // with the live bitmap of the snapshot they read with). num_rows bits.

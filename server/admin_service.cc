@@ -170,7 +170,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerInfo(
         limits.set_max_plans_per_token(
             static_cast<int32_t>(options.max_plans_per_token));
         limits.mutable_plan_ttl()->set_seconds(options.plan_ttl_seconds);
-        // The embedding budget arrives with embeddings; 0 until then.
+        limits.set_embedding_memory_bytes(options.max_embedding_memory_bytes);
         return absl::OkStatus();
       });
 }

@@ -258,6 +258,8 @@ struct StorageFamilies {
   prometheus::Gauge& delayed_write_rate;
   prometheus::Gauge& block_cache_usage_bytes;
   prometheus::Gauge& block_cache_capacity_bytes;
+  prometheus::Gauge& embedding_memory_bytes;
+  prometheus::Gauge& embedding_matrices;
   prometheus::Counter& block_cache_hits;
   prometheus::Counter& block_cache_misses;
   prometheus::Counter& write_stall_seconds;
@@ -393,6 +395,13 @@ StorageFamilies::StorageFamilies(prometheus::Registry& r)
       block_cache_capacity_bytes(
           OneGauge(r, "winnow_rocksdb_block_cache_capacity_bytes",
                    "Capacity of the block cache.")),
+      embedding_memory_bytes(OneGauge(
+          r, "winnow_embedding_memory_bytes",
+          "Memory held by the collections' embedding matrices (bounded by "
+          "max_embedding_memory_bytes).")),
+      embedding_matrices(OneGauge(r, "winnow_embedding_matrices",
+                                  "Collections whose embedding matrix is in "
+                                  "memory.")),
       block_cache_hits(OneCounter(r, "winnow_rocksdb_block_cache_hits_total",
                                   "Block cache hits.")),
       block_cache_misses(OneCounter(
@@ -572,6 +581,8 @@ void Metrics::RefreshStorage(const storage::Store& store) {
   f.delayed_write_rate.Set(d(st.delayed_write_rate));
   f.block_cache_usage_bytes.Set(d(st.block_cache_usage_bytes));
   f.block_cache_capacity_bytes.Set(d(st.block_cache_capacity_bytes));
+  f.embedding_memory_bytes.Set(d(st.embedding_memory_bytes));
+  f.embedding_matrices.Set(d(st.embedding_matrices));
   // Counters follow the store's cumulative figures (never backwards).
   auto follow = [](prometheus::Counter& c, double total) {
     double delta = total - c.Value();

@@ -72,6 +72,9 @@ constexpr std::array kFields = {
                 "Memory all sampling plans may hold (0 = no limit)"},
     OptionField{"max_plans_per_token", &O::max_plans_per_token,
                 "Live plans one token may own (0 = no limit)"},
+    OptionField{"max_embedding_memory_bytes", &O::max_embedding_memory_bytes,
+                "Memory all embedding matrices may hold; the least recently "
+                "used is evicted past it (0 = no limit)"},
     OptionField{"feedback_stream_idle_seconds",
                 &O::feedback_stream_idle_seconds,
                 "Seconds a ReportTraining stream's resend mark is kept after "
@@ -222,6 +225,11 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_plan_memory_bytes: must be >= 0, got ",
                      options.max_plan_memory_bytes));
+  }
+  if (options.max_embedding_memory_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_embedding_memory_bytes: must be >= 0, got ",
+                     options.max_embedding_memory_bytes));
   }
   if (options.max_plans_per_token < 0) {
     return absl::InvalidArgumentError(

@@ -130,6 +130,16 @@ struct ServerOptions {
   // Live plans one token may own; 0 = no limit.
   int64_t max_plans_per_token = 256;
 
+  // ---- Embeddings (docs/operations.md, "Memory") ----
+
+  // Memory all collections' embedding matrices may take together, in
+  // bytes. A matrix loads on first use; past the budget the least recently
+  // used one is evicted, and a collection whose matrix alone exceeds it is
+  // refused with RESOURCE_EXHAUSTED. 0 = no limit. 8 GiB (8M 256-d float32
+  // embeddings) leaves a 24 GiB machine room for as much in plans, the
+  // columns, RocksDB and the page cache.
+  int64_t max_embedding_memory_bytes = int64_t{8} << 30;
+
   // ---- Training feedback (docs/feedback.md) ----
 
   // A ReportTraining stream's resend mark is kept this long after its last

@@ -160,6 +160,8 @@ absl::Status Server::Impl::OpenStorage() {
       options.feedback_stream_idle_seconds;
   store_options.feedback_checkpoint_reports =
       static_cast<uint64_t>(options.feedback_checkpoint_reports);
+  store_options.max_embedding_memory_bytes =
+      static_cast<uint64_t>(options.max_embedding_memory_bytes);
   // With sync_writes=false, Store::Open logs the durability warning.
   absl::StatusOr<std::unique_ptr<storage::Store>> opened =
       storage::Store::Open(store_options);

@@ -49,6 +49,15 @@ bool ApplyRuns(std::string* block, std::string_view operand, CellSpec spec) {
   return true;
 }
 
+void ConcatenateOperands(const std::deque<rocksdb::Slice>& operands,
+                         std::string* out) {
+  size_t total = 0;
+  for (const rocksdb::Slice& op : operands) total += op.size();
+  out->clear();
+  out->reserve(total);
+  for (const rocksdb::Slice& op : operands) out->append(op.data(), op.size());
+}
+
 namespace {
 
 class BlockMergeOperator final : public rocksdb::MergeOperator {
@@ -85,13 +94,7 @@ class BlockMergeOperator final : public rocksdb::MergeOperator {
                          const std::deque<rocksdb::Slice>& operands,
                          std::string* new_value,
                          rocksdb::Logger* /*logger*/) const override {
-    size_t total = 0;
-    for (const rocksdb::Slice& op : operands) total += op.size();
-    new_value->clear();
-    new_value->reserve(total);
-    for (const rocksdb::Slice& op : operands) {
-      new_value->append(op.data(), op.size());
-    }
+    ConcatenateOperands(operands, new_value);
     return true;
   }
 };

@@ -18,6 +18,7 @@
 #define WINNOW_STORAGE_BLOCK_MERGE_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,11 @@ bool ApplyRuns(std::string* block, std::string_view operand, CellSpec spec);
 
 // Appends `count` default cells of `spec` to `block`.
 void AppendDefaultCells(std::string* block, uint32_t count, CellSpec spec);
+
+// Sets `out` to the concatenation of `operands`: the partial merge of both
+// merge operators, whose operands compose by concatenation.
+void ConcatenateOperands(const std::deque<rocksdb::Slice>& operands,
+                         std::string* out);
 
 // The merge operator of the blocks column family. Its name is persisted by
 // RocksDB in OPTIONS files; keep it stable.

@@ -315,13 +315,19 @@ void Collection::Apply(const PendingWrite& p, bool publish) {
     if (o < published) CountDocument(o, +1, p.all_columns, p.touched_scores);
   }
   write_seq_ = p.write_seq;
-  if (publish) PublishLocked(rows(), p.write_seq, p.update_time_micros);
+  applied_update_micros_ = p.update_time_micros;
+  StageEmbeddings(p);
+  if (publish) {
+    PublishLocked(rows(), p.write_seq, p.update_time_micros);
+    PublishEmbeddings(rows());
+  }
 }
 
 void Collection::Publish(uint32_t rows, uint64_t write_seq,
                          int64_t update_time_micros) {
   absl::WriterMutexLock lock(&columns_mu_);
   PublishLocked(rows, write_seq, update_time_micros);
+  PublishEmbeddings(rows);
 }
 
 void Collection::PublishLocked(uint32_t rows, uint64_t write_seq,
@@ -425,7 +431,7 @@ CollectionInfo Collection::Info() const {
   }
   std::sort(info.attribute_keys.begin(), info.attribute_keys.end());
   info.write_seq = published_write_seq_;
-  info.memory_bytes = MemoryBytes();
+  info.memory_bytes = MemoryBytes() + emb_bytes_.load();
   return info;
 }
 

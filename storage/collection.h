@@ -14,7 +14,10 @@
 //                across Prepare, commit and Apply. Also guards dropped_.
 //   columns_mu_  readers (snapshots, GetDocuments, Info) hold it shared;
 //                Apply holds it exclusive.
-// Lock order: write_mu_, then columns_mu_.
+//   emb_mu_      guards the cached embedding matrix (emb_, emb_pending_):
+//                a leaf, taken last, so that the Store can drop a matrix
+//                (evict it) from any thread, even one holding a snapshot.
+// Lock order: write_mu_, then columns_mu_, then emb_mu_.
 // Every field under "Columns" is written only with both write_mu_ and
 // columns_mu_ (exclusive) held, so it may be read with either held. The
 // annotations say GUARDED_BY(columns_mu_); a writer that reads them holding
@@ -35,6 +38,7 @@
 #define WINNOW_STORAGE_COLLECTION_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -53,6 +57,7 @@
 #include "rocksdb/write_batch.h"
 #include "selection/bitmap.h"
 #include "selection/feedback.h"
+#include "storage/embedding_blocks.h"
 #include "storage/format.h"
 #include "storage/options.h"
 #include "storage/snapshot.h"
@@ -82,6 +87,7 @@ struct Families {
   rocksdb::ColumnFamilyHandle* blocks = nullptr;
   rocksdb::ColumnFamilyHandle* docs = nullptr;
   rocksdb::ColumnFamilyHandle* plans = nullptr;
+  rocksdb::ColumnFamilyHandle* embeddings = nullptr;
 };
 
 // Changes to one fixed-width column in one write: (ordinal, cell) pairs.
@@ -131,6 +137,9 @@ struct PendingWrite {
   // (key id, value), codes in order per key.
   std::vector<std::pair<uint32_t, std::string>> new_attribute_values;
   std::vector<CellChanges> changes;
+  // Embeddings set and removed (encoded into the embeddings family; also
+  // applied to the cached matrix, when the collection has one).
+  EmbeddingChanges embeddings;
   // Documents whose stats contributions change. Upserts and deletes touch
   // every column of them; PutScores only the scores in touched_scores.
   std::vector<uint32_t> touched;
@@ -164,6 +173,10 @@ struct WriteLimits {
   uint32_t max_id_bytes = 512;
   uint64_t max_payload_bytes = uint64_t{8} << 20;
 };
+
+// Copies row `ordinal` of a matrix (present there) into `out`, as floats.
+void CopyMatrixRow(const EmbeddingMatrix& m, uint32_t ordinal,
+                   std::vector<float>* out);
 
 class Collection : public std::enable_shared_from_this<Collection> {
  public:
@@ -281,11 +294,43 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                    PayloadHashes* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
-  // Store::ReadEmbeddings (store.h). Reads every embedding key of the
-  // docs family into a fresh matrix, then takes the snapshot.
-  absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(rocksdb::DB* db,
-                                                    const Families& f) const
+  // ---- The cached embedding matrix (collection_embeddings.cc) ----
+  //
+  // Loaded on demand by the Store (LoadEmbeddings), then kept up to date by
+  // every write: Apply stages the write's rows and each publication makes a
+  // new version of the matrix, copying only the blocks it touches, under
+  // columns_mu_ exclusive, so that the version a snapshot sees holds exactly
+  // the embeddings of the writes that snapshot sees. DropEmbeddings frees it.
+
+  // A snapshot with the matrix of the same version, or nullopt when no
+  // matrix is loaded.
+  std::optional<EmbeddingsSnapshot> SnapshotWithEmbeddings() const
+      ABSL_LOCKS_EXCLUDED(columns_mu_, emb_mu_);
+  bool EmbeddingsLoaded() const ABSL_LOCKS_EXCLUDED(emb_mu_);
+  // Bytes the loaded matrix takes (EmbeddingMatrix::MemoryBytes), 0 when
+  // none is loaded.
+  uint64_t embedding_memory_bytes() const { return emb_bytes_.load(); }
+  // What loading the matrix would take, about (the caller holds write_mu()).
+  uint64_t EstimateEmbeddingBytes() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // True when some committed rows are not published yet (hidden appends
+  // waiting for their WAL sync). The caller holds write_mu().
+  bool HasHiddenRows() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
       ABSL_LOCKS_EXCLUDED(columns_mu_);
+  // Publishes every committed row; the caller made them durable (synced the
+  // WAL) and holds write_mu().
+  void PublishAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_LOCKS_EXCLUDED(columns_mu_);
+  // Reads the collection's embedding blocks (a sequential read of the
+  // embeddings family) into a matrix and makes it the cached one. The caller
+  // holds write_mu() and has published every row (PublishAll). DATA_LOSS if
+  // a block does not fit the collection.
+  absl::Status LoadEmbeddings(rocksdb::DB* db, const Families& f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+          ABSL_LOCKS_EXCLUDED(columns_mu_, emb_mu_);
+  // Frees the cached matrix (snapshots holding it keep their version);
+  // returns the bytes it took. Needs no other lock.
+  uint64_t DropEmbeddings() ABSL_LOCKS_EXCLUDED(emb_mu_);
 
   // Spec and stats (disk_bytes left 0). Takes columns_mu_ shared.
   CollectionInfo Info() const ABSL_LOCKS_EXCLUDED(columns_mu_);
@@ -433,6 +478,24 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // code is out of range.
   absl::Status RecountAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_);
   uint64_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
+  // LoadEmbeddings' read: the matrix of every row, from RocksDB.
+  absl::StatusOr<std::shared_ptr<EmbeddingMatrix>> ReadMatrix(
+      rocksdb::DB* db, const Families& f) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Stages a committed write's embedding changes for the cached matrix
+  // (nothing when none is loaded).
+  void StageEmbeddings(const PendingWrite& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_) ABSL_LOCKS_EXCLUDED(emb_mu_);
+  // Makes the cached matrix's next version: the staged writes of rows below
+  // `rows`, and num_rows = rows (nothing when none is loaded).
+  void PublishEmbeddings(uint32_t rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(columns_mu_) ABSL_LOCKS_EXCLUDED(emb_mu_);
+  // Reads documents' embeddings from their blocks in RocksDB (when no
+  // matrix is loaded): out[k] for ordinals[k]; left empty when a concurrent
+  // write removed it.
+  absl::Status ReadEmbeddingRows(
+      rocksdb::DB* db, const Families& f, std::span<const uint32_t> ordinals,
+      std::span<std::vector<float>* const> out) const;
   // Fills a snapshot's views of the published rows.
   void FillSnapshot(ColumnsSnapshot* snap) const
       ABSL_SHARED_LOCKS_REQUIRED(columns_mu_);
@@ -459,6 +522,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Blocks (ordinal >> kBlockShift) changed since the last checkpoint.
   absl::flat_hash_set<uint32_t> dirty_blocks_ ABSL_GUARDED_BY(write_mu_);
   uint64_t next_log_seq_ ABSL_GUARDED_BY(write_mu_) = 1;
+  // The update time of the last write applied (PublishAll publishes it).
+  int64_t applied_update_micros_ ABSL_GUARDED_BY(write_mu_) = 0;
   uint64_t reports_since_checkpoint_ ABSL_GUARDED_BY(write_mu_) = 0;
   struct StreamMark {
     uint64_t sequence = 0;
@@ -504,6 +569,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
       ABSL_GUARDED_BY(columns_mu_);  // by domain code
   std::vector<uint64_t> domain_tokens_
       ABSL_GUARDED_BY(columns_mu_);  // by domain code
+
+  // ---- The cached embedding matrix (see "Locking") ----
+  mutable absl::Mutex emb_mu_ ABSL_ACQUIRED_AFTER(columns_mu_);
+  // The published version; null when not loaded. Replaced only with
+  // columns_mu_ exclusive held too (or set to null, by DropEmbeddings).
+  std::shared_ptr<const EmbeddingMatrix> emb_ ABSL_GUARDED_BY(emb_mu_);
+  // Committed writes not published yet, in order: (rows after the write,
+  // its embedding changes).
+  std::vector<std::pair<uint32_t, EmbeddingChanges>> emb_pending_
+      ABSL_GUARDED_BY(emb_mu_);
+  std::atomic<uint64_t> emb_bytes_{0};
 };
 
 }  // namespace winnow::storage::internal

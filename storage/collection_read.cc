@@ -18,9 +18,19 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
   GetDocumentsResult out;
   // Payload and embedding reads, done after the lock is released.
   std::vector<std::string> keys;
-  std::vector<std::pair<size_t, DocField>> targets;  // (document, field)
+  std::vector<size_t> targets;  // the document of each payload key
+  // Embeddings read from their blocks when no matrix is loaded: (document,
+  // ordinal).
+  std::vector<size_t> emb_docs;
+  std::vector<uint32_t> emb_ordinals;
   {
     absl::ReaderMutexLock lock(&columns_mu_);
+    // The matrix of the version this lock sees (collection.h).
+    std::shared_ptr<const EmbeddingMatrix> matrix;
+    if (options.embedding && embedding_dimension_ > 0) {
+      absl::MutexLock emb_lock(&emb_mu_);
+      matrix = emb_;
+    }
     std::vector<uint32_t> sids;
     if (options.scores) {
       if (options.score_names.empty()) {
@@ -58,11 +68,16 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
       const size_t doc = out.documents.size() - 1;
       if (options.payload && has_payload_.Get(o)) {
         keys.push_back(DocKey(id_, DocField::kPayload, o));
-        targets.emplace_back(doc, DocField::kPayload);
+        targets.push_back(doc);
       }
       if (options.embedding && has_embedding_.Get(o)) {
-        keys.push_back(DocKey(id_, DocField::kEmbedding, o));
-        targets.emplace_back(doc, DocField::kEmbedding);
+        if (matrix != nullptr && o < matrix->num_rows &&
+            matrix->present.Get(o)) {
+          CopyMatrixRow(*matrix, o, &d.embedding);
+        } else {
+          emb_docs.push_back(doc);
+          emb_ordinals.push_back(o);
+        }
       }
     };
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -95,6 +110,13 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
       add(static_cast<uint32_t>(ord));
     }
   }
+  if (!emb_ordinals.empty()) {
+    std::vector<std::vector<float>*> dst;
+    for (size_t doc : emb_docs) dst.push_back(&out.documents[doc].embedding);
+    if (absl::Status s = ReadEmbeddingRows(db, f, emb_ordinals, dst); !s.ok()) {
+      return s;
+    }
+  }
   if (keys.empty()) return out;
 
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
@@ -110,32 +132,7 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
           statuses[k],
           absl::StrFormat("reading documents of collection '%s'", name_));
     }
-    StoredDocument& d = out.documents[targets[k].first];
-    if (targets[k].second == DocField::kPayload) {
-      d.payload = std::move(values[k]);
-      continue;
-    }
-    const std::string& v = values[k];
-    const size_t dim = embedding_dimension_;
-    if (embedding_type_ == EmbeddingType::kFloat16) {
-      if (v.size() != dim * 2) {
-        return absl::DataLossError(absl::StrFormat(
-            "collection '%s': embedding of ordinal %d has %d bytes", name_,
-            d.ordinal, v.size()));
-      }
-      d.embedding.resize(dim);
-      for (size_t k2 = 0; k2 < dim; ++k2) {
-        d.embedding[k2] = HalfToFloat(GetFixed<uint16_t>(v.data() + 2 * k2));
-      }
-    } else {
-      if (v.size() != dim * 4) {
-        return absl::DataLossError(absl::StrFormat(
-            "collection '%s': embedding of ordinal %d has %d bytes", name_,
-            d.ordinal, v.size()));
-      }
-      d.embedding.resize(dim);
-      std::memcpy(d.embedding.data(), v.data(), v.size());
-    }
+    out.documents[targets[k]].payload = std::move(values[k]);
   }
   return out;
 }

@@ -384,7 +384,17 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
       live(ColumnKind::kLive, 0), has_payload(ColumnKind::kHasPayload, 0),
       has_embedding(ColumnKind::kHasEmbedding, 0),
       upsert_seq(ColumnKind::kUpsertSeq, 0);
-  std::string half;
+  EmbeddingChanges& emb = p->embeddings;
+  emb.row_bytes = dim * (embedding_type_ == EmbeddingType::kFloat16 ? 2 : 4);
+  if (!b.embeddings.empty()) {
+    emb.set.reserve(n);
+    if (embedding_type_ == EmbeddingType::kFloat16) {
+      emb.owned.reserve(n * size_t{emb.row_bytes});
+    } else {
+      // Row i of the batch is set[i]: encode straight from the request.
+      emb.external = reinterpret_cast<const char*>(b.embeddings.data());
+    }
+  }
   bool any_existing = false;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t o = r->ordinals[i];
@@ -429,19 +439,14 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
     const bool had_embedding = !is_new && has_embedding_.Get(o);
     if (he) {
       const float* e = b.embeddings.data() + i * dim;
+      emb.set.push_back(o);
       if (embedding_type_ == EmbeddingType::kFloat16) {
-        half.clear();
         for (uint32_t k = 0; k < dim; ++k) {
-          PutFixed<uint16_t>(&half, FloatToHalf(e[k]));
+          PutFixed<uint16_t>(&emb.owned, FloatToHalf(e[k]));
         }
-        wb->Put(f.docs, DocKey(id_, DocField::kEmbedding, o), half);
-      } else {
-        wb->Put(f.docs, DocKey(id_, DocField::kEmbedding, o),
-                rocksdb::Slice(reinterpret_cast<const char*>(e),
-                               size_t{dim} * sizeof(float)));
       }
     } else if (had_embedding) {
-      wb->Delete(f.docs, DocKey(id_, DocField::kEmbedding, o));
+      emb.cleared.push_back(o);
     }
     if (he != had_embedding) has_embedding.Add<uint8_t>(o, he);
   }
@@ -498,6 +503,7 @@ absl::Status Collection::PrepareUpsert(const DocumentBatch& b,
   for (const CellChanges& c : p->changes) {
     c.Encode(id_, old_rows, f.blocks, wb);
   }
+  emb.Encode(id_, old_rows, f.embeddings, wb);
   PutWriteSeq(id_, seq, now, f, wb);
 
   p->touched = r->ordinals;
@@ -655,7 +661,7 @@ absl::Status Collection::PrepareDelete(std::span<const std::string_view> ids,
     }
     if (has_embedding_.Get(*o)) {
       has_embedding.Add<uint8_t>(*o, 0);
-      wb->Delete(f.docs, DocKey(id_, DocField::kEmbedding, *o));
+      p->embeddings.cleared.push_back(*o);
     }
     p->touched.push_back(*o);
   }
@@ -667,6 +673,10 @@ absl::Status Collection::PrepareDelete(std::span<const std::string_view> ids,
     c->Encode(id_, rows(), f.blocks, wb);
     p->changes.push_back(std::move(*c));
   }
+  p->embeddings.row_bytes =
+      embedding_dimension_ *
+      (embedding_type_ == EmbeddingType::kFloat16 ? 2 : 4);
+  p->embeddings.Encode(id_, rows(), f.embeddings, wb);
   PutWriteSeq(id_, seq, now, f, wb);
   p->all_columns = true;
   p->write_seq = seq;

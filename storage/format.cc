@@ -69,6 +69,14 @@ bool ParseBlockKey(std::string_view key, BlockKeyParts* parts) {
   return true;
 }
 
+std::string EmbeddingBlockKey(uint32_t collection, uint32_t block) {
+  std::string key;
+  key.reserve(kEmbeddingKeySize);
+  PutBig32(&key, collection);
+  PutBig32(&key, block);
+  return key;
+}
+
 std::string DocKey(uint32_t collection, DocField field, uint32_t ordinal) {
   std::string key;
   key.reserve(9);

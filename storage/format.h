@@ -10,9 +10,20 @@
 //           cells; a value shorter than the block means the missing cells
 //           hold the column's default. Sparse updates are Merge operands
 //           (block_merge.h).
-//   docs    per-document payloads and embeddings, keyed by ordinal: they are
-//           large, read by point lookup, and a replace rewrites only the
-//           document's own key instead of a 4,096-document block.
+//   docs    per-document payloads, keyed by ordinal: they are large, read
+//           by point lookup, and a replace rewrites only the document's own
+//           key instead of a 4,096-document block. (Format 2 also kept each
+//           embedding here, under DocField::kEmbedding.)
+//   embeddings  embedding blocks (format 3 on): one value per (collection,
+//           block of kBlockSize ordinals), the block's rows row-major
+//           (dimension cells of 4 bytes, float32, or 2, float16, each); a
+//           value shorter than the block means the missing rows hold zeros.
+//           Whether a row holds an embedding is the blocks family's
+//           kHasEmbedding column. Sparse updates are Merge operands of row
+//           runs (embedding_blocks.h). Every value goes to blob files,
+//           uncompressed, so that compaction does not rewrite the ~4 MiB
+//           blocks again and again, and loading a collection's matrix is a
+//           sequential read.
 //   plans   sampling plans' entries (format 2 on; format 1 kept them in meta
 //           under "plan/<id>/<entry>"). Frozen records run to tens of MB:
 //           values of 64 KiB or more go to blob files, uncompressed.
@@ -37,12 +48,14 @@ static_assert(std::endian::native == std::endian::little,
 // Bumped on any change to the layout below, with a step that converts the
 // previous format at open (migrations.h; docs/architecture.md, "Format
 // migrations"). 1: the first release. 2: plans in their own family.
-inline constexpr uint32_t kFormatVersion = 2;
+// 3: embeddings in blocks of their own family.
+inline constexpr uint32_t kFormatVersion = 3;
 
 inline constexpr char kMetaFamily[] = "meta";
 inline constexpr char kBlocksFamily[] = "blocks";
 inline constexpr char kDocsFamily[] = "docs";
 inline constexpr char kPlansFamily[] = "plans";
+inline constexpr char kEmbeddingsFamily[] = "embeddings";
 
 // Ordinals per column block.
 inline constexpr uint32_t kBlockShift = 12;
@@ -141,9 +154,10 @@ bool ParseBlockKey(std::string_view key, BlockKeyParts* parts);
 
 // ---- docs family ----
 
-// kPayloadHash is the SHA-256 of the payload (32 bytes), written with it
-// since release 2 of format 2; a payload without one was stored before and
-// gets it from Store::ReadPayloadHashes' backfill.
+// kEmbedding: format 2 only (migrations.cc moves them to the embeddings
+// family). kPayloadHash is the SHA-256 of the payload (32 bytes), written
+// with it; a payload stored without one (by an earlier release) gets it
+// from Store::ReadPayloadHashes' backfill.
 enum class DocField : char {
   kPayload = 'P',
   kEmbedding = 'E',
@@ -151,8 +165,14 @@ enum class DocField : char {
 };
 std::string DocKey(uint32_t collection, DocField field, uint32_t ordinal);
 
+// ---- embeddings family ----
+
+// be32(collection) + be32(block): ordinals [block * kBlockSize, ...).
+inline constexpr size_t kEmbeddingKeySize = 8;
+std::string EmbeddingBlockKey(uint32_t collection, uint32_t block);
+
 // [be32(collection), be32(collection + 1)): every key of a collection in
-// the blocks and docs families.
+// the blocks, docs and embeddings families.
 std::string CollectionPrefix(uint32_t collection);
 
 // ---- meta family ----

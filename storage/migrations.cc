@@ -1,6 +1,7 @@
 #include "storage/migrations.h"
 
 #include <chrono>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <string_view>
@@ -72,10 +73,105 @@ absl::Status MovePlansToPlansFamily(const MigrationContext& ctx,
   return absl::OkStatus();
 }
 
+// 2 -> 3: every collection's per-document embedding keys of the docs
+// family (be32(collection) 'E' be32(ordinal), one row each) become blocks
+// of kBlockSize rows in the embeddings family. Idempotent: the blocks are
+// written block by block through ctx.db (a collection's embeddings can
+// exceed memory), each rebuilt whole from the docs keys, which stay until
+// the bump's batch deletes them (one DeleteRange per collection); a crash
+// before the bump leaves format 2 and the next open writes the same
+// blocks again. The blocks become durable with the bump's WAL sync.
+absl::Status MoveEmbeddingsToBlocks(const MigrationContext& ctx,
+                                    rocksdb::WriteBatch* batch,
+                                    std::string* summary) {
+  rocksdb::ReadOptions read;
+  read.fill_cache = false;
+  read.readahead_size = size_t{2} << 20;
+  std::unique_ptr<rocksdb::Iterator> records(
+      ctx.db->NewIterator(read, ctx.families.meta));
+  const std::string tag(1, kCollectionRecordTag);
+  uint64_t collections = 0, rows = 0, blocks = 0, bytes = 0;
+  for (records->Seek(tag); records->Valid() && records->key().starts_with(tag);
+       records->Next()) {
+    const std::string name(records->key().data() + 1,
+                           records->key().size() - 1);
+    CollectionRecord r;
+    if (!DecodeCollectionRecord(records->value().ToStringView(), &r)) {
+      return absl::DataLossError("bad record of collection '" + name + "'");
+    }
+    if (r.embedding_dimension == 0) continue;
+    ++collections;
+    const size_t row_bytes =
+        size_t{r.embedding_dimension} *
+        (r.embedding_type == static_cast<uint8_t>(EmbeddingType::kFloat16) ? 2
+                                                                           : 4);
+    const std::string lower =
+        DocKey(r.id, DocField::kEmbedding, 0).substr(0, 5);
+    std::string upper = lower;
+    upper.back() = static_cast<char>(DocField::kEmbedding) + 1;
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions scan = read;
+    scan.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(
+        ctx.db->NewIterator(scan, ctx.families.docs));
+    std::string block;
+    uint32_t current = UINT32_MAX;
+    auto flush = [&]() -> rocksdb::Status {
+      if (current == UINT32_MAX) return rocksdb::Status::OK();
+      ++blocks;
+      return ctx.db->Put(rocksdb::WriteOptions(), ctx.families.embeddings,
+                         EmbeddingBlockKey(r.id, current), block);
+    };
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      if (it->key().size() != 9 || it->value().size() != row_bytes) {
+        return absl::DataLossError(absl::StrFormat(
+            "collection '%s': embedding key \"%s\" holds %d bytes, want %d",
+            name, Escape(it->key().ToStringView()), it->value().size(),
+            row_bytes));
+      }
+      const uint32_t o = GetBig32(it->key().data() + 5);
+      const uint32_t b = o >> kBlockShift;
+      if (b != current) {
+        if (rocksdb::Status s = flush(); !s.ok()) {
+          return FromRocksDb(s, "writing an embedding block");
+        }
+        current = b;
+        block.clear();
+      }
+      const size_t offset = size_t{o - (b << kBlockShift)} * row_bytes;
+      if (block.size() < offset + row_bytes) block.resize(offset + row_bytes);
+      std::memcpy(block.data() + offset, it->value().data(), row_bytes);
+      ++rows;
+      bytes += row_bytes;
+    }
+    if (!it->status().ok()) {
+      return FromRocksDb(it->status(), "reading format 2 embeddings");
+    }
+    if (rocksdb::Status s = flush(); !s.ok()) {
+      return FromRocksDb(s, "writing an embedding block");
+    }
+    if (rocksdb::Status s = batch->DeleteRange(ctx.families.docs, lower, upper);
+        !s.ok()) {
+      return FromRocksDb(s, "deleting format 2 embeddings");
+    }
+  }
+  if (!records->status().ok()) {
+    return FromRocksDb(records->status(), "listing collections");
+  }
+  *summary = absl::StrFormat(
+      "%d collections, %d embeddings in %d blocks, %.1f MiB", collections, rows,
+      blocks, static_cast<double>(bytes) / (1 << 20));
+  return absl::OkStatus();
+}
+
 // The chain. Append the next step here (see migrations.h).
 constexpr Migration kMigrations[] = {
     {1, "move plans from the meta family to the plans family",
      MovePlansToPlansFamily},
+    {2,
+     "move embeddings from per-document keys to blocks of the embeddings "
+     "family",
+     MoveEmbeddingsToBlocks},
 };
 
 static_assert(std::size(kMigrations) == kFormatVersion - 1,

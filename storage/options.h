@@ -54,6 +54,15 @@ struct StoreOptions {
   // bulk ingest from stalling on flushes.
   size_t write_buffer_bytes = size_t{64} << 20;
 
+  // Memory all collections' embedding matrices may take together, in bytes
+  // (docs/operations.md, "Memory"). A matrix loads on first use (Nearest,
+  // the scorers, GetDocuments of embeddings); past the budget the least
+  // recently used collection's matrix is evicted, and a collection whose
+  // matrix alone exceeds it is RESOURCE_EXHAUSTED. 0 = no limit. The default,
+  // 8 GiB, leaves a 24 GiB machine room for as much in plans
+  // (max_plan_memory_bytes), the columns, RocksDB and the page cache.
+  uint64_t max_embedding_memory_bytes = uint64_t{8} << 30;
+
   // RocksDB background flush and compaction threads.
   int max_background_jobs = 2;
 

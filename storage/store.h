@@ -17,8 +17,10 @@
 // unclear.
 //
 // Layout (format.h): column blocks of 4,096 ordinals per column, with
-// sparse updates as Merge operands (block_merge.h); payloads and embeddings
-// one key per document.
+// sparse updates as Merge operands (block_merge.h); payloads one key per
+// document; embeddings in blocks of 4,096 rows (embedding_blocks.h), read
+// through a cached matrix per collection within
+// StoreOptions::max_embedding_memory_bytes.
 //
 // Documents. A document is addressed by its id and gets a dense uint32
 // ordinal on first insert, allocated in order and never reused.
@@ -243,9 +245,15 @@ class Store {
   // The collection's embeddings with a snapshot of its columns, for Nearest
   // and the scorers: rows o with matrix->present.Get(o) and
   // columns.columns().live.Get(o) are the live documents with an embedding
-  // (ordinals at or past matrix->num_rows have none yet). NOT_FOUND if the
-  // collection does not exist; FAILED_PRECONDITION if it holds no
-  // embeddings (embedding_dimension 0).
+  // (ordinals at or past matrix->num_rows have none yet). The matrix is
+  // loaded on first use and then kept up to date by writes; loading it may
+  // evict other collections' (least recently used first) to stay within
+  // StoreOptions::max_embedding_memory_bytes. NOT_FOUND if the collection
+  // does not exist; FAILED_PRECONDITION if it holds no embeddings
+  // (embedding_dimension 0); RESOURCE_EXHAUSTED, naming
+  // max_embedding_memory_bytes and the bytes needed, if its matrix alone
+  // exceeds the budget. Do not call it holding a snapshot of the same
+  // collection (it may take the collection's writer lock to load).
   virtual absl::StatusOr<EmbeddingsSnapshot> ReadEmbeddings(
       std::string_view collection) const = 0;
 

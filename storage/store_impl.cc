@@ -18,6 +18,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "spdlog/spdlog.h"
 #include "storage/block_merge.h"
+#include "storage/embedding_blocks.h"
 #include "storage/fault_injection_file_system.h"
 #include "storage/feedback_keys.h"
 #include "storage/migrations.h"
@@ -211,6 +212,20 @@ absl::Status StoreImpl::Init() {
   plans.enable_blob_files = true;
   plans.min_blob_size = 64 << 10;
   plans.blob_compression_type = rocksdb::kNoCompression;
+  // Embedding blocks: values of up to 4,096 rows (4 MiB at 256-d float32),
+  // written whole by a bulk ingest and changed by Merge operands of rows
+  // (embedding_blocks.h), read by a sequential scan when a collection's
+  // matrix loads. Every value goes to a blob file, so compaction moves only
+  // the small keys and never rewrites a block unless it folds Merge
+  // operands into it; garbage collection reclaims replaced blocks from the
+  // oldest blob files. Uncompressed: float cells do not compress.
+  rocksdb::ColumnFamilyOptions embeddings = family_options(4 << 10, false);
+  embeddings.merge_operator = NewEmbeddingMergeOperator();
+  embeddings.compression = rocksdb::kNoCompression;
+  embeddings.enable_blob_files = true;
+  embeddings.min_blob_size = 0;
+  embeddings.blob_compression_type = rocksdb::kNoCompression;
+  embeddings.enable_blob_garbage_collection = true;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, family_options(4 << 10, false)},
@@ -218,6 +233,7 @@ absl::Status StoreImpl::Init() {
       {kBlocksFamily, blocks},
       {kDocsFamily, docs},
       {kPlansFamily, plans},
+      {kEmbeddingsFamily, embeddings},
   };
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options_.data_dir,
@@ -226,7 +242,8 @@ absl::Status StoreImpl::Init() {
     return FromRocksDb(s, "opening the database in " + options_.data_dir);
   }
   db_.reset(db);
-  families_ = Families{handles_[1], handles_[2], handles_[3], handles_[4]};
+  families_ =
+      Families{handles_[1], handles_[2], handles_[3], handles_[4], handles_[5]};
   if (absl::Status st = CheckFormat(); !st.ok()) return st;
   return LoadCollections();
 }
@@ -641,7 +658,8 @@ CollectionInfo StoreImpl::InfoWithDisk(const Collection& c) const {
   opts.include_memtables = true;
   opts.include_files = true;
   opts.files_size_error_margin = 0.1;
-  for (rocksdb::ColumnFamilyHandle* cf : {families_.blocks, families_.docs}) {
+  for (rocksdb::ColumnFamilyHandle* cf :
+       {families_.blocks, families_.docs, families_.embeddings}) {
     uint64_t size = 0;
     if (db_->GetApproximateSizes(opts, cf, &range, 1, &size).ok()) {
       info.disk_bytes += size;
@@ -688,6 +706,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
   rocksdb::WriteBatch batch;
   batch.DeleteRange(families_.blocks, lower, upper);
   batch.DeleteRange(families_.docs, lower, upper);
+  batch.DeleteRange(families_.embeddings, lower, upper);
   batch.DeleteRange(families_.meta, CollectionMetaPrefix(c->id()),
                     CollectionMetaPrefix(c->id() + 1));
   batch.DeleteRange(families_.meta, FeedbackPrefix(c->id()),
@@ -700,6 +719,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
     return s;
   }
   c->MarkDropped();
+  ForgetEmbeddings(*c);
   {
     absl::MutexLock lock(&mu_);
     auto it = collections_.find(name);
@@ -707,7 +727,8 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
   }
   // Reclaim disk now: drop SST files wholly inside the deleted ranges (the
   // range tombstones already hide them; the rest goes at compaction).
-  for (rocksdb::ColumnFamilyHandle* cf : {families_.blocks, families_.docs}) {
+  for (rocksdb::ColumnFamilyHandle* cf :
+       {families_.blocks, families_.docs, families_.embeddings}) {
     rocksdb::Slice begin(lower), end(upper);
     rocksdb::Status s =
         rocksdb::DeleteFilesInRange(db_.get(), cf, &begin, &end);
@@ -722,7 +743,7 @@ absl::Status StoreImpl::DeleteCollection(std::string_view name) {
 template <typename Result, typename PrepareFn>
 absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
                                         PrepareFn&& prepare,
-                                        PendingUpsert* ticket) {
+                                        PendingUpsert* ticket, size_t reserve) {
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
   absl::MutexLock write_lock(&(*c)->write_mu());
@@ -730,7 +751,7 @@ absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
     return absl::NotFoundError(
         absl::StrFormat("collection '%s' not found", collection));
   }
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(reserve);
   PendingWrite pending;
   Result result;
   if (absl::Status s = prepare(**c, &batch, &pending, &result); !s.ok()) {
@@ -757,6 +778,7 @@ absl::StatusOr<Result> StoreImpl::Write(std::string_view collection,
     return s;
   }
   (*c)->Apply(pending, /*publish=*/true);
+  if ((*c)->EmbeddingsLoaded()) EnforceEmbeddingBudget();
   return result;
 }
 
@@ -771,10 +793,19 @@ absl::StatusOr<PendingUpsert> StoreImpl::StartUpsertDocuments(
         return c.PrepareUpsert(docs, limits_, families_, batch, pending,
                                result);
       },
-      &ticket);
+      &ticket, UpsertBatchBytes(docs));
   if (!r.ok()) return r.status();
   ticket.result_ = *std::move(r);
   return ticket;
+}
+
+size_t StoreImpl::UpsertBatchBytes(const DocumentBatch& docs) {
+  // The embeddings and payloads, plus the other columns' cells and the
+  // keys, generously.
+  size_t bytes = docs.embeddings.size() * sizeof(float) + docs.ids.size() * 96;
+  for (const auto& p : docs.payloads) bytes += p.has_value() ? p->size() : 0;
+  for (std::string_view id : docs.ids) bytes += id.size();
+  return bytes;
 }
 
 absl::StatusOr<UpsertResult> StoreImpl::FinishUpsertDocuments(
@@ -784,6 +815,7 @@ absl::StatusOr<UpsertResult> StoreImpl::FinishUpsertDocuments(
     if (absl::Status s = SyncWalTo(ticket.wal_ticket_); !s.ok()) return s;
     ticket.collection_->Publish(ticket.rows_, ticket.write_seq_,
                                 ticket.update_time_micros_);
+    if (ticket.collection_->EmbeddingsLoaded()) EnforceEmbeddingBudget();
   }
   return std::move(ticket.result_);
 }
@@ -938,6 +970,14 @@ absl::StatusOr<GetDocumentsResult> StoreImpl::GetDocuments(
     const GetDocumentsOptions& options) const {
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
+  if (options.embedding && (*c)->embedding_dimension() > 0) {
+    // Embeddings are read from the matrix, loaded on first use; a matrix
+    // over the budget is read block by block instead.
+    if (absl::Status s = LoadEmbeddings(*c);
+        !s.ok() && !absl::IsResourceExhausted(s)) {
+      return s;
+    }
+  }
   return (*c)->GetDocuments(db_.get(), families_, ids, ordinals, options);
 }
 
@@ -952,7 +992,133 @@ absl::StatusOr<EmbeddingsSnapshot> StoreImpl::ReadEmbeddings(
     std::string_view collection) const {
   absl::StatusOr<std::shared_ptr<Collection>> c = Find(collection);
   if (!c.ok()) return c.status();
-  return (*c)->ReadEmbeddings(db_.get(), families_);
+  if ((*c)->embedding_dimension() == 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "collection '%s' has no embeddings (embedding_dimension 0)",
+        collection));
+  }
+  // A concurrent load of another collection may evict this one between its
+  // load and the snapshot: try again a few times.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (std::optional<EmbeddingsSnapshot> snap = (*c)->SnapshotWithEmbeddings();
+        snap.has_value()) {
+      TouchEmbeddings(**c);
+      return *std::move(snap);
+    }
+    if (absl::Status s = LoadEmbeddings(*c); !s.ok()) return s;
+  }
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "collection '%s': its embeddings were evicted by other collections' "
+      "as soon as loaded; raise max_embedding_memory_bytes (%d bytes)",
+      collection, options_.max_embedding_memory_bytes));
+}
+
+absl::Status StoreImpl::LoadEmbeddings(
+    const std::shared_ptr<Collection>& c) const {
+  if (c->EmbeddingsLoaded()) return absl::OkStatus();
+  absl::MutexLock write_lock(&c->write_mu());
+  if (c->dropped()) {
+    return absl::NotFoundError(
+        absl::StrFormat("collection '%s' not found", c->name()));
+  }
+  if (c->EmbeddingsLoaded()) return absl::OkStatus();
+  const uint64_t budget = options_.max_embedding_memory_bytes;
+  const uint64_t needed = c->EstimateEmbeddingBytes();
+  if (budget > 0 && needed > budget) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "collection '%s': its embeddings need %d bytes in memory, more than "
+        "max_embedding_memory_bytes (%d bytes) allows; raise it",
+        c->name(), needed, budget));
+  }
+  // Make room first: evict the least recently used matrices until this one
+  // fits, and reserve its bytes so that concurrent loads count it.
+  std::vector<std::shared_ptr<Collection>> victims;
+  {
+    absl::MutexLock lock(&cache_mu_);
+    victims = PickVictimsLocked(needed);
+    reserved_embedding_bytes_ += needed;
+  }
+  for (const auto& v : victims) v->DropEmbeddings();
+  absl::Status s;
+  const auto start = std::chrono::steady_clock::now();
+  if (c->HasHiddenRows()) {
+    // Appends applied but waiting for their WAL sync: sync now and publish
+    // them, so that the matrix loads what readers see.
+    // (A read that syncs the WAL: the store's logical state is unchanged.)
+    StoreImpl* self = const_cast<StoreImpl*>(this);
+    s = self->SyncWalTo(self->NoteUnsyncedWrite());
+    if (s.ok()) c->PublishAll();
+  }
+  if (s.ok()) s = c->LoadEmbeddings(db_.get(), families_);
+  {
+    absl::MutexLock lock(&cache_mu_);
+    reserved_embedding_bytes_ -= needed;
+    if (s.ok()) {
+      cached_embeddings_[c->id()] = CachedEmbeddings{c, ++embedding_clock_};
+    }
+  }
+  if (!s.ok()) return s;
+  spdlog::info(
+      "storage: loaded the embeddings of '{}' ({} bytes in memory) in {} ms",
+      c->name(), c->embedding_memory_bytes(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count());
+  EnforceEmbeddingBudget();
+  return absl::OkStatus();
+}
+
+std::vector<std::shared_ptr<Collection>> StoreImpl::PickVictimsLocked(
+    uint64_t extra) const {
+  std::vector<std::shared_ptr<Collection>> victims;
+  const uint64_t budget = options_.max_embedding_memory_bytes;
+  if (budget == 0) return victims;
+  uint64_t total = reserved_embedding_bytes_ + extra;
+  for (const auto& [id, entry] : cached_embeddings_) {
+    if (std::shared_ptr<Collection> c = entry.collection.lock()) {
+      total += c->embedding_memory_bytes();
+    }
+  }
+  while (total > budget && !cached_embeddings_.empty()) {
+    auto oldest = cached_embeddings_.begin();
+    for (auto it = cached_embeddings_.begin(); it != cached_embeddings_.end();
+         ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    if (std::shared_ptr<Collection> c = oldest->second.collection.lock()) {
+      total -= std::min(total, c->embedding_memory_bytes());
+      spdlog::info(
+          "storage: evicting the embeddings of '{}' ({} bytes) to stay within "
+          "max_embedding_memory_bytes ({} bytes)",
+          c->name(), c->embedding_memory_bytes(), budget);
+      victims.push_back(std::move(c));
+    }
+    cached_embeddings_.erase(oldest);
+  }
+  return victims;
+}
+
+void StoreImpl::EnforceEmbeddingBudget() const {
+  std::vector<std::shared_ptr<Collection>> victims;
+  {
+    absl::MutexLock lock(&cache_mu_);
+    victims = PickVictimsLocked(0);
+  }
+  for (const auto& v : victims) v->DropEmbeddings();
+}
+
+void StoreImpl::TouchEmbeddings(const Collection& c) const {
+  absl::MutexLock lock(&cache_mu_);
+  auto it = cached_embeddings_.find(c.id());
+  if (it != cached_embeddings_.end()) it->second.last_use = ++embedding_clock_;
+}
+
+void StoreImpl::ForgetEmbeddings(Collection& c) const {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    cached_embeddings_.erase(c.id());
+  }
+  c.DropEmbeddings();
 }
 
 absl::StatusOr<PayloadHashes> StoreImpl::ReadPayloadHashes(
@@ -1037,6 +1203,14 @@ StoreStats StoreImpl::GetStats() const {
   st.flush_write_bytes =
       statistics_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
   st.wal_syncs = statistics_->getTickerCount(rocksdb::WAL_FILE_SYNCED);
+  st.embedding_memory_budget_bytes = options_.max_embedding_memory_bytes;
+  absl::MutexLock lock(&cache_mu_);
+  for (const auto& [id, entry] : cached_embeddings_) {
+    if (std::shared_ptr<Collection> c = entry.collection.lock()) {
+      st.embedding_memory_bytes += c->embedding_memory_bytes();
+      ++st.embedding_matrices;
+    }
+  }
   return st;
 }
 

@@ -93,8 +93,12 @@ class StoreImpl final : public Store {
   // an append-only write is committed without a WAL sync and applied
   // hidden, and `pending` says what FinishUpsertDocuments must wait for.
   template <typename Result, typename PrepareFn>
+  // `reserve`: the batch's expected bytes, allocated up front (a large
+  // batch that grows copies itself again and again).
   absl::StatusOr<Result> Write(std::string_view collection, PrepareFn&& prepare,
-                               PendingUpsert* pending);
+                               PendingUpsert* pending, size_t reserve = 0);
+  // About the bytes an upsert's WriteBatch takes.
+  static size_t UpsertBatchBytes(const DocumentBatch& docs);
   // Writes `batch`, syncing the WAL first if `sync`; after a failed write,
   // first tries to resume RocksDB (a full disk that has space again).
   absl::Status Commit(rocksdb::WriteBatch* batch, bool sync,
@@ -121,6 +125,26 @@ class StoreImpl final : public Store {
   // (FAILED_PRECONDITION) and data without a version (DATA_LOSS).
   absl::Status CheckFormat();
   absl::Status LoadCollections() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ---- The embedding matrix cache (docs/architecture.md, "Embeddings") --
+  // Loads the collection's matrix unless it is loaded, evicting the least
+  // recently used others to stay within max_embedding_memory_bytes;
+  // RESOURCE_EXHAUSTED if it alone does not fit.
+  absl::Status LoadEmbeddings(const std::shared_ptr<Collection>& c) const
+      ABSL_LOCKS_EXCLUDED(cache_mu_);
+  // Removes least recently used matrices from the cache until the cached
+  // ones, the reserved bytes and `extra` fit the budget; returns them, for
+  // the caller to drop once cache_mu_ is released.
+  std::vector<std::shared_ptr<Collection>> PickVictimsLocked(
+      uint64_t extra) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mu_);
+  // Evicts matrices while the cached ones exceed the budget (after a write
+  // grew one).
+  void EnforceEmbeddingBudget() const ABSL_LOCKS_EXCLUDED(cache_mu_);
+  // Marks the collection's matrix most recently used.
+  void TouchEmbeddings(const Collection& c) const
+      ABSL_LOCKS_EXCLUDED(cache_mu_);
+  // Drops the collection's matrix and its cache entry (DeleteCollection).
+  void ForgetEmbeddings(Collection& c) const ABSL_LOCKS_EXCLUDED(cache_mu_);
 
   // ---- Constant after Init ----
   const StoreOptions options_;
@@ -155,6 +179,20 @@ class StoreImpl final : public Store {
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_
       ABSL_GUARDED_BY(mu_);
   uint32_t next_collection_id_ ABSL_GUARDED_BY(mu_) = 1;
+
+  // The collections whose embedding matrix is loaded, by id, with their
+  // last use. A leaf lock: no other lock is taken while it is held (a
+  // victim's matrix is dropped after it is released).
+  struct CachedEmbeddings {
+    std::weak_ptr<Collection> collection;
+    uint64_t last_use = 0;
+  };
+  mutable absl::Mutex cache_mu_;
+  mutable std::map<uint32_t, CachedEmbeddings> cached_embeddings_
+      ABSL_GUARDED_BY(cache_mu_);
+  mutable uint64_t embedding_clock_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  // Bytes of matrices being loaded, counted against the budget.
+  mutable uint64_t reserved_embedding_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };
 
 }  // namespace winnow::storage::internal

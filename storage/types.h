@@ -314,6 +314,11 @@ struct StoreStats {
   uint64_t flush_write_bytes = 0;
   // WAL fsyncs.
   uint64_t wal_syncs = 0;
+  // Embedding matrices in memory (docs/architecture.md, "Embeddings"): the
+  // bytes they take, how many, and StoreOptions::max_embedding_memory_bytes.
+  uint64_t embedding_memory_bytes = 0;
+  uint64_t embedding_matrices = 0;
+  uint64_t embedding_memory_budget_bytes = 0;
 };
 
 }  // namespace winnow::storage

@@ -241,10 +241,11 @@ class Postgres:
         return total
 
 
-def pg_copy_buffer(w):
-    """The whole table in PostgreSQL's binary COPY format."""
+def pg_copy_buffer(w, emb=None):
+    """The whole table in PostgreSQL's binary COPY format; with `emb` (N x
+    dim float32), a seventh column, emb real[]."""
     n = w["n"]
-    dt = np.dtype([
+    fields = [
         ("nf", ">i2"),
         ("l0", ">i4"), ("id", "S11"),
         ("l1", ">i4"), ("domain", "S2"),
@@ -252,9 +253,14 @@ def pg_copy_buffer(w):
         ("l3", ">i4"), ("quality", ">f4"),
         ("l4", ">i4"), ("perplexity", ">f4"),
         ("l5", ">i4"), ("edu", ">f4"),
-    ])
-    rows = np.empty(n, dtype=dt)
-    rows["nf"] = 6
+    ]
+    if emb is not None:
+        # The array: ndim, has-null, element type (float4), size, lower
+        # bound, then (length 4, value) per element.
+        dim = emb.shape[1]
+        fields += [("l6", ">i4"), ("ahdr", ">i4", (5,)), ("cells", ">i4", (2 * dim,))]
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["nf"] = 6 if emb is None else 7
     rows["l0"] = 11
     rows["id"] = w["ids"]
     rows["l1"] = 2
@@ -264,6 +270,11 @@ def pg_copy_buffer(w):
     for i, name in ((3, "quality"), (4, "perplexity"), (5, "edu")):
         rows[f"l{i}"] = 4
         rows[name] = w[name]
+    if emb is not None:
+        rows["l6"] = 20 + 8 * dim
+        rows["ahdr"] = np.array([1, 0, 700, dim, 1], dtype=">i4")
+        rows["cells"][:, 0::2] = 4
+        rows["cells"][:, 1::2] = emb.astype(">f4").view(">i4")
     header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
     return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
 
@@ -757,6 +768,112 @@ def bench_nearest(w, args, res, tmp, data):
     return nearest.bench_nearest(w, args, res, tmp, data, start, client, check, log)
 
 
+# --------------------------------------------------------------------------
+# Embeddings (--embeddings): import with 256-d embeddings, against
+# PostgreSQL's binary COPY + primary key with an `emb real[]` column and the
+# disk's sequential write bandwidth, measured in the same run.
+
+EMB_IMPORT = "import with embeddings (durable)"
+EMB_LOAD = "load the embedding matrix (first read)"
+
+
+def make_embeddings(n, dim, seed):
+    rng = np.random.Generator(np.random.PCG64(seed + 1))
+    return rng.standard_normal((n, dim), dtype=np.float32)
+
+
+def disk_write_seconds(tmp, data, reps, warmup):
+    """Sequential write of `data` to a new file in tmp, then fdatasync."""
+    path = os.path.join(tmp, "disk-bandwidth")
+    view = memoryview(data)
+    chunk = 8 << 20
+    secs = []
+    for r in range(-warmup, reps):
+        t0 = time.perf_counter()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for off in range(0, len(view), chunk):
+                os.write(fd, view[off:off + chunk])
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        s = time.perf_counter() - t0
+        os.unlink(path)
+        if r >= 0:
+            secs.append(s)
+    return secs
+
+
+def bench_embeddings(w, args, res, tmp, data, systems):
+    n, dim = w["n"], args.emb_dim
+    t0 = time.time()
+    emb = make_embeddings(n, dim, args.seed)
+    emb.tofile(os.path.join(data, "emb.f32"))
+    log(f"{n} x {dim} embeddings generated in {time.time() - t0:.1f} s")
+    raw = emb.nbytes
+    secs = disk_write_seconds(tmp, emb.data.cast("B"), args.reps, args.warmup)
+    res.add(EMB_IMPORT, "disk sequential write", "docs/s", [n / s for s in secs],
+            f"{raw / 2**20:.0f} MiB of cells, fdatasync; median "
+            f"{raw / statistics.median(secs) / 2**20:.0f} MiB/s")
+    if "winnow" in systems:
+        secs, load_s, warm_s, memory = [], [], [], 0
+        for r in range(-args.warmup, args.reps):
+            server = Winnowd(args.winnowd, tmp, True)
+            server.start()
+            try:
+                extra = ("--emb-dim", str(dim), "--collection", "bench_emb")
+                out = run_client(args.client, server.target, data, ["ingest_emb"],
+                                 args, w["k"], extra=extra)["ingest_emb"]
+                check("Winnow ingest with embeddings", out["result"], n)
+                got = run_client(args.client, server.target, data, ["load_emb"],
+                                 args, w["k"], extra=extra)["load_emb"]
+            finally:
+                server.stop()
+            if r >= 0:
+                secs.append(out["seconds"][0])
+                load_s.append(got["seconds"][0])
+                warm_s.append(got["seconds"][1])
+                memory = got["result"]
+        res.add(EMB_IMPORT, "Winnow", "docs/s", [n / s for s in secs],
+                f"{raw / statistics.median(secs) / 2**20:.0f} MiB/s of cells")
+        res.add(EMB_LOAD, "Winnow", "ms", [s * 1e3 for s in load_s],
+                f"{raw / statistics.median(load_s) / 2**30:.2f} GiB/s of cells; a "
+                f"second read {statistics.median(warm_s) * 1e3:.2f} ms; collection "
+                f"memory_bytes {memory / raw:.3f}x the cells (columns included)")
+    if "postgres" in systems:
+        pg = Postgres(tmp, args.pg_shared_buffers)
+        pg.start()
+        try:
+            buf = pg_copy_buffer(w, emb)
+            conn = pg.conn
+            total_s = []
+            for r in range(-args.warmup, args.reps):
+                with conn.cursor() as c:
+                    c.execute("DROP TABLE IF EXISTS docs_emb")
+                conn.autocommit = False
+                t0 = time.perf_counter()
+                with conn.cursor() as c:
+                    c.execute("SET LOCAL synchronous_commit = on")
+                    c.execute("CREATE TABLE docs_emb (id text, domain text, length int4, "
+                              "quality real, perplexity real, edu real, emb real[])")
+                    c.copy_expert("COPY docs_emb FROM STDIN (FORMAT binary)",
+                                  io.BytesIO(buf))
+                    c.execute("ALTER TABLE docs_emb ADD PRIMARY KEY (id)")
+                conn.commit()
+                conn.autocommit = True
+                if r >= 0:
+                    total_s.append(time.perf_counter() - t0)
+            with conn.cursor() as c:
+                c.execute("SELECT count(*), array_length(emb, 1) FROM docs_emb "
+                          "GROUP BY 2")
+                check("PostgreSQL rows with embeddings", c.fetchall(), [(n, dim)])
+                c.execute("DROP TABLE docs_emb")
+            del buf
+            res.add(EMB_IMPORT, "PostgreSQL COPY+PK", "docs/s", [n / s for s in total_s])
+        finally:
+            pg.stop()
+
+
 CHECK_FAILURES = []
 
 
@@ -784,6 +901,7 @@ TARGETS = [
     ("GetScores 1 id/call", "PostgreSQL prepared", 1.0),
     (STREAM_LOCKSTEP, "PostgreSQL prepared", 1.0),
     ("PutScores 100k", "PostgreSQL UPDATE FROM unnest", 8.0),
+    (EMB_IMPORT, "PostgreSQL COPY+PK", 2.0),
 ]
 ABSOLUTE = {
     ("GetScores batches of 1,000", "Winnow"): (">=", 1e6, "ids/s"),
@@ -874,6 +992,12 @@ def main():
     ap.add_argument("--pg-shared-buffers", default="4GB")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds for the whole run")
     ap.add_argument("--systems", default="winnow,echo,postgres,redis,numpy")
+    ap.add_argument("--embeddings", action="store_true",
+                    help="also import N documents with --emb-dim float32 embeddings "
+                         "(Winnow, PostgreSQL emb real[], the disk's write bandwidth)")
+    ap.add_argument("--emb-dim", type=int, default=256)
+    ap.add_argument("--embeddings-only", action="store_true",
+                    help="run only the --embeddings rows")
     ap.add_argument("--keep-plans", action="store_true",
                     help="keep every timed Sample's plan alive (RSS after queries "
                          "then includes the run's plans)")
@@ -891,6 +1015,7 @@ def main():
     if args.single_lookups is None:
         args.single_lookups = min(10_000, args.n // 10)
     systems = set(args.systems.split(","))
+    args.embeddings = args.embeddings or args.embeddings_only
     if args.echo is None:
         args.echo = os.path.join(os.path.dirname(args.client), "winnow_bench_echo")
 
@@ -917,28 +1042,31 @@ def main():
     res = Results()
     versions = {}
     pg = rd = None
+    main_systems = set() if args.embeddings_only else systems
     try:
-        if "winnow" in systems:
+        if "winnow" in main_systems:
             bench_winnow(w, args, res, tmp, data)
-        if "echo" in systems:
+        if "echo" in main_systems:
             bench_echo(w, args, res, data)
-        if "postgres" in systems:
+        if "postgres" in main_systems:
             pg = Postgres(tmp, args.pg_shared_buffers)
             pg.start()
             versions["postgres"] = pg.version
             bench_postgres(pg, w, args, res)
             pg.stop()
-        if "redis" in systems:
+        if "redis" in main_systems:
             rd = Redis(tmp)
             rd.start()
             versions["redis"] = rd.version
             bench_redis(rd, w, args, res, tmp)
             rd.stop()
-        if "numpy" in systems:
+        if "numpy" in main_systems:
             versions["numpy"] = np.__version__
             bench_numpy(w, args, res)
         if args.nearest:
             versions["faiss"] = bench_nearest(w, args, res, tmp, data)
+        if args.embeddings:
+            bench_embeddings(w, args, res, tmp, data, systems)
     finally:
         signal.alarm(0)
         if pg:
@@ -960,9 +1088,12 @@ def main():
     print()
     print(table)
     print()
+    for r in res.rows:
+        if r.get("note") and r["op"] in (EMB_IMPORT, EMB_LOAD):
+            print(f"{r['op']}, {r['system']}: {r['note']}")
     missed = [r for r in res.rows if r.get("status") == "MISSED"]
     met = [r for r in res.rows if r.get("status") == "met"]
-    print("not measured: ingest with embeddings, k-means, SemDeDup and kNN (no server-side")
+    print("not measured: k-means, SemDeDup and kNN (no server-side")
     print("  k-means in Winnow yet; issue 4 leaves them out), so FAISS is not run; Redis has no")
     print("  weighted sample; numpy is in-process (no ingest, lookups or durable updates).")
     if args.nearest:

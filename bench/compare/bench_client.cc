@@ -20,6 +20,13 @@
 // same lookups on one GetScoresStream, --stream-window of them unanswered
 // at most (1: lock-step).
 //   update.u32 / update.f32   the score updates: ordinals and new quality
+//   emb.f32        N x --emb-dim float32 embeddings (ingest_emb only)
+//
+// ingest_emb ingests the workload with embeddings into a collection of
+// --emb-dim float32 embeddings (--collection, default "bench_emb");
+// load_emb then times the first GetDocuments that asks for an embedding
+// (it loads the collection's matrix) and a second one, and reports the
+// collection's memory_bytes as its result.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -75,6 +82,8 @@ struct Args {
   // Keep every timed Sample's plan alive (for the RSS of a run's plans)
   // instead of deleting it after each repetition.
   bool keep_plans = false;
+  // Embedding dimension of ingest_emb and load_emb.
+  int emb_dim = 256;
 };
 
 struct Workload {
@@ -106,17 +115,16 @@ Workload Load(const std::string& dir) {
   return w;
 }
 
-void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
-  winnow::v1::CreateCollectionRequest create;
-  create.mutable_collection()->set_name(args.collection);
-  Check(client.CreateCollection(create).status(), "CreateCollection");
-
+// The workload's documents in UpsertDocuments requests of `batch`
+// documents, with `emb` (N x dim) as their embeddings when given.
+std::vector<winnow::v1::UpsertDocumentsRequest> MakeBatches(
+    const Args& args, const Workload& w, uint32_t batch,
+    const std::vector<float>* emb, size_t dim) {
   static const char* kDomains[] = {"d0", "d1", "d2", "d3",
                                    "d4", "d5", "d6", "d7"};
   std::vector<winnow::v1::UpsertDocumentsRequest> batches;
-  for (uint32_t begin = 0; begin < w.n; begin += args.ingest_batch) {
-    const uint32_t end = std::min<uint32_t>(
-        w.n, begin + static_cast<uint32_t>(args.ingest_batch));
+  for (uint32_t begin = 0; begin < w.n; begin += batch) {
+    const uint32_t end = std::min<uint32_t>(w.n, begin + batch);
     winnow::v1::UpsertDocumentsRequest& b = batches.emplace_back();
     b.set_collection(args.collection);
     winnow::v1::DocumentColumns* c = b.mutable_columns();
@@ -136,8 +144,23 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
     add_score("quality", w.quality);
     add_score("perplexity", w.perplexity);
     add_score("edu", w.edu);
+    if (emb != nullptr) {
+      c->mutable_embeddings()->Assign(emb->begin() + size_t{begin} * dim,
+                                      emb->begin() + size_t{end} * dim);
+    }
   }
+  return batches;
+}
 
+// Creates the collection, then sends `batches` on one stream, --in-flight
+// unacknowledged at most, and prints the time to the last acknowledgement.
+void SendBatches(const Args& args, const std::string& op, int embedding_dim,
+                 std::vector<winnow::v1::UpsertDocumentsRequest> batches,
+                 winnow::Client& client) {
+  winnow::v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name(args.collection);
+  create.mutable_collection()->set_embedding_dimension(embedding_dim);
+  Check(client.CreateCollection(create).status(), "CreateCollection");
   winnow::WriterOptions options;
   options.max_in_flight = args.in_flight;
   const Clock::time_point start = Clock::now();
@@ -146,7 +169,57 @@ void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
   for (auto& b : batches) Check(writer.Write(std::move(b)), "Write");
   Check(writer.Close(), "Close");
   const double s = Seconds(start);
-  Print("ingest", {s}, writer.stats().documents_acked);
+  Print(op, {s}, writer.stats().documents_acked);
+}
+
+void Ingest(const Args& args, const Workload& w, winnow::Client& client) {
+  SendBatches(args, "ingest", 0,
+              MakeBatches(args, w, static_cast<uint32_t>(args.ingest_batch),
+                          nullptr, 0),
+              client);
+}
+
+// The workload with embeddings, in batches of --ingest-batch documents
+// (capped so that a request stays under 48 MiB).
+void IngestEmbeddings(const Args& args, const Workload& w,
+                      winnow::Client& client) {
+  const std::vector<float> emb = ReadFile<float>(args.data + "/emb.f32");
+  const size_t dim = static_cast<size_t>(args.emb_dim);
+  if (emb.size() != size_t{w.n} * dim) {
+    Die("emb.f32 holds " + std::to_string(emb.size()) + " floats, want " +
+        std::to_string(size_t{w.n} * dim));
+  }
+  const uint32_t batch = static_cast<uint32_t>(std::min<size_t>(
+      args.ingest_batch, (size_t{48} << 20) / (dim * sizeof(float) + 64)));
+  SendBatches(args, "ingest_emb", args.emb_dim,
+              MakeBatches(args, w, batch, &emb, dim), client);
+}
+
+// The first embedding read after an ingest loads the matrix: its time, then
+// a second read's; the result is the collection's memory_bytes.
+void LoadEmbeddings(const Args& args, winnow::Client& client) {
+  winnow::v1::GetDocumentsRequest request;
+  request.set_collection(args.collection);
+  request.add_ids(Id(0));
+  request.mutable_read_mask()->add_paths("embedding");
+  std::vector<double> seconds;
+  for (int i = 0; i < 2; ++i) {
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<winnow::v1::GetDocumentsResponse> r =
+        client.GetDocuments(request);
+    seconds.push_back(Seconds(start));
+    Check(r.status(), "GetDocuments");
+    if (r->documents_size() != 1 ||
+        r->documents(0).embedding_size() != args.emb_dim) {
+      Die("GetDocuments returned no embedding");
+    }
+  }
+  winnow::v1::GetCollectionRequest get;
+  get.set_name(args.collection);
+  absl::StatusOr<winnow::v1::GetCollectionResponse> c =
+      client.GetCollection(get);
+  Check(c.status(), "GetCollection");
+  Print("load_emb", seconds, c->collection().stats().memory_bytes());
 }
 
 int64_t Count(const Args& args, winnow::Client& client) {
@@ -462,6 +535,8 @@ int main(int argc, char** argv) {
       args.seed = std::atoll(value().c_str());
     else if (a == "--keep-plans")
       args.keep_plans = true;
+    else if (a == "--emb-dim")
+      args.emb_dim = std::atoi(value().c_str());
     else
       Die("unknown flag " + a);
   }
@@ -478,6 +553,10 @@ int main(int argc, char** argv) {
   for (const std::string& op : args.ops) {
     if (op == "ingest") {
       Ingest(args, w, *client);
+    } else if (op == "ingest_emb") {
+      IngestEmbeddings(args, w, *client);
+    } else if (op == "load_emb") {
+      LoadEmbeddings(args, *client);
     } else if (op == "count") {
       Repeat(args, op, [&](int) { return Count(args, *client); });
     } else if (op == "filter_ids") {

@@ -103,6 +103,8 @@ TEST(MetricsTest, DataPlaneApiFeedsTheDeclaredMetrics) {
   for (const char* family :
        {"winnow_sample_batch_padding_ratio histogram", "winnow_plans gauge",
         "winnow_plan_memory_bytes gauge", "winnow_rocksdb_live_sst_bytes gauge",
+        "winnow_embedding_memory_bytes gauge",
+        "winnow_embedding_matrices gauge",
         "winnow_rocksdb_pending_compaction_bytes gauge",
         "winnow_rocksdb_write_stall_seconds_total counter",
         "winnow_rocksdb_block_cache_hits_total counter",

@@ -401,7 +401,8 @@ TEST(FeedbackStoreTest, AUserScoreUnderAReservedNameBlocksReports) {
         {internal::kMetaFamily, {}},
         {internal::kBlocksFamily, {}},
         {internal::kDocsFamily, {}},
-        {internal::kPlansFamily, {}}};
+        {internal::kPlansFamily, {}},
+        {internal::kEmbeddingsFamily, {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(db_options, options.data_dir, families,

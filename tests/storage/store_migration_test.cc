@@ -22,10 +22,13 @@
 #include <set>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "rocksdb/db.h"
+#include "storage/embedding_blocks.h"
+#include "storage/float16.h"
 #include "storage/format.h"
 #include "storage/migrations.h"
 #include "storage/power_loss_model.h"
@@ -55,6 +58,8 @@ struct RawState {
   std::set<std::string> plan_markers;
   std::map<std::string, std::string> other_meta;  // every other meta key
   uint64_t sequence = 0;  // the database's last sequence number
+  bool has_embeddings_family = false;
+  uint64_t format2_embeddings = 0;  // per-document embedding keys in docs
 };
 
 RawState ReadRaw(const std::string& dir) {
@@ -92,6 +97,13 @@ RawState ReadRaw(const std::string& dir) {
           st.other_meta[key] = it->value().ToString();
         }
       }
+    } else if (names[i] == "docs") {
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        st.format2_embeddings +=
+            it->key().size() == 9 && it->key()[4] == 'E' ? 1 : 0;
+      }
+    } else if (names[i] == "embeddings") {
+      st.has_embeddings_family = true;
     } else if (names[i] == "plans") {
       st.has_plans_family = true;
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -210,7 +222,8 @@ bool WriteMeta(const std::string& dir,
       {"meta", {}},
       {"blocks", {}},
       {"docs", {}},
-      {"plans", {}}};
+      {"plans", {}},
+      {"embeddings", {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
@@ -313,68 +326,95 @@ TEST(StoreMigrationTest, LargePlansMoveIntoBlobFilesAndCheckpointsCarryThem) {
             absl::StatusCode::kNotFound);
 }
 
-// Migrates a copy of the format 1 directory `source` with the power cut at
-// each mutating file operation of the open in turn, until an open needs
-// fewer: whatever the disk keeps is wholly format 1 or wholly format 2,
-// and the next open completes the migration.
-void ExpectPowerCutsLeaveOneWholeFormat(const std::string& source) {
+// What CutPowerThroughOpen saw.
+struct PowerCuts {
+  // The mutating file operations an open without a cut took.
+  int operations = 0;
+  // How many cuts left the directory at each format version.
+  std::map<uint32_t, int> kept_at;
+  bool completed = false;
+};
+
+// Opens a copy of `source` with the power cut at each mutating file
+// operation of the open in turn, until an open needs fewer. After each cut,
+// `check_kept` checks what the disk kept (read raw), and `serves` the store
+// opened again from it.
+PowerCuts CutPowerThroughOpen(
+    const std::string& source, size_t write_buffer_bytes,
+    const std::function<void(const RawState&)>& check_kept,
+    const std::function<void(Store&)>& serves) {
+  PowerCuts result;
   TempDir dir(DiskBase());
   const std::string root = dir.path() + "/disk";
   fs::create_directories(root);
   auto disk = std::make_shared<PowerLossModel>(root);
   StoreOptions options = TestOptions(root);
   options.power_loss = disk;
-  // Smaller than the plans, so the migration's write is flushed (into blob
-  // files) while the power may still be cut.
-  options.write_buffer_bytes = 256 << 10;
-  CopyDir(source, options.data_dir);
-  const RawState format1 = ReadRaw(options.data_dir);
-  ASSERT_EQ(format1.version, 1u);
-  int cut_at_format1 = 0, cut_at_format2 = 0;
-  bool completed = false;
+  // Small, so the migration's writes are flushed (into blob files) while
+  // the power may still be cut.
+  options.write_buffer_bytes = write_buffer_bytes;
   uint64_t cut = 1;
-  for (; cut < 400 && !completed; ++cut) {
+  for (; cut < 600 && !result.completed; ++cut) {
     SCOPED_TRACE("power cut at mutating operation " + std::to_string(cut));
     fs::remove_all(options.data_dir);
     CopyDir(source, options.data_dir);
-    ASSERT_TRUE(disk->Reset().ok());
+    EXPECT_TRUE(disk->Reset().ok());
     disk->CutPowerAfter(cut);
     {
       absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(options);
       if (s.ok() && disk->powered()) {
-        completed = true;  // the migration needs fewer operations
+        result.completed = true;  // the migration needs fewer operations
       } else {
-        ASSERT_FALSE(disk->powered()) << "open failed: " << s.status();
+        EXPECT_FALSE(disk->powered()) << "open failed: " << s.status();
       }
       disk->CutPower();
     }
-    ASSERT_TRUE(disk->PowerCycle().ok());
-    // Wholly format 1 or wholly format 2, whatever the disk kept.
+    EXPECT_TRUE(disk->PowerCycle().ok());
     const RawState kept = ReadRaw(options.data_dir);
-    if (kept.version == 1) {
-      ++cut_at_format1;
-      EXPECT_EQ(kept.format1_plans, format1.format1_plans);
-      EXPECT_TRUE(kept.plans.empty());
-    } else {
-      cut_at_format2 += !completed;
-      EXPECT_EQ(kept.version, kFormatVersion);
-      EXPECT_TRUE(kept.format1_plans.empty());
-      EXPECT_EQ(kept.plans, format1.format1_plans);
-    }
-    EXPECT_EQ(kept.other_meta, format1.other_meta);
+    if (!result.completed) ++result.kept_at[kept.version];
+    check_kept(kept);
     std::unique_ptr<Store> store = OpenOrDie(options);
-    ASSERT_NE(store, nullptr);
-    ExpectServes(*store, format1.format1_plans);
-    if (::testing::Test::HasFailure()) return;
+    EXPECT_NE(store, nullptr);
+    if (store != nullptr) serves(*store);
+    if (::testing::Test::HasFailure()) break;
   }
-  EXPECT_TRUE(completed);
-  EXPECT_GT(cut_at_format1, 0);
+  EXPECT_TRUE(result.completed);
+  result.operations = static_cast<int>(cut - 2);
+  return result;
+}
+
+// Migrates a copy of the format 1 directory `source` with the power cut at
+// each mutating file operation of the open in turn: whatever the disk keeps
+// is wholly format 1 or wholly a later format, and the next open completes
+// the migration.
+void ExpectPowerCutsLeaveOneWholeFormat(const std::string& source) {
+  const RawState format1 = ReadRaw(source);
+  ASSERT_EQ(format1.version, 1u);
+  const PowerCuts cuts = CutPowerThroughOpen(
+      source, 256 << 10,
+      [&](const RawState& kept) {
+        if (kept.version == 1) {
+          EXPECT_EQ(kept.format1_plans, format1.format1_plans);
+          EXPECT_TRUE(kept.plans.empty());
+        } else {
+          // Format 2 (the first step done), or the last format.
+          EXPECT_GE(kept.version, 2u);
+          EXPECT_LE(kept.version, kFormatVersion);
+          EXPECT_TRUE(kept.format1_plans.empty());
+          EXPECT_EQ(kept.plans, format1.format1_plans);
+        }
+        EXPECT_EQ(kept.other_meta, format1.other_meta);
+      },
+      [&](Store& store) { ExpectServes(store, format1.format1_plans); });
+  EXPECT_GT(cuts.kept_at.count(1), 0u);
   std::printf(
       "migration power cuts (%s): the open took %d mutating operations; a "
-      "cut at each earlier one left format 1 %d times and format %d %d "
+      "cut at each earlier one left format 1 %d times, 2 %d times and 3 %d "
       "times\n",
-      source.c_str(), static_cast<int>(cut - 2), cut_at_format1, kFormatVersion,
-      cut_at_format2);
+      source.c_str(), cuts.operations,
+      cuts.kept_at.count(1) ? cuts.kept_at.at(1) : 0,
+      cuts.kept_at.count(2) ? cuts.kept_at.at(2) : 0,
+      cuts.kept_at.count(3) ? cuts.kept_at.at(3) : 0);
 }
 
 TEST(StoreMigrationTest, PowerCutAnywhereInTheMigrationLeavesOneWholeFormat) {
@@ -472,6 +512,220 @@ TEST(StoreMigrationTest, PlansWhoseIdsPrefixEachOtherStayApart) {
   });
   ExpectServes(*store, all);
   EXPECT_EQ(store->ListPlanEntries("meta").size(), 5u);
+}
+
+// ---- Format 2 -> 3: embeddings from per-document keys into blocks ----
+
+// ordinal -> the embedding as stored (float16 rounded), for documents that
+// have one.
+using Embeddings = std::map<uint32_t, std::vector<float>>;
+
+// Writes collections "f32" (dim 12) and "f16" (dim 8, float16) through the
+// Store, 5,000 documents each (two blocks) with replaces, deletes and
+// documents without embeddings; returns what each holds.
+std::map<std::string, Embeddings> WriteEmbeddingCollections(
+    const StoreOptions& options) {
+  std::map<std::string, Embeddings> want;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  EXPECT_NE(store, nullptr);
+  if (store == nullptr) return want;
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> unit(-3, 3);
+  for (const auto& [name, dim, type] :
+       {std::tuple("f32", 12u, EmbeddingType::kFloat32),
+        std::tuple("f16", 8u, EmbeddingType::kFloat16)}) {
+    EXPECT_TRUE(store->CreateCollection({name, dim, type}).ok());
+    Embeddings& e = want[name];
+    auto upsert = [&](uint32_t begin, uint32_t end, uint32_t step, bool with) {
+      std::vector<std::string> ids;
+      for (uint32_t i = begin; i < end; i += step) {
+        ids.push_back("d" + std::to_string(i));
+      }
+      DocumentBatch b;
+      for (const std::string& id : ids) b.ids.push_back(id);
+      std::vector<float> cells(with ? ids.size() * dim : 0);
+      for (float& x : cells) x = unit(rng);
+      b.embeddings = cells;
+      absl::StatusOr<UpsertResult> r = store->UpsertDocuments(name, b);
+      ASSERT_TRUE(r.ok()) << r.status();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const uint32_t o = static_cast<uint32_t>(r->ordinals[i]);
+        if (!with) {
+          e.erase(o);
+          continue;
+        }
+        std::vector<float> row(cells.begin() + i * dim,
+                               cells.begin() + (i + 1) * dim);
+        if (type == EmbeddingType::kFloat16) {
+          for (float& x : row) {
+            x = internal::HalfToFloat(internal::FloatToHalf(x));
+          }
+        }
+        e[o] = row;
+      }
+    };
+    upsert(0, 5000, 1, true);
+    upsert(7, 5000, 91, true);
+    upsert(13, 5000, 77, false);
+    std::vector<std::string> gone;
+    for (uint32_t i = 3; i < 5000; i += 101)
+      gone.push_back("d" + std::to_string(i));
+    std::vector<std::string_view> views(gone.begin(), gone.end());
+    EXPECT_TRUE(store->DeleteDocuments(name, views).ok());
+    for (uint32_t i = 3; i < 5000; i += 101) e.erase(i);
+  }
+  EXPECT_TRUE(store->Close().ok());
+  return want;
+}
+
+// Rewrites a directory of the current format as format 2 laid it out: each
+// embedding under its own docs key, no embeddings family, version 2.
+void RewriteAsFormat2(const std::string& dir,
+                      const std::map<std::string, Embeddings>& want) {
+  rocksdb::Options o;
+  rocksdb::ColumnFamilyOptions emb;
+  emb.merge_operator = internal::NewEmbeddingMergeOperator();
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, {}},
+      {"meta", {}},
+      {"blocks", {}},
+      {"docs", {}},
+      {"plans", {}},
+      {"embeddings", emb}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(o, dir, cfs, &handles, &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  rocksdb::WriteBatch batch;
+  for (const auto& [name, rows] : want) {
+    std::string record;
+    ASSERT_TRUE(
+        raw->Get({}, handles[1], internal::CollectionRecordKey(name), &record)
+            .ok());
+    internal::CollectionRecord r;
+    ASSERT_TRUE(internal::DecodeCollectionRecord(record, &r));
+    for (const auto& [o, row] : rows) {
+      std::string value;
+      for (float x : row) {
+        if (r.embedding_type == 2) {
+          internal::PutFixed<uint16_t>(&value, internal::FloatToHalf(x));
+        } else {
+          internal::PutFixed<float>(&value, x);
+        }
+      }
+      batch.Put(handles[3],
+                internal::DocKey(r.id, internal::DocField::kEmbedding, o),
+                value);
+    }
+  }
+  uint32_t two = 2;
+  batch.Put(handles[1], "F", rocksdb::Slice(reinterpret_cast<char*>(&two), 4));
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  ASSERT_TRUE(raw->Write(w, &batch).ok());
+  ASSERT_TRUE(raw->DropColumnFamily(handles[5]).ok());
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    raw->DestroyColumnFamilyHandle(h);
+  }
+  ASSERT_TRUE(raw->Close().ok());
+  delete raw;
+}
+
+// The store serves exactly `want`, through ReadEmbeddings and GetDocuments.
+void ExpectEmbeddings(Store& store,
+                      const std::map<std::string, Embeddings>& want) {
+  for (const auto& [name, rows] : want) {
+    SCOPED_TRACE("collection " + name);
+    absl::StatusOr<EmbeddingsSnapshot> snap = store.ReadEmbeddings(name);
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    const EmbeddingMatrix& m = *snap->matrix;
+    ASSERT_EQ(m.num_rows, 5000u);
+    EXPECT_EQ(m.present.Count(), rows.size());
+    std::vector<uint64_t> ordinals;
+    for (const auto& [o, row] : rows) {
+      ordinals.push_back(o);
+      ASSERT_TRUE(m.present.Get(o)) << o;
+      const EmbeddingBlock& b = *m.blocks[o / kEmbeddingBlockRows];
+      for (uint32_t d = 0; d < m.dim; ++d) {
+        const size_t at = size_t{o - b.first_ordinal} * m.dim + d;
+        const float got = m.type == VectorType::kFloat16
+                              ? internal::HalfToFloat(b.f16[at])
+                              : b.f32[at];
+        ASSERT_EQ(got, row[d]) << "ordinal " << o << " cell " << d;
+      }
+    }
+    snap = absl::UnknownError("released");
+    GetDocumentsOptions opts;
+    opts.embedding = true;
+    absl::StatusOr<GetDocumentsResult> got =
+        store.GetDocuments(name, {}, ordinals, opts);
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const StoredDocument& d : got->documents) {
+      EXPECT_EQ(d.embedding, rows.at(static_cast<uint32_t>(d.ordinal)))
+          << d.ordinal;
+    }
+  }
+}
+
+TEST(StoreMigrationTest, Format2EmbeddingsMoveIntoBlocks) {
+  TempDir dir;
+  const StoreOptions options = TestOptions(dir.path());
+  const std::map<std::string, Embeddings> want =
+      WriteEmbeddingCollections(options);
+  RewriteAsFormat2(options.data_dir, want);
+  const RawState before = ReadRaw(options.data_dir);
+  ASSERT_EQ(before.version, 2u);
+  ASSERT_FALSE(before.has_embeddings_family);
+  ASSERT_EQ(before.format2_embeddings,
+            want.at("f32").size() + want.at("f16").size());
+
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  ExpectEmbeddings(*store, want);
+  ASSERT_TRUE(store->Close().ok());
+  const RawState after = ReadRaw(options.data_dir);
+  EXPECT_EQ(after.version, kFormatVersion);
+  EXPECT_TRUE(after.has_embeddings_family);
+  EXPECT_EQ(after.format2_embeddings, 0u);
+  EXPECT_EQ(after.other_meta, before.other_meta);
+  // A second open migrates nothing.
+  store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  ExpectEmbeddings(*store, want);
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(ReadRaw(options.data_dir).sequence, after.sequence);
+}
+
+TEST(StoreMigrationTest, PowerCutAnywhereInTheEmbeddingsMigration) {
+  WINNOW_SKIP_UNDER_TSAN();
+  TempDir staging;
+  const StoreOptions staging_options = TestOptions(staging.path());
+  const std::map<std::string, Embeddings> want =
+      WriteEmbeddingCollections(staging_options);
+  RewriteAsFormat2(staging_options.data_dir, want);
+  const std::string source = staging_options.data_dir;
+  const RawState format2 = ReadRaw(source);
+  ASSERT_EQ(format2.version, 2u);
+
+  const PowerCuts cuts = CutPowerThroughOpen(
+      source, 64 << 10,
+      [&](const RawState& kept) {
+        if (kept.version == 2) {
+          EXPECT_EQ(kept.format2_embeddings, format2.format2_embeddings);
+        } else {
+          EXPECT_EQ(kept.version, kFormatVersion);
+          EXPECT_EQ(kept.format2_embeddings, 0u);
+        }
+        EXPECT_EQ(kept.other_meta, format2.other_meta);
+      },
+      [&](Store& store) { ExpectEmbeddings(store, want); });
+  EXPECT_GT(cuts.kept_at.count(2), 0u);
+  std::printf(
+      "embeddings migration power cuts: the open took %d mutating "
+      "operations; a cut at each earlier one left format 2 %d times and "
+      "format 3 %d times\n",
+      cuts.operations, cuts.kept_at.count(2) ? cuts.kept_at.at(2) : 0,
+      cuts.kept_at.count(3) ? cuts.kept_at.at(3) : 0);
 }
 
 }  // namespace

@@ -372,6 +372,7 @@ TEST(BackupTest, RestoredServerAnswersLikeTheOriginalAtTheBackupPoint) {
   EXPECT_EQ(info->cursor_format_version(), 1u);
   EXPECT_GT(info->limits().max_concurrent_streams(), 0);
   EXPECT_GT(info->limits().plan_memory_bytes(), 0);
+  EXPECT_EQ(info->limits().embedding_memory_bytes(), int64_t{8} << 30);
   EXPECT_EQ(info->limits().plan_ttl().seconds(), 30 * 24 * 3600);
 
   restored->Signal(SIGTERM);

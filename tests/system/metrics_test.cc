@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/system/winnowd_process.h"
 #include "winnow/client/client.h"
@@ -136,6 +137,8 @@ TEST(MetricsEndpointTest,
            {"winnow_sample_batch_padding_ratio", "histogram"},
            {"winnow_plans", "gauge"},
            {"winnow_plan_memory_bytes", "gauge"},
+           {"winnow_embedding_memory_bytes", "gauge"},
+           {"winnow_embedding_matrices", "gauge"},
            {"winnow_rocksdb_live_sst_bytes", "gauge"},
            {"winnow_rocksdb_estimated_keys", "gauge"},
            {"winnow_rocksdb_pending_compaction_bytes", "gauge"},
@@ -158,6 +161,70 @@ TEST(MetricsEndpointTest,
   EXPECT_EQ(code, 0) << output;
   EXPECT_EQ(output, "") << output;
 
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0) << server->Log();
+}
+
+// Embedding storage through a real winnowd (docs/operations.md, "Memory"):
+// embeddings written through the API come back from the matrix, also after
+// a restart; the collection's memory_bytes counts the matrix; the budget
+// flag is reported by GetServerInfo.
+TEST(MetricsEndpointTest, EmbeddingMemoryIsReportedAndSurvivesARestart) {
+  TempDir dir;
+  constexpr int kDocs = 2000, kDim = 256;
+  const std::vector<std::string> flags = {"--max-embedding-memory-bytes",
+                                          "6000000"};
+  auto server = WinnowdProcess::Start(dir.path() + "/data", 0, flags);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<Client> client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::CreateCollectionRequest create;
+  create.mutable_collection()->set_name("emb");
+  create.mutable_collection()->set_embedding_dimension(kDim);
+  ASSERT_TRUE(client->CreateCollection(create).ok());
+  v1::UpsertDocumentsRequest batch;
+  batch.set_collection("emb");
+  for (int i = 0; i < kDocs; ++i) {
+    batch.mutable_columns()->add_ids("d" + std::to_string(i));
+    for (int d = 0; d < kDim; ++d) {
+      batch.mutable_columns()->add_embeddings(static_cast<float>(i) +
+                                              static_cast<float>(d) / kDim);
+    }
+  }
+  {
+    DocumentWriter w = client->UpsertDocuments("emb");
+    ASSERT_TRUE(w.Write(std::move(batch)).ok());
+    ASSERT_TRUE(w.Close().ok());
+  }
+  auto expect_embedding = [&](Client& c) {
+    v1::GetDocumentsRequest get;
+    get.set_collection("emb");
+    get.add_ids("d1234");
+    get.mutable_read_mask()->add_paths("embedding");
+    absl::StatusOr<v1::GetDocumentsResponse> got = c.GetDocuments(get);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->documents_size(), 1);
+    ASSERT_EQ(got->documents(0).embedding_size(), kDim);
+    EXPECT_EQ(got->documents(0).embedding(10), 1234.0f + 10.0f / kDim);
+    v1::GetCollectionRequest info;
+    info.set_name("emb");
+    absl::StatusOr<v1::GetCollectionResponse> col = c.GetCollection(info);
+    ASSERT_TRUE(col.ok()) << col.status();
+    EXPECT_GE(col->collection().stats().memory_bytes(), kDocs * kDim * 4);
+  };
+  expect_embedding(*client);
+  absl::StatusOr<v1::GetServerInfoResponse> info =
+      client->GetServerInfo(v1::GetServerInfoRequest());
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->limits().embedding_memory_bytes(), 6000000);
+  server->Signal(SIGTERM);
+  ASSERT_EQ(server->Wait(), 0) << server->Log();
+
+  server = WinnowdProcess::Start(dir.path() + "/data", 0, flags);
+  ASSERT_NE(server, nullptr);
+  client = Client::Connect(server->target());
+  ASSERT_TRUE(client.ok()) << client.status();
+  expect_embedding(*client);
   server->Signal(SIGTERM);
   EXPECT_EQ(server->Wait(), 0) << server->Log();
 }

@@ -12,7 +12,8 @@ scripts/install-deps.sh
 
 BUILD_DIR="${BUILD_DIR:-build}"
 start=$SECONDS
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DWINNOW_DEBUG_INFO=-g1  # line tables: cmake/WinnowBuildSpeed.cmake
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 echo "==== build: $((SECONDS - start))s of 720s budget"
 

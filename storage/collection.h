@@ -294,6 +294,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                    PayloadHashes* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  // MultiGet of docs-family `keys`: out[i] is nullopt where keys[i] is gone.
+  // Errors say "<what> of collection '<name>'".
+  absl::StatusOr<std::vector<std::optional<std::string>>> ReadDocs(
+      rocksdb::DB* db, const Families& f, const std::vector<std::string>& keys,
+      std::string_view what) const;
+
   // ---- The cached embedding matrix (collection_embeddings.cc) ----
   //
   // Loaded on demand by the Store (LoadEmbeddings), then kept up to date by

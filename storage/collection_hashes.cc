@@ -80,20 +80,13 @@ absl::Status Collection::PrepareHashBackfill(rocksdb::DB* db, const Families& f,
     keys.push_back(DocKey(id_, DocField::kPayload, o));
     which.push_back(o);
   }
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), f.docs);
-  std::vector<std::string> values;
-  std::vector<rocksdb::Status> statuses =
-      db->MultiGet(rocksdb::ReadOptions(), families, slices, &values);
+  absl::StatusOr<std::vector<std::optional<std::string>>> payloads =
+      ReadDocs(db, f, keys, "reading payloads");
+  if (!payloads.ok()) return payloads.status();
   for (size_t k = 0; k < keys.size(); ++k) {
-    if (statuses[k].IsNotFound()) continue;
-    if (!statuses[k].ok()) {
-      return FromRocksDb(
-          statuses[k],
-          absl::StrFormat("reading payloads of collection '%s'", name_));
-    }
+    if (!(*payloads)[k]) continue;  // deleted since has_payload_ was read
     const uint32_t o = which[k];
-    const PayloadHash hash = Sha256(values[k]);
+    const PayloadHash hash = Sha256(*(*payloads)[k]);
     wb->Put(f.docs, DocKey(id_, DocField::kPayloadHash, o),
             rocksdb::Slice(reinterpret_cast<const char*>(hash.data()),
                            hash.size()));

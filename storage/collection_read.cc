@@ -119,20 +119,35 @@ absl::StatusOr<GetDocumentsResult> Collection::GetDocuments(
   }
   if (keys.empty()) return out;
 
+  absl::StatusOr<std::vector<std::optional<std::string>>> payloads =
+      ReadDocs(db, f, keys, "reading documents");
+  if (!payloads.ok()) return payloads.status();
+  for (size_t k = 0; k < keys.size(); ++k) {
+    // nullopt: a concurrent write removed it after the lock was released.
+    if ((*payloads)[k]) {
+      out.documents[targets[k]].payload = *std::move((*payloads)[k]);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::optional<std::string>>> Collection::ReadDocs(
+    rocksdb::DB* db, const Families& f, const std::vector<std::string>& keys,
+    std::string_view what) const {
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), f.docs);
   std::vector<std::string> values;
   std::vector<rocksdb::Status> statuses =
       db->MultiGet(rocksdb::ReadOptions(), families, slices, &values);
+  std::vector<std::optional<std::string>> out(keys.size());
   for (size_t k = 0; k < keys.size(); ++k) {
-    // NotFound: a concurrent write removed it after the lock was released.
     if (statuses[k].IsNotFound()) continue;
     if (!statuses[k].ok()) {
       return FromRocksDb(
           statuses[k],
-          absl::StrFormat("reading documents of collection '%s'", name_));
+          absl::StrFormat("%s of collection '%s'", std::string(what), name_));
     }
-    out.documents[targets[k]].payload = std::move(values[k]);
+    out[k] = std::move(values[k]);
   }
   return out;
 }

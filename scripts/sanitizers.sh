@@ -53,10 +53,10 @@ for kind in "${KINDS[@]}"; do
   echo "== $kind: building ${TARGETS[*]} in $dir (-fsanitize=$sanitize)"
   # Without precompiled headers: their gain is small with GCC 12
   # (docs/architecture.md, "Build time"), and each sanitizer would build its
-  # own.
+  # own. Line tables (-g1) are all a sanitizer report needs for file:line.
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWINNOW_SANITIZE="$sanitize" -DWINNOW_BUILD_BENCH=OFF \
-    -DWINNOW_PCH=OFF >/dev/null
+    -DWINNOW_PCH=OFF -DWINNOW_DEBUG_INFO=-g1 >/dev/null
   cmake --build "$dir" -j "$JOBS" --target "${TARGETS[@]}"
   echo "== $kind: built in $(( $(date +%s) - start ))s; running tests"
   if [ "$kind" = asan ]; then

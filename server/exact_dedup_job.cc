@@ -1,9 +1,11 @@
 #include "server/exact_dedup_job.h"
 
+#include <limits>
 #include <vector>
 
 #include "selection/exact_dedup.h"
 #include "server/query.h"
+#include "server/scorer_jobs.h"
 #include "storage/names.h"
 
 namespace winnow::server {
@@ -49,48 +51,39 @@ absl::StatusOr<winnow::v1::ComputeScoresResult> RunExactDedup(
   if (job.Cancelled()) return absl::CancelledError("cancelled");
 
   job.SetPhase("writing scores");
-  storage::ScoreBatch batch;
-  batch.ordinals = dups.ordinals;
-  batch.scores.push_back(
-      storage::ScoreColumn{score, dups.values, dups.null_indexes});
-  // A document deleted since the snapshot is skipped, not an error.
-  batch.allow_missing = true;
-  absl::StatusOr<storage::PutScoresResult> written =
-      store.PutScores(request.collection(), batch);
+  std::vector<JobScoreColumn> columns(1);
+  columns[0].name = score;
+  columns[0].values = dups.values;
+  for (const uint32_t i : dups.null_indexes) {
+    columns[0].values[i] = std::numeric_limits<float>::quiet_NaN();
+  }
+  const std::vector<uint32_t> ordinals(dups.ordinals.begin(),
+                                       dups.ordinals.end());
+  absl::StatusOr<int64_t> written =
+      WriteJobScores(store, request.collection(), ordinals, columns);
   if (!written.ok()) return written.status();
   job.SetDone(static_cast<int64_t>(dups.ordinals.size()));
 
   winnow::v1::ComputeScoresResult result;
   result.add_score_names(score);
-  result.set_document_count(static_cast<int64_t>(written->num_documents));
+  result.set_document_count(*written);
   result.mutable_exact_dedup()->set_duplicate_count(dups.duplicate_count);
   result.mutable_exact_dedup()->set_distinct_count(dups.distinct_count);
   return result;
 }
 
 void RegisterExactDedup(storage::Store& store, ScorerRegistry& registry) {
-  registry.Register(winnow::v1::Scorer::kExactDedup,
-                    [&store](const winnow::v1::ComputeScoresRequest& request)
-                        -> absl::StatusOr<JobSpec> {
-                      const std::string score =
-                          ExactDedupScoreName(request.scorer().exact_dedup());
-                      if (absl::Status s = storage::ValidateColumnName(
-                              score, "scorer.exact_dedup.duplicate_score");
-                          !s.ok()) {
-                        return s;
-                      }
-                      JobSpec spec;
-                      spec.columns = {{request.collection(), score}};
-                      spec.run = [&store, request](JobContext& job,
-                                                   winnow::v1::Operation* op) {
-                        absl::StatusOr<winnow::v1::ComputeScoresResult> r =
-                            RunExactDedup(store, request, job);
-                        if (!r.ok()) return r.status();
-                        *op->mutable_compute_scores_result() = *std::move(r);
-                        return absl::OkStatus();
-                      };
-                      return spec;
-                    });
+  RegisterScorer(store, registry, winnow::v1::Scorer::kExactDedup,
+                 {.check = [](const storage::Store&,
+                              const winnow::v1::ComputeScoresRequest& request)
+                      -> absl::StatusOr<std::vector<std::string>> {
+                    absl::StatusOr<std::string> score = ScoreNameOr(
+                        request.scorer().exact_dedup().duplicate_score(),
+                        "exact_dup", "scorer.exact_dedup.duplicate_score");
+                    if (!score.ok()) return score.status();
+                    return std::vector<std::string>{*score};
+                  },
+                  .run = RunExactDedup});
 }
 
 }  // namespace winnow::server

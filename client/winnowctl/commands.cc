@@ -15,19 +15,18 @@
 namespace winnow::ctl {
 namespace {
 
-// The shortest text that reads back as the same float.
-void AppendFloat(float value, std::string* out) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out->append(buffer, end);
-}
-
 // Marks a usage error (see UsageError).
 constexpr char kUsagePayload[] = "type.winnow.dev/winnowctl.UsageError";
 
 absl::Status Usage(const std::string& message) { return UsageError(message); }
 
 }  // namespace
+
+void AppendFloat(float value, std::string* out) {
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  out->append(buffer, end);
+}
 
 absl::Status UsageError(std::string_view message) {
   absl::Status status = absl::InvalidArgumentError(

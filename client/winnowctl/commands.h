@@ -30,6 +30,9 @@ namespace winnow::ctl {
 absl::Status UsageError(std::string_view message);
 bool IsUsageError(const absl::Status& status);
 
+// Appends the shortest text that reads back as the same float.
+void AppendFloat(float value, std::string* out);
+
 struct CreateArgs {
   std::string name;
   int embedding_dimension = 0;

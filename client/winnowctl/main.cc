@@ -13,8 +13,10 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <optional>
 
 #include "absl/time/time.h"
+#include "client/winnowctl/cli_jobs.h"
 #include "client/winnowctl/commands.h"
 #include "winnow/client/client.h"
 #include "winnow/client/status.h"
@@ -26,7 +28,8 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
 
 // A first Ctrl-C lets an import finish what it sent and print where to
-// resume; a second one (the default action, restored) kills it.
+// resume, or cancels the operation being waited for; a second one (the
+// default action, restored) kills winnowctl.
 void CatchInterrupt() {
   struct sigaction action = {};
   action.sa_handler = OnInterrupt;
@@ -121,6 +124,11 @@ int main(int argc, char** argv) {
                    "first line to import (as printed by a stopped "
                    "import)")
       ->check(CLI::PositiveNumber);
+  import_cmd
+      ->add_option("--embeddings", import.embeddings_path,
+                   ".npy of the embeddings, row i for the file's i-th "
+                   "document: float32 or float16, shape (documents, dim)")
+      ->check(CLI::ExistingFile);
 
   // count
   winnow::ctl::CountArgs count;
@@ -208,6 +216,10 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--name", token.name,
                         "its name in the server's logs and quotas");
 
+  // nearest, compute, ops, backup
+  winnow::ctl::JobCommands jobs;
+  winnow::ctl::AddJobCommands(app, &jobs);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -241,5 +253,9 @@ int main(int argc, char** argv) {
     return Report(winnow::ctl::RunFilter(*client, filter, std::cout));
   if (*sample_cmd)
     return Report(winnow::ctl::RunSample(*client, sample, std::cout));
-  return 2;
+  if (jobs.Waits()) CatchInterrupt();
+  std::optional<absl::Status> job =
+      winnow::ctl::RunJobCommand(jobs, *client, &g_interrupted, std::cout,
+                                 std::cerr, isatty(STDERR_FILENO) != 0);
+  return job.has_value() ? Report(*job) : 2;
 }

@@ -11,7 +11,9 @@ void AddNearest(CLI::App& app, JobCommands* c) {
       "SIMILARITY");
   c->nearest = cmd;
   cmd->add_option("collection", a.collection, "collection name")->required();
-  cmd->add_option("--id", a.ids, "query document id (repeatable)");
+  // One value per flag, so that a positional after it is not taken.
+  cmd->add_option("--id", a.ids, "query document id (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--vector-file", a.vector_file,
                   ".npy of query vectors, shape (queries, dim), float32 or "
                   "float16");
@@ -86,7 +88,8 @@ void AddCompute(CLI::App& app, JobCommands* c) {
   cmd->add_option("--pruned-score", a.pruned_score,
                   "d4: drop flag column (default d4_pruned)");
   cmd->add_option("--target-id", a.target_ids,
-                  "target-similarity: a target document (repeatable)");
+                  "target-similarity: a target document (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--target-ids-file", a.target_ids_file,
                   "target-similarity: file of target ids, one a line");
   cmd->add_option("--target-vectors", a.target_vectors,

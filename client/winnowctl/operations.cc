@@ -357,7 +357,11 @@ absl::Status RunBackup(const Client& client, const BackupArgs& args,
                        const WaitOptions& options, std::ostream& out) {
   v1::BackupRequest request;
   request.set_request_id(args.request_id);
-  absl::StatusOr<v1::BackupResponse> response = client.Backup(request);
+  // The server answers after up to its --backup-wait-seconds (at most an
+  // hour), which the unary deadline must not cut short.
+  CallOptions call;
+  call.timeout = client.options().default_timeout + absl::Hours(1);
+  absl::StatusOr<v1::BackupResponse> response = client.Backup(request, call);
   if (!response.ok()) return response.status();
   return FollowOperation(client, response->operation(), options, out);
 }

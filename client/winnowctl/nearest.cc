@@ -1,5 +1,6 @@
 #include "client/winnowctl/nearest.h"
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,14 @@ namespace {
 std::string QueryName(const v1::NearestResult& result, int index) {
   return result.query_id().empty() ? absl::StrCat("#", index)
                                    : result.query_id();
+}
+
+// The double whose shortest text is the float's, so that JSON shows 0.1
+// rather than 0.10000000149011612, the float's value as a double.
+double JsonNumber(float value) {
+  std::string text;
+  AppendFloat(value, &text);
+  return std::strtod(text.c_str(), nullptr);
 }
 
 }  // namespace
@@ -84,7 +93,7 @@ std::string FormatNearestJson(const v1::NearestResponse& response) {
     for (const v1::Neighbor& n : result.neighbors()) {
       json["neighbors"].push_back({{"id", n.id()},
                                    {"ordinal", n.ordinal()},
-                                   {"similarity", n.similarity()}});
+                                   {"similarity", JsonNumber(n.similarity())}});
     }
     absl::StrAppend(
         &out,

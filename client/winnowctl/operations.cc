@@ -200,11 +200,12 @@ std::string FormatFields(const Message& message, const std::string& prefix) {
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
         !f->is_repeated()) {
       const Message& sub = message.GetReflection()->GetMessage(message, f);
-      if (std::optional<std::string> whole = WholeMessageText(sub)) {
-        absl::StrAppend(&out, path, ": ", *whole, "\n");
-      } else {
-        absl::StrAppend(&out, FormatFields(sub, path + "."));
-      }
+      std::optional<std::string> whole = WholeMessageText(sub);
+      std::string fields = whole ? "" : FormatFields(sub, path + ".");
+      // A message with no field set still shows that it is set.
+      if (!whole && fields.empty()) whole = "{}";
+      absl::StrAppend(&out,
+                      whole ? absl::StrCat(path, ": ", *whole, "\n") : fields);
       continue;
     }
     std::vector<std::string> values;

@@ -49,7 +49,8 @@ absl::Status OperationOutcome(const v1::Operation& op);
 // messages by dotted path ("compute_scores_result.exact_dedup.
 // duplicate_count: 3"): repeated values comma-separated, enums by their
 // short lower-case name ("succeeded"), timestamps in RFC 3339, durations
-// in seconds, a Status as "CODE: message".
+// in seconds, a Status as "CODE: message", a message with no field set as
+// "path: {}".
 std::string FormatFields(const google::protobuf::Message& message,
                          const std::string& prefix = "");
 

@@ -242,18 +242,23 @@ v1::NearestResponse TwoQueries() {
   n->set_id("c");
   n->set_ordinal(2);
   n->set_similarity(-0.25f);
+  n = by_id->add_neighbors();
+  n->set_id("e");
+  n->set_ordinal(3);
+  n->set_similarity(0.1f);  // 0.100000001490116 as a double
   return response;
 }
 
 TEST(NearestFormatTest, TextAndJsonl) {
   EXPECT_EQ(FormatNearestText(TwoQueries()),
-            "#0\ta\t0.5\nq\tb\t1\nq\tc\t-0.25\n");
+            "#0\ta\t0.5\nq\tb\t1\nq\tc\t-0.25\nq\te\t0.1\n");
   EXPECT_EQ(
       FormatNearestJson(TwoQueries()),
       R"({"query_row":0,"neighbors":[{"id":"a","ordinal":0,"similarity":0.5}]})"
       "\n"
       R"({"query_id":"q","neighbors":[{"id":"b","ordinal":7,"similarity":1.0},)"
-      R"({"id":"c","ordinal":2,"similarity":-0.25}]})"
+      R"({"id":"c","ordinal":2,"similarity":-0.25},)"
+      R"({"id":"e","ordinal":3,"similarity":0.1}]})"
       "\n");
 }
 
@@ -525,6 +530,9 @@ TEST(FormatFieldsTest, RepeatedEnumsStatusAndDurations) {
             "error: INVALID_ARGUMENT: scorer.kmeans.cluster_count: must be "
             ">= 1\n"
             "scorer.kmeans.init: kmeans-plus-plus\n");
+  v1::Operation exact;
+  exact.mutable_scorer()->mutable_exact_dedup();
+  EXPECT_EQ(FormatFields(exact), "scorer.exact_dedup: {}\n");
   v1::ComputeScoresResult r;
   r.add_score_names("cluster");
   r.add_score_names("centroid_distance");

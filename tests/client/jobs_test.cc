@@ -7,8 +7,6 @@
 #include <thread>
 
 #include "client/winnowctl/commands.h"
-#include "client/winnowctl/compute.h"
-#include "client/winnowctl/nearest.h"
 #include "client/winnowctl/operations.h"
 #include "tests/client/fake_server.h"
 #include "tests/client/npy_files.h"

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/winnowctl/jsonl.h"
+#include "client/winnowctl/npy.h"
 #include "client/winnowctl/progress.h"
 
 namespace winnow::ctl {
@@ -69,6 +71,103 @@ class LineReader {
   int64_t bytes_read_ = 0;
 };
 
+// The rows of --embeddings, handed to the documents in order.
+class EmbeddingRows {
+ public:
+  // Opens the file and checks it against the collection's dimension and,
+  // unless the JSONL is standard input, against its number of documents,
+  // before anything is sent.
+  static absl::StatusOr<std::unique_ptr<EmbeddingRows>> Open(
+      const ImportOptions& options, int dimension) {
+    if (dimension == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--embeddings: collection '", options.collection,
+          "' has no embeddings (embedding_dimension 0); create one with "
+          "--embedding-dimension"));
+    }
+    absl::StatusOr<std::unique_ptr<NpyReader>> npy =
+        NpyReader::Open(options.embeddings_path);
+    if (!npy.ok()) return npy.status();
+    const NpyHeader& h = (*npy)->header();
+    if (h.cols != dimension) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.embeddings_path, ": rows of ", h.cols,
+                       " values, but collection '", options.collection,
+                       "' has embedding_dimension ", dimension));
+    }
+    if (options.path != "-") {
+      absl::StatusOr<int64_t> documents = CountDocuments(options.path);
+      if (!documents.ok()) return documents.status();
+      if (*documents != h.rows) return Mismatch(options, h.rows, *documents);
+    }
+    return std::unique_ptr<EmbeddingRows>(
+        new EmbeddingRows(options, *std::move(npy)));
+  }
+
+  // A document before --resume-from-line: its row is skipped.
+  void Skip() { ++skipped_; }
+
+  // Gives `doc` its row.
+  absl::Status Fill(ParsedDocument* doc) {
+    if (!doc->embedding.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field 'embedding': not allowed with --embeddings ", npy_->path(),
+          ", which gives every document's embedding"));
+    }
+    if (!positioned_) {
+      if (absl::Status s = npy_->Seek(std::min(skipped_, npy_->header().rows));
+          !s.ok())
+        return s;
+      positioned_ = true;
+    }
+    absl::Status read = npy_->ReadRow(&doc->embedding);
+    if (absl::IsOutOfRange(read)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(npy_->path(), " has ", npy_->header().rows,
+                       " rows, fewer than the documents of ", options_.path));
+    }
+    return read;
+  }
+
+  // At the end of the JSONL file: every row was used.
+  absl::Status Finish() const {
+    const int64_t used = positioned_ ? npy_->next_row() : skipped_;
+    if (used == npy_->header().rows) return absl::OkStatus();
+    return Mismatch(options_, npy_->header().rows, used);
+  }
+
+ private:
+  EmbeddingRows(const ImportOptions& options, std::unique_ptr<NpyReader> npy)
+      : options_(options), npy_(std::move(npy)) {}
+
+  static absl::Status Mismatch(const ImportOptions& options, int64_t rows,
+                               int64_t documents) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.embeddings_path, " has ", rows, " rows but ", options.path,
+        " has ", documents,
+        " documents (non-blank lines): row i is the embedding of document i"));
+  }
+
+  // The non-blank lines of a JSONL file.
+  static absl::StatusOr<int64_t> CountDocuments(const std::string& path) {
+    absl::StatusOr<std::unique_ptr<LineReader>> reader = LineReader::Open(path);
+    if (!reader.ok()) return reader.status();
+    int64_t documents = 0;
+    std::string_view line;
+    while ((*reader)->Next(&line)) documents += !DocumentParser::IsBlank(line);
+    if ((*reader)->failed()) {
+      return absl::DataLossError(
+          absl::StrCat("error reading ", path, ": ", std::strerror(errno)));
+    }
+    return documents;
+  }
+
+  const ImportOptions& options_;
+  std::unique_ptr<NpyReader> npy_;
+  int64_t skipped_ = 0;
+  bool positioned_ = false;
+};
+
 // The lines a sent batch came from, to know what is durable once it is
 // acknowledged.
 struct SentBatch {
@@ -98,6 +197,13 @@ absl::Status Import(const Client& client, const ImportOptions& options,
       client.GetCollection(get);
   if (!collection.ok()) return collection.status();
   const int dimension = collection->collection().embedding_dimension();
+  std::unique_ptr<EmbeddingRows> rows;
+  if (!options.embeddings_path.empty()) {
+    absl::StatusOr<std::unique_ptr<EmbeddingRows>> opened_rows =
+        EmbeddingRows::Open(options, dimension);
+    if (!opened_rows.ok()) return opened_rows.status();
+    rows = *std::move(opened_rows);
+  }
 
   absl::StatusOr<std::unique_ptr<LineReader>> opened =
       LineReader::Open(options.path);
@@ -130,7 +236,10 @@ absl::Status Import(const Client& client, const ImportOptions& options,
   std::string_view line;
   while (reader.Next(&line)) {
     ++line_number;
-    if (line_number < options.resume_from_line) continue;
+    if (line_number < options.resume_from_line) {
+      if (rows && !DocumentParser::IsBlank(line)) rows->Skip();
+      continue;
+    }
     if (!progress && options.progress != nullptr) {
       base_bytes = reader.bytes_read() - static_cast<int64_t>(line.size());
       progress.emplace(
@@ -143,7 +252,9 @@ absl::Status Import(const Client& client, const ImportOptions& options,
       break;
     }
     if (DocumentParser::IsBlank(line)) continue;
-    if (absl::Status parsed = parser.Parse(line, &doc); !parsed.ok()) {
+    absl::Status parsed = parser.Parse(line, &doc);
+    if (parsed.ok() && rows) parsed = rows->Fill(&doc);
+    if (!parsed.ok()) {
       result->bad_line = line_number;
       status = absl::InvalidArgumentError(
           absl::StrCat(options.path, ":", line_number, ": ", parsed.message()));
@@ -169,6 +280,7 @@ absl::Status Import(const Client& client, const ImportOptions& options,
   }
   // The batch being built is sent unless it holds a bad line.
   if (status.ok()) status = send();
+  if (status.ok() && rows && !interrupted) status = rows->Finish();
   const absl::Status closed = writer.Close();
   if (status.ok()) {
     status = closed;

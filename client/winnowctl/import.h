@@ -24,6 +24,11 @@ struct ImportOptions {
   std::string collection;
   // The JSONL file; "-" reads standard input.
   std::string path;
+  // A .npy file of embeddings (npy.h), row i for the i-th document of the
+  // JSONL file (blank lines hold no document); empty for none. Its rows
+  // must number the documents and have the collection's dimension, and
+  // then no line may carry its own "embedding".
+  std::string embeddings_path;
   // Documents per UpsertDocuments batch (one atomic write on the server).
   int batch_size = 4096;
   // First line to import (1-based); earlier lines are skipped unread.

@@ -1,7 +1,10 @@
 #include "client/winnowctl/progress.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -32,7 +35,38 @@ std::string Eta(const ProgressSnapshot& s) {
   return FormatEta(s.elapsed * ((1 - f) / f));
 }
 
+// The phase and the items, where the server gave them.
+std::vector<std::string> OperationDetails(const v1::Operation& op) {
+  std::vector<std::string> parts;
+  if (!op.phase().empty()) parts.push_back(op.phase());
+  if (op.items_total() > 0) {
+    parts.push_back(absl::StrCat(FormatCount(op.items_done()), " of ",
+                                 FormatCount(op.items_total()), " ",
+                                 op.item_unit()));
+  } else if (op.items_done() > 0) {
+    parts.push_back(
+        absl::StrCat(FormatCount(op.items_done()), " ", op.item_unit()));
+  }
+  return parts;
+}
+
+std::string OperationEta(const v1::Operation& op) {
+  if (op.done()) return "0:00";
+  if (!op.has_eta()) return "?";
+  return FormatEta(absl::Seconds(op.eta().seconds()) +
+                   absl::Nanoseconds(op.eta().nanos()));
+}
+
 }  // namespace
+
+std::string OperationStateName(const v1::Operation& op) {
+  constexpr std::string_view kPrefix = "OPERATION_STATE_";
+  std::string name = v1::OperationState_Name(op.state());
+  if (name.rfind(kPrefix, 0) != 0) return absl::StrCat("state ", op.state());
+  name = name.substr(kPrefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(c));
+  return name;
+}
 
 std::string FormatCount(int64_t n) {
   std::string digits = absl::StrCat(n < 0 ? -n : n);
@@ -79,37 +113,81 @@ std::string ProgressPlainLine(const ProgressSnapshot& s) {
   return line;
 }
 
-ProgressReporter::ProgressReporter(std::ostream* out, bool tty,
-                                   int64_t total_bytes,
-                                   absl::Duration plain_interval)
+std::string OperationBarLine(const v1::Operation& op) {
+  const double f = std::clamp(op.progress_fraction(), 0.0, 1.0);
+  const int filled = static_cast<int>(f * kBarWidth);
+  std::string line =
+      absl::StrFormat("%5.1f%% [%s%s] ", f * 100, std::string(filled, '#'),
+                      std::string(kBarWidth - filled, ' '));
+  for (const std::string& part : OperationDetails(op)) {
+    absl::StrAppend(&line, part, "  ");
+  }
+  absl::StrAppend(&line, "ETA ", OperationEta(op));
+  return line;
+}
+
+std::string OperationPlainLine(const v1::Operation& op) {
+  std::string line = absl::StrFormat(
+      "operation %s: %s, %.1f%%", op.operation_id(), OperationStateName(op),
+      std::clamp(op.progress_fraction(), 0.0, 1.0) * 100);
+  for (const std::string& part : OperationDetails(op)) {
+    absl::StrAppend(&line, ", ", part);
+  }
+  absl::StrAppend(&line, ", ETA ", OperationEta(op));
+  return line;
+}
+
+ProgressDrawer::ProgressDrawer(std::ostream* out, bool tty,
+                               absl::Duration plain_interval)
     : out_(out),
       tty_(tty),
-      total_bytes_(total_bytes),
       interval_(tty ? absl::Milliseconds(100) : plain_interval),
       start_(absl::Now()),
       next_draw_(start_ + interval_) {}
 
-void ProgressReporter::Update(int64_t bytes_read, int64_t documents) {
+bool ProgressDrawer::Due() {
   const absl::Time now = absl::Now();
-  if (now < next_draw_) return;
+  if (now < next_draw_) return false;
   next_draw_ = now + interval_;
-  ProgressSnapshot s{bytes_read, total_bytes_, documents, now - start_};
+  return true;
+}
+
+void ProgressDrawer::Draw(const std::string& bar, const std::string& plain) {
   if (tty_) {
     // \x1b[K clears what a longer previous line left.
-    *out_ << '\r' << ProgressBarLine(s) << "\x1b[K" << std::flush;
+    *out_ << '\r' << bar << "\x1b[K" << std::flush;
     drawn_ = true;
   } else {
-    *out_ << ProgressPlainLine(s) << std::endl;
+    *out_ << plain << std::endl;
   }
 }
 
-void ProgressReporter::Done(int64_t bytes_read, int64_t documents) {
-  if (tty_ && drawn_) {
-    ProgressSnapshot s{bytes_read, total_bytes_, documents,
-                       absl::Now() - start_};
-    *out_ << '\r' << ProgressBarLine(s) << "\x1b[K" << std::endl;
-  }
+void ProgressDrawer::Done(const std::string& bar) {
+  if (tty_ && drawn_) *out_ << '\r' << bar << "\x1b[K" << std::endl;
   drawn_ = false;
+}
+
+absl::Duration ProgressDrawer::elapsed() const { return absl::Now() - start_; }
+
+ProgressReporter::ProgressReporter(std::ostream* out, bool tty,
+                                   int64_t total_bytes,
+                                   absl::Duration plain_interval)
+    : drawer_(out, tty, plain_interval), total_bytes_(total_bytes) {}
+
+ProgressSnapshot ProgressReporter::Snapshot(int64_t bytes_read,
+                                            int64_t documents) const {
+  return ProgressSnapshot{bytes_read, total_bytes_, documents,
+                          drawer_.elapsed()};
+}
+
+void ProgressReporter::Update(int64_t bytes_read, int64_t documents) {
+  if (!drawer_.Due()) return;
+  const ProgressSnapshot s = Snapshot(bytes_read, documents);
+  drawer_.Draw(ProgressBarLine(s), ProgressPlainLine(s));
+}
+
+void ProgressReporter::Done(int64_t bytes_read, int64_t documents) {
+  drawer_.Done(ProgressBarLine(Snapshot(bytes_read, documents)));
 }
 
 }  // namespace winnow::ctl

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/client/fake_server.h"
+#include "tests/client/npy_files.h"
 
 namespace winnow::ctl {
 namespace {
@@ -505,6 +507,113 @@ TEST_F(CommandsTest, AnInterruptedImportSaysWhereToResume) {
   EXPECT_EQ(s.message(),
             "import interrupted: 0 documents imported; resume with "
             "--resume-from-line 1");
+}
+
+// --- import --embeddings F.npy ---
+
+class ImportEmbeddingsTest : public CommandsTest {
+ protected:
+  // Imports `jsonl` with `npy` into "vec" (embedding_dimension 2).
+  absl::Status Run(const std::string& jsonl, const std::string& npy,
+                   ImportResult* result, int64_t resume_from_line = 1) {
+    ImportOptions options;
+    options.collection = "vec";
+    options.path = WriteFile(jsonl);
+    options.embeddings_path = testing_npy::WriteTemp(npy);
+    options.resume_from_line = resume_from_line;
+    options.batch_size = 2;
+    paths_ = {options.path, options.embeddings_path};
+    files_.push_back(options.embeddings_path);
+    return Import(MakeClient(), options, result);
+  }
+
+  std::vector<float> Embedding(const std::string& id) {
+    absl::MutexLock lock(&state_.mu);
+    auto it = state_.embeddings.find({"vec", id});
+    return it == state_.embeddings.end() ? std::vector<float>() : it->second;
+  }
+
+  std::vector<std::string> paths_;  // the JSONL and the .npy of Run()
+};
+
+TEST_F(ImportEmbeddingsTest, RowIOfTheFileIsTheIthDocument) {
+  ImportResult result;
+  // A blank line holds no document and takes no row.
+  absl::Status s =
+      Run("{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n",
+          testing_npy::Float32Npy(3, 2, {1, 2, 3, 4, 5, 6}), &result);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(result.documents_imported, 3);
+  EXPECT_EQ(Embedding("a"), (std::vector<float>{1, 2}));
+  EXPECT_EQ(Embedding("b"), (std::vector<float>{3, 4}));
+  EXPECT_EQ(Embedding("c"), (std::vector<float>{5, 6}));
+}
+
+TEST_F(ImportEmbeddingsTest, Float16AndResumeFromALine) {
+  // 1, 2, 3, 4, 5, 6 as float16.
+  const uint16_t halves[] = {0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
+  const std::string npy = testing_npy::NpyBytes(
+      testing_npy::NpyDict("<f2", 3, 2),
+      std::string(reinterpret_cast<const char*>(halves), sizeof(halves)));
+  ImportResult result;
+  absl::Status s = Run("{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n",
+                       npy, &result, /*resume_from_line=*/3);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(result.documents_imported, 2);
+  EXPECT_EQ(Embedding("a"), std::vector<float>());
+  EXPECT_EQ(Embedding("b"), (std::vector<float>{3, 4}));
+  EXPECT_EQ(Embedding("c"), (std::vector<float>{5, 6}));
+}
+
+TEST_F(ImportEmbeddingsTest, MismatchesAreRefusedBeforeAnythingIsSent) {
+  ImportResult result;
+  absl::Status s =
+      Run("{\"id\":\"a\"}\n{\"id\":\"b\"}\n",
+          testing_npy::Float32Npy(3, 2, {1, 2, 3, 4, 5, 6}), &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), paths_[1] + " has 3 rows but " + paths_[0] +
+                             " has 2 documents (non-blank lines): row i is "
+                             "the embedding of document i");
+  s = Run("{\"id\":\"a\"}\n{\"id\":\"b\"}\n",
+          testing_npy::Float32Npy(2, 3, {1, 2, 3, 4, 5, 6}), &result);
+  EXPECT_EQ(s.message(), paths_[1] +
+                             ": rows of 3 values, but collection 'vec' has "
+                             "embedding_dimension 2");
+  s = Run("{\"id\":\"a\"}\n",
+          testing_npy::NpyBytes(
+              "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2), }",
+              testing_npy::FloatBytes({1, 2})),
+          &result);
+  EXPECT_EQ(s.message(), paths_[1] +
+                             ": fortran_order is True: save the array in C "
+                             "order (np.ascontiguousarray)");
+  EXPECT_EQ(state_.DocumentCount("vec"), 0);
+}
+
+TEST_F(ImportEmbeddingsTest, ALineWithItsOwnEmbeddingIsABadLine) {
+  ImportResult result;
+  absl::Status s = Run(
+      "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\",\"embedding\":[0,1]}\n",
+      testing_npy::Float32Npy(3, 2, {1, 2, 3, 4, 5, 6}), &result);
+  EXPECT_EQ(result.bad_line, 3);
+  EXPECT_EQ(s.message(), paths_[0] +
+                             ":3: field 'embedding': not allowed with "
+                             "--embeddings " +
+                             paths_[1] +
+                             ", which gives every document's embedding");
+  EXPECT_EQ(result.documents_imported, 2);  // the batch before the line
+}
+
+TEST_F(ImportEmbeddingsTest, ACollectionWithoutEmbeddingsIsRefused) {
+  ImportOptions options;
+  options.collection = "web";
+  options.path = WriteFile("{\"id\":\"a\"}\n");
+  options.embeddings_path =
+      testing_npy::WriteTemp(testing_npy::Float32Npy(1, 2, {1, 2}));
+  ImportResult result;
+  absl::Status s = Import(MakeClient(), options, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(s.message(), "has no embeddings")) << s;
 }
 
 }  // namespace

@@ -20,8 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "winnow/v1/admin.grpc.pb.h"
 #include "winnow/v1/collection.grpc.pb.h"
 #include "winnow/v1/document.grpc.pb.h"
+#include "winnow/v1/operation.grpc.pb.h"
+#include "winnow/v1/score.grpc.pb.h"
 #include "winnow/v1/selection.grpc.pb.h"
 
 namespace winnow::fake {
@@ -54,6 +57,27 @@ struct FakeState {
   std::vector<std::string> filter_ids ABSL_GUARDED_BY(mu);
   // Batches of ids that Sample streams.
   std::vector<std::vector<std::string>> sample_batches ABSL_GUARDED_BY(mu);
+  // The embeddings upserted, by (collection, id).
+  std::map<std::pair<std::string, std::string>, std::vector<float>> embeddings
+      ABSL_GUARDED_BY(mu);
+
+  // Nearest: the requests received and the response to give.
+  std::vector<v1::NearestRequest> nearest_requests ABSL_GUARDED_BY(mu);
+  v1::NearestResponse nearest_response ABSL_GUARDED_BY(mu);
+  // Long jobs: one scripted operation. ComputeScores and Backup record
+  // their request and answer updates[0]; WaitOperation streams the updates
+  // in order, `update_delay` apart, then holds the stream open until it is
+  // cancelled when `hold` is set; GetOperation answers the last update.
+  std::vector<v1::ComputeScoresRequest> compute_requests ABSL_GUARDED_BY(mu);
+  std::vector<v1::BackupRequest> backup_requests ABSL_GUARDED_BY(mu);
+  std::vector<v1::Operation> updates ABSL_GUARDED_BY(mu);
+  absl::Duration update_delay ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
+  bool hold ABSL_GUARDED_BY(mu) = false;
+  int waits ABSL_GUARDED_BY(mu) = 0;
+  // CancelOperation's ids; ListOperations's requests and answer.
+  std::vector<std::string> cancelled ABSL_GUARDED_BY(mu);
+  std::vector<v1::ListOperationsRequest> list_requests ABSL_GUARDED_BY(mu);
+  std::vector<v1::Operation> listed ABSL_GUARDED_BY(mu);
 
   int64_t DocumentCount(const std::string& collection) {
     absl::MutexLock lock(&mu);
@@ -193,6 +217,12 @@ class Documents final : public v1::DocumentService::Service {
             if (c.domains_size() == 1) doc.set_domain(c.domains(0));
             if (c.domains_size() > 1) doc.set_domain(c.domains(i));
             if (c.lengths_size() > 0) doc.set_length(c.lengths(i));
+            const int dim = state_->collections[request.collection()];
+            if (c.embeddings_size() > 0 && dim > 0) {
+              state_->embeddings[{request.collection(), c.ids(i)}].assign(
+                  c.embeddings().begin() + i * dim,
+                  c.embeddings().begin() + (i + 1) * dim);
+            }
           }
         }
       }
@@ -293,6 +323,135 @@ class Selection final : public v1::SelectionService::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Nearest(grpc::ServerContext* context,
+                       const v1::NearestRequest* request,
+                       v1::NearestResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->nearest_requests.push_back(*request);
+    *response = state_->nearest_response;
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeState* state_;
+};
+
+// The first scripted update, or FAILED_PRECONDITION without a script.
+inline grpc::Status FirstUpdate(FakeState* state, v1::Operation* op)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+  if (state->updates.empty()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no script");
+  }
+  *op = state->updates.front();
+  return grpc::Status::OK;
+}
+
+class Scores final : public v1::ScoreService::Service {
+ public:
+  explicit Scores(FakeState* state) : state_(state) {}
+
+  grpc::Status ComputeScores(grpc::ServerContext* context,
+                             const v1::ComputeScoresRequest* request,
+                             v1::ComputeScoresResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->compute_requests.push_back(*request);
+    return FirstUpdate(state_, response->mutable_operation());
+  }
+
+ private:
+  FakeState* state_;
+};
+
+class Admin final : public v1::AdminService::Service {
+ public:
+  explicit Admin(FakeState* state) : state_(state) {}
+
+  grpc::Status Backup(grpc::ServerContext* context,
+                      const v1::BackupRequest* request,
+                      v1::BackupResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->backup_requests.push_back(*request);
+    return FirstUpdate(state_, response->mutable_operation());
+  }
+
+ private:
+  FakeState* state_;
+};
+
+class Operations final : public v1::OperationService::Service {
+ public:
+  explicit Operations(FakeState* state) : state_(state) {}
+
+  grpc::Status GetOperation(grpc::ServerContext* context,
+                            const v1::GetOperationRequest* request,
+                            v1::GetOperationResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->updates.empty() ||
+        state_->updates.back().operation_id() != request->operation_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such operation");
+    }
+    *response->mutable_operation() = state_->updates.back();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListOperations(grpc::ServerContext* context,
+                              const v1::ListOperationsRequest* request,
+                              v1::ListOperationsResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->list_requests.push_back(*request);
+    // One operation per page, to exercise paging.
+    const size_t next =
+        request->page_token().empty() ? 0 : std::stoul(request->page_token());
+    if (next < state_->listed.size()) {
+      *response->add_operations() = state_->listed[next];
+    }
+    if (next + 1 < state_->listed.size()) {
+      response->set_next_page_token(std::to_string(next + 1));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CancelOperation(grpc::ServerContext* context,
+                               const v1::CancelOperationRequest* request,
+                               v1::CancelOperationResponse* response) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->cancelled.push_back(request->operation_id());
+    v1::Operation* op = response->mutable_operation();
+    op->set_operation_id(request->operation_id());
+    op->set_state(v1::OPERATION_STATE_RUNNING);
+    op->set_cancel_requested(true);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status WaitOperation(
+      grpc::ServerContext* context, const v1::WaitOperationRequest* request,
+      grpc::ServerWriter<v1::WaitOperationResponse>* writer) override {
+    std::vector<v1::Operation> updates;
+    absl::Duration delay;
+    bool hold;
+    {
+      absl::MutexLock lock(&state_->mu);
+      ++state_->waits;
+      updates = state_->updates;
+      delay = state_->update_delay;
+      hold = state_->hold;
+    }
+    if (updates.empty() ||
+        updates.front().operation_id() != request->operation_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such operation");
+    }
+    for (const v1::Operation& op : updates) {
+      v1::WaitOperationResponse response;
+      *response.mutable_operation() = op;
+      if (!writer->Write(response)) return grpc::Status::OK;
+      absl::SleepFor(delay);
+    }
+    while (hold && !context->IsCancelled()) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return grpc::Status::OK;
+  }
+
  private:
   FakeState* state_;
 };
@@ -310,6 +469,9 @@ class FakeServer {
     collections_ = std::make_unique<internal::Collections>(state_);
     documents_ = std::make_unique<internal::Documents>(state_);
     selection_ = std::make_unique<internal::Selection>(state_);
+    scores_ = std::make_unique<internal::Scores>(state_);
+    admin_ = std::make_unique<internal::Admin>(state_);
+    operations_ = std::make_unique<internal::Operations>(state_);
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
                              credentials_ != nullptr
@@ -319,6 +481,9 @@ class FakeServer {
     builder.RegisterService(collections_.get());
     builder.RegisterService(documents_.get());
     builder.RegisterService(selection_.get());
+    builder.RegisterService(scores_.get());
+    builder.RegisterService(admin_.get());
+    builder.RegisterService(operations_.get());
     server_ = builder.BuildAndStart();
   }
 
@@ -345,6 +510,9 @@ class FakeServer {
   std::unique_ptr<internal::Collections> collections_;
   std::unique_ptr<internal::Documents> documents_;
   std::unique_ptr<internal::Selection> selection_;
+  std::unique_ptr<internal::Scores> scores_;
+  std::unique_ptr<internal::Admin> admin_;
+  std::unique_ptr<internal::Operations> operations_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -11,8 +11,8 @@ winnow.torch.WinnowIterableDataset is the PyTorch dataset (needs torch).
 docs/python.md in the Winnow repository describes the package.
 """
 
-from winnow.client import (Client, FilterResult, SampleBatch, Scores,
-                           UpsertResult, column_array, score_column)
+from winnow.client import (Client, FilterResult, Neighbors, SampleBatch,
+                           Scores, UpsertResult, column_array, score_column)
 from winnow.cursor import CursorPosition, cursor_position
 from winnow.errors import (AlreadyExists, DeadlineExceeded, FailedPrecondition,
                            InvalidArgument, NotFound, PermissionDenied,
@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists", "Client", "CursorPosition", "DeadlineExceeded",
-    "FailedPrecondition", "FilterResult", "InvalidArgument", "NotFound",
+    "FailedPrecondition", "FilterResult", "InvalidArgument", "Neighbors",
+    "NotFound",
     "PermissionDenied", "ResourceExhausted", "SampleBatch", "Scores",
     "Unauthenticated", "Unavailable", "Unimplemented", "UpsertResult",
     "WinnowError", "column_array", "cursor_position", "score_column",

@@ -132,6 +132,24 @@ class FilterResult:
 
 
 @dataclasses.dataclass
+class Neighbors:
+    """The nearest neighbours of one query, nearest first: ``query_id`` is
+    the query document's id (empty for a query vector), and ``ids``,
+    ``ordinals`` (uint64) and ``similarities`` (float32) are aligned."""
+
+    query_id: str
+    ids: List[str]
+    ordinals: np.ndarray
+    similarities: np.ndarray
+
+
+_METRICS = {
+    "cosine": selection_pb2.SIMILARITY_METRIC_COSINE,
+    "dot": selection_pb2.SIMILARITY_METRIC_DOT_PRODUCT,
+}
+
+
+@dataclasses.dataclass
 class SampleBatch:
     """One global batch of a plan, as one rank receives it.
 
@@ -629,6 +647,32 @@ class Client:
                       else np.zeros(0, dtype=np.uint64)),
             scores={k: np.concatenate(v) for k, v in parts.items()},
             documents=documents)
+
+    def nearest(self, collection: str, *, ids: Sequence[str] = (),
+                vectors: Optional[ArrayLike] = None, k: int = 10,
+                filter: str = "", metric: str = "cosine",
+                include_self: bool = False) -> List[Neighbors]:
+        """The ``k`` nearest neighbours of each query, among the live
+        documents with an embedding that match ``filter``: one Neighbors
+        per query, the rows of ``vectors`` (a (queries, dim) array, or one
+        vector) first, then the documents ``ids``. ``metric`` is "cosine"
+        or "dot"; a query document is its own neighbour only with
+        ``include_self``."""
+        if metric not in _METRICS:
+            raise ValueError(f"metric: expected cosine or dot, got {metric!r}")
+        request = selection_pb2.NearestRequest(
+            collection=collection, query_ids=list(ids), k=k, filter=filter,
+            metric=_METRICS[metric], include_self=include_self)
+        if vectors is not None:
+            request.query_vectors.extend(
+                np.asarray(vectors, dtype=np.float32).reshape(-1).tolist())
+        r = self._unary(self._selection.Nearest, request)
+        return [Neighbors(query_id=q.query_id, ids=[n.id for n in q.neighbors],
+                          ordinals=np.array([n.ordinal for n in q.neighbors],
+                                            dtype=np.uint64),
+                          similarities=np.array([n.similarity for n in q.neighbors],
+                                                dtype=np.float32))
+                for q in r.results]
 
     def sample(self, collection: str = "", *, batch_size: int = 0,
                token_budget: Optional[Mapping[str, Any]] = None,

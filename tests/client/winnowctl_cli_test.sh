@@ -151,11 +151,24 @@ case_compute_no_wait_then_ops() {
 # reports the server's error and exits 1.
 case_embedding_scorers() {
   for args in "kmeans emb --clusters 2" "semdedup emb --epsilon 0.1" \
-      "d4 emb --total-keep-ratio 0.5" "target-similarity emb --target-id d0"; do
+      "d4 emb --total-keep-ratio 0.5"; do
     # shellcheck disable=SC2086
     fails 1 "compute $args" compute $args
     has err '^winnowctl: UNIMPLEMENTED: ' "compute $args"
   done
+}
+
+# Toward d0: d0 scores 1 and d1 (0.99, 0.1) about 0.995; d6 (-d0) scores -1.
+case_target_similarity() {
+  ok target compute target-similarity emb --target-id d0 --score near_d0
+  has out '^operation .* succeeded' target
+  has out '^score_names: near_d0$' target
+  ok target-filter filter emb --filter 'near_d0 > 0.99'
+  [ "$(cat "$W/out")" = "$(printf 'd0\nd1')" ] || fail "target: near d0"
+  ok target-far filter emb --filter 'near_d0 < -0.99'
+  [ "$(cat "$W/out")" = "d6" ] || fail "target: far from d0"
+  fails 1 target-unknown compute target-similarity emb --target-id nope
+  has err 'NOT_FOUND: .*target_ids\[0\]' target-unknown
 }
 
 # winnowd answers Backup at once (--backup-wait-seconds 0), so the command
@@ -187,6 +200,7 @@ if [ $# -ge 4 ]; then
   case_compute_exact_dedup
   case_compute_no_wait_then_ops
   case_embedding_scorers
+  case_target_similarity
   case_backup_waits
 fi
 

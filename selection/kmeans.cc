@@ -603,13 +603,18 @@ absl::StatusOr<KMeansModel> TrainKMeans(const EmbeddingRows& rows,
       if (!(norm2 > 0)) continue;
       const double inv = 1.0 / std::sqrt(norm2);
       float* centroid = model.centroids.data() + size_t{c} * dim;
-      double dot = 0;
+      // The shift, 1 - cos(old, new), divided by both norms so that a
+      // centroid that did not change moves by exactly 0.
+      double dot = 0, old2 = 0, new2 = 0;
       for (uint32_t d = 0; d < dim; ++d) {
         const float v = static_cast<float>(sum[d] * inv);
         dot += double{centroid[d]} * v;
+        old2 += double{centroid[d]} * centroid[d];
+        new2 += double{v} * v;
         centroid[d] = v;
       }
-      max_shift = std::max(max_shift, 1.0 - dot);
+      const double norms = std::sqrt(old2 * new2);
+      max_shift = std::max(max_shift, norms > 0 ? 1.0 - dot / norms : 1.0);
     }
     model.iterations = it + 1;
     if (job != nullptr) job->SetDone(it + 1);

@@ -75,9 +75,9 @@ faiss.omp_set_num_threads(threads)
 x = np.fromfile(data + "/emb.f32", dtype=np.float32).reshape(n, dim)
 km = faiss.Kmeans(dim, k, niter=niter, spherical=True, seed=seed,
                   max_points_per_centroid=10**9, verbose=False)
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 km.train(x)
-train = time.perf_counter() - t
+train, train_cpu = time.perf_counter() - t, time.process_time() - c
 t = time.perf_counter()
 index = faiss.IndexFlatIP(dim)
 index.add(km.centroids)
@@ -89,7 +89,7 @@ cn = np.linalg.norm(km.centroids.astype(np.float64), axis=1)
 xn = np.linalg.norm(x.astype(np.float64), axis=1)
 cos = D[:, 0].astype(np.float64) / (xn * cn[I[:, 0]])
 sizes = np.bincount(I[:, 0], minlength=k)
-print(json.dumps(dict(train=train, assign=assign, objective=float(np.mean(1 - cos)),
+print(json.dumps(dict(train=train, train_cpu=train_cpu, assign=assign, objective=float(np.mean(1 - cos)),
                       min_size=int(sizes.min()), max_size=int(sizes.max()),
                       version=faiss.__version__)))
 """
@@ -138,10 +138,18 @@ def kmeans_scorer(k, iterations, seed, cluster_score="", distance_score=""):
         cluster_score=cluster_score, distance_score=distance_score))
 
 
-def run_kmeans(client, scorer, log=None):
+def cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_kmeans(client, scorer, log=None, pid=None):
     """Seconds from ComputeScores to SUCCEEDED, and the operation. With
     `log`, logs how long each phase of the job took (as WaitOperation's
-    updates, every 50 ms, saw them)."""
+    updates, every 50 ms, saw them) and, with `pid` (winnowd's), the CPU
+    seconds the server used meanwhile."""
     from winnow.v1 import operation_pb2
     phases = []
 
@@ -149,12 +157,16 @@ def run_kmeans(client, scorer, log=None):
         if not phases or phases[-1][0] != op.phase:
             phases.append((op.phase, time.perf_counter()))
 
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     t0 = time.perf_counter()
     op = client.compute_scores(COLLECTION, scorer, wait=False)
     op = client.wait_operation(op.operation_id, update_interval=0.05, progress=progress)
     seconds = time.perf_counter() - t0
     if op.state != operation_pb2.OPERATION_STATE_SUCCEEDED:
         raise RuntimeError(f"k-means job ended {op}")
+    if log is not None and pid:
+        log(f"scorers: winnowd used {cpu_seconds(pid) - cpu0:.1f} CPU s in "
+            f"{seconds:.1f} s")
     if log is not None:
         ends = [t for _, t in phases[1:]] + [t0 + seconds]
         log("scorers: k-means phases: " + ", ".join(
@@ -218,7 +230,8 @@ def bench_scorers(w, args, res, tmp, data, start_winnowd, run_client, check, log
             # k-means alone.
             secs, means = [], []
             for r in range(args.reps if n < 1_000_000 else 1):
-                s, op = run_kmeans(client, kmeans_scorer(k, iterations, args.seed), log)
+                s, op = run_kmeans(client, kmeans_scorer(k, iterations, args.seed), log,
+                                   server.proc.pid)
                 secs.append(s)
                 result = op.compute_scores_result
                 check("Winnow k-means documents", result.document_count, n)
@@ -270,7 +283,8 @@ def bench_scorers(w, args, res, tmp, data, start_winnowd, run_client, check, log
     best = None
     for threads in (2, 1):
         got = run_faiss(data, n, k, iterations, args.seed, threads)
-        log(f"scorers: FAISS omp {threads}: train {got['train']:.2f} s, assign "
+        log(f"scorers: FAISS omp {threads}: train {got['train']:.2f} s "
+            f"({got['train_cpu']:.1f} CPU s), assign "
             f"{got['assign']:.2f} s, objective {got['objective']:.6f}, clusters of "
             f"{got['min_size']}..{got['max_size']}")
         res.add(op_kmeans, FAISS_TRAIN.format(t=threads), "s", [got["train"]])

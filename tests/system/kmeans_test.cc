@@ -79,6 +79,22 @@ absl::Status CreateWithEmbeddings(const Client& client, const std::string& name,
   return client.CreateCollection(req).status();
 }
 
+// A new collection of `docs` documents with standard normal embeddings.
+void WriteGaussian(const Client& client, const std::string& collection,
+                   int docs, int dim, uint32_t seed) {
+  ASSERT_TRUE(CreateWithEmbeddings(client, collection, dim).ok());
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> gauss;
+  Write(
+      client, collection, docs,
+      [&](int) {
+        std::vector<float> v(dim);
+        for (float& x : v) x = gauss(rng);
+        return v;
+      },
+      [](int) { return true; });
+}
+
 // The operation once done (WaitOperation to its end).
 v1::Operation WaitDone(const Client& client, const std::string& id) {
   v1::WaitOperationRequest req;
@@ -166,16 +182,7 @@ class KMeansSystemTest : public ::testing::Test {
     ASSERT_TRUE(testing::Create(*client_, "plain").ok());
     // A collection on which a job runs long: 30,000 random rows, k = 300
     // and a million iterations (until cancelled).
-    std::normal_distribution<float> g2;
-    ASSERT_TRUE(CreateWithEmbeddings(*client_, "big", 32).ok());
-    Write(
-        *client_, "big", 30000,
-        [&](int) {
-          std::vector<float> v(32);
-          for (float& x : v) x = g2(rng);
-          return v;
-        },
-        [](int) { return true; });
+    WriteGaussian(*client_, "big", 30000, 32, 11);
   }
   static void TearDownTestSuite() {
     delete client_;
@@ -462,17 +469,7 @@ TEST(KMeansRestartTest, SigkillMidJobThenRestartShowsFailedAndNoScores) {
     ASSERT_NE(server, nullptr);
     absl::StatusOr<Client> client = Client::Connect(server->target());
     ASSERT_TRUE(client.ok());
-    ASSERT_TRUE(CreateWithEmbeddings(*client, "big", 16).ok());
-    std::mt19937 rng(3);
-    std::normal_distribution<float> gauss;
-    Write(
-        *client, "big", 20000,
-        [&](int) {
-          std::vector<float> v(16);
-          for (float& x : v) x = gauss(rng);
-          return v;
-        },
-        [](int) { return true; });
+    WriteGaussian(*client, "big", 20000, 16, 3);
     v1::ComputeScoresRequest req;
     req.set_collection("big");
     v1::KMeansScorer* km = req.mutable_scorer()->mutable_kmeans();

@@ -316,6 +316,14 @@ void ScoreTile(const float* x, size_t n, uint32_t dim, const float* centroids,
   }
 }
 
+// acc[d] += row[d] * scale, truncated to an integer (see kFixedScale).
+WINNOW_CLONES void AddFixed(const float* row, float scale, uint32_t dim,
+                            int64_t* acc) {
+  for (uint32_t d = 0; d < dim; ++d) {
+    acc[d] += static_cast<int32_t>(row[d] * scale);
+  }
+}
+
 inline float DistanceOf(float dot, float inv_norm) {
   return std::clamp(1.0f - dot * inv_norm, 0.0f, 2.0f);
 }
@@ -372,12 +380,8 @@ bool AssignPass(const RowReader& reader, const float* centroids, uint32_t k,
                 b.second_found ? DistanceOf(b.second_value, inv[j]) : dist;
           }
           if (sums != nullptr && inv[j] > 0) {
-            const float scale = inv[j] * kFixedScale;
-            const float* row = xt + j * dim;
-            int64_t* acc = sums + size_t{b.index} * dim;
-            for (uint32_t d = 0; d < dim; ++d) {
-              acc[d] += static_cast<int32_t>(row[d] * scale);
-            }
+            AddFixed(xt + j * dim, inv[j] * kFixedScale, dim,
+                     sums + size_t{b.index} * dim);
           }
           if (counts != nullptr) ++counts[b.index];
         }

@@ -597,7 +597,8 @@ class Winnowd:
 
     def start(self):
         args = [self.binary, "--data-dir", os.path.join(self.dir, "data"),
-                "--listen", "127.0.0.1:0", "--log-level", "warn"]
+                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                "--log-level", "warn"]
         if not self.sync:
             args.append("--sync-writes=false")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,

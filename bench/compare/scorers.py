@@ -17,7 +17,10 @@ initialization, tolerance 0, trained on all N):
     faiss.Kmeans(256, k, niter, spherical=True, seed,
     max_points_per_centroid=10**9) so that it trains on all N; its train()
     alone, and train() plus the assignment of every row (IndexFlatIP over its
-    centroids, search k=1), each with faiss.omp_set_num_threads(2) and (1);
+    centroids, search k=1), each with faiss.omp_set_num_threads(2) and (1)
+    and OMP_NUM_THREADS the same (Debian's OpenBLAS reads it too: with 1,
+    FAISS runs on one thread, its train() CPU seconds equal to its wall
+    time);
   - the objective, like with like: the mean over all N rows of 1 - cos to
     the centroid each row is assigned to, with each system's final
     centroids (Winnow: the mean of GetScores' centroid_distance column;
@@ -286,8 +289,8 @@ def bench_scorers(w, args, res, tmp, data, start_winnowd, run_client, check, log
     finally:
         server.stop()
 
-    # FAISS on the same rows, with 2 and 1 OpenMP threads (OpenBLAS's own
-    # threads at its default, the machine's cores, in both).
+    # FAISS on the same rows, on 2 threads and on 1 (OMP_NUM_THREADS also
+    # sets OpenBLAS's threads).
     best = None
     for threads in (2, 1):
         got = run_faiss(data, n, k, iterations, args.seed, threads)

@@ -11,7 +11,9 @@
 // Ties: a row equally similar to two centroids goes to the lower index. A
 // zero row (an embedding of all zeros) has cosine 0 with every centroid.
 //
-// Thread safety: pure functions over immutable inputs.
+// Thread safety: pure functions over immutable inputs. They call `job`
+// from their worker threads, one call at a time (under a lock of their
+// own), so a JobContext need not be thread-safe.
 #ifndef WINNOW_SELECTION_KMEANS_H_
 #define WINNOW_SELECTION_KMEANS_H_
 
@@ -94,8 +96,9 @@ struct KMeansAssignment {
 
 // Trains the centroids. `job` (may be null) gets the phase, progress in
 // iterations, and is checked for cancellation at least once per block of
-// rows: CANCELLED then. INVALID_ARGUMENT for k outside [1, rows] or
-// max_iterations < 1.
+// rows: CANCELLED then. INVALID_ARGUMENT for k outside [1, rows],
+// max_iterations < 1, a tolerance that is negative or not finite, or a
+// training_sample_count in [1, k).
 absl::StatusOr<KMeansModel> TrainKMeans(const EmbeddingRows& rows,
                                         const KMeansOptions& options,
                                         JobContext* job);

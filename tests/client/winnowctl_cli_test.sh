@@ -150,12 +150,26 @@ case_compute_no_wait_then_ops() {
 # Until their scorers are merged the server answers UNIMPLEMENTED; the CLI
 # reports the server's error and exits 1.
 case_embedding_scorers() {
-  for args in "kmeans emb --clusters 2" "semdedup emb --epsilon 0.1" \
-      "d4 emb --total-keep-ratio 0.5"; do
+  for args in "semdedup emb --epsilon 0.1" "d4 emb --total-keep-ratio 0.5"; do
     # shellcheck disable=SC2086
     fails 1 "compute $args" compute $args
     has err '^winnowctl: UNIMPLEMENTED: ' "compute $args"
   done
+}
+
+# Two clusters of the 8 rows with k-means++ (seeded): d0 and d1 (near
+# each other) share a cluster, and every distance is in [0, 2].
+case_kmeans() {
+  ok kmeans compute kmeans emb --clusters 2 --seed 3 --iterations 5
+  has out '^operation .* succeeded' kmeans
+  has out '^score_names: cluster,centroid_distance$' kmeans
+  has out '^kmeans.iteration_count: ' kmeans
+  ok kmeans-d0 filter emb --filter 'id == "d0"' --scores cluster
+  c0=$(cut -f2 "$W/out")
+  ok kmeans-d1 filter emb --filter 'id == "d1"' --scores cluster
+  [ "$(cut -f2 "$W/out")" = "$c0" ] || fail "kmeans: d0 and d1 apart"
+  ok kmeans-range count emb --filter 'centroid_distance >= 0 and centroid_distance <= 2'
+  has out '^8$' kmeans-range
 }
 
 # Toward d0: d0 scores 1 and d1 (0.99, 0.1) about 0.995; d6 (-d0) scores -1.
@@ -200,6 +214,7 @@ if [ $# -ge 4 ]; then
   case_compute_exact_dedup
   case_compute_no_wait_then_ops
   case_embedding_scorers
+  case_kmeans
   case_target_similarity
   case_backup_waits
 fi

@@ -26,10 +26,12 @@ WINNOWD="$BUILD_DIR/server/winnowd"
 CTL=("$BUILD_DIR/client/winnowctl" --server "$LISTEN")
 
 DEMO="$BUILD_DIR/demo/demo.jsonl"
-if [ ! -s "$DEMO" ]; then
-  step "Generating the demo dataset ($DEMO)"
+DEMO_NPY="$BUILD_DIR/demo/demo.npy"
+if [ ! -s "$DEMO" ] || [ ! -s "$DEMO_NPY" ]; then
+  step "Generating the demo dataset ($DEMO, embeddings in $DEMO_NPY)"
   mkdir -p "$(dirname "$DEMO")"
-  /usr/bin/python3 demo/make_demo_data.py "$DEMO" --count 20000
+  /usr/bin/python3 demo/make_demo_data.py "$DEMO" --count 20000 \
+    --embeddings "$DEMO_NPY" --dim 32
 fi
 
 step "Starting winnowd on $LISTEN with data in $DATA_DIR"
@@ -57,11 +59,15 @@ grep "listening on" "$LOG"
 
 run() { echo "\$ winnowctl $*"; "${CTL[@]}" "$@"; }
 
-step "Loading the demo collection"
-if ! "${CTL[@]}" list | cut -f1 | grep -qx demo; then
-  run create demo
+step "Loading the demo collection, with 32-d embeddings"
+# A demo collection left by an older demo has no embeddings: start it anew.
+if "${CTL[@]}" list | grep -qx "demo	[0-9]*	0"; then
+  run delete demo --yes
 fi
-run import demo "$DEMO"
+if ! "${CTL[@]}" list | cut -f1 | grep -qx demo; then
+  run create demo --embedding-dimension 32
+fi
+run import demo "$DEMO" --embeddings "$DEMO_NPY"
 run list
 
 step "Counting by a filter"
@@ -77,6 +83,16 @@ run sample demo --strategy weighted --score quality --weight-function power --al
 step "... and rank 1 of the same run: disjoint batches"
 run sample demo --strategy weighted --score quality --weight-function power --alpha 2 \
   --seed 42 --batch-size 8 --rank 1 --world-size 2 --max-batches 2
+
+step "Nearest neighbours of a document (exact, cosine)"
+run nearest demo --id doc-0000042 -k 3
+
+step "Deduplicating by embeddings: SemDeDup, clustering first (docs/embeddings.md)"
+run compute semdedup demo --epsilon 0.05 --clusters 40 --seed 1
+run count demo --filter 'semdedup_dup == 1'
+step "... and sampling from what it kept"
+run sample demo --filter 'semdedup_dup == 0' --strategy uniform --seed 7 \
+  --batch-size 8 --max-batches 1
 
 step "winnowd is serving on $LISTEN (log: $LOG). Press Ctrl-C to stop."
 wait "$PID"

@@ -25,6 +25,7 @@
 #include "server/collection_service.h"
 #include "server/document_service.h"
 #include "server/exact_dedup_job.h"
+#include "server/kmeans_job.h"
 #include "server/get_scores_pollers.h"
 #include "server/metrics.h"
 #include "server/operation_service.h"
@@ -208,6 +209,7 @@ absl::Status Server::Impl::StartOperations() {
   // ComputeScores' scorers register here (ScorerRegistry::Register).
   scorers = std::make_unique<ScorerRegistry>();
   RegisterExactDedup(*store, *scorers);
+  RegisterKMeans(*store, *scorers);
   return absl::OkStatus();
 }
 

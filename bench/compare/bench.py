@@ -43,6 +43,7 @@ import psycopg2
 import redis
 
 import nearest
+import scorers
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -768,6 +769,20 @@ def bench_nearest(w, args, res, tmp, data):
     return nearest.bench_nearest(w, args, res, tmp, data, start, client, check, log)
 
 
+def bench_scorers(w, args, res, tmp, data):
+    def start():
+        server = Winnowd(args.winnowd, tmp, False)
+        server.start()
+        return server
+
+    def client(target, ops, extra=()):
+        return run_client(args.client, target, data, ops, args, w["k"], extra=extra)
+
+    version = scorers.bench_scorers(w, args, res, tmp, data, start, client, check, log)
+    TARGETS.extend(scorers.TARGETS)
+    return version
+
+
 # --------------------------------------------------------------------------
 # Embeddings (--embeddings): import with 256-d embeddings, against
 # PostgreSQL's binary COPY + primary key with an `emb real[]` column and the
@@ -911,7 +926,8 @@ ABSOLUTE = {
     ("server RSS after load", "Winnow"): ("<", 200.0, "MiB"),
 }
 TARGETS += nearest.TARGETS
-HIGHER_IS_BETTER = {"docs/s": True, "ids/s": True, "GB/s": True, "ms": False, "MiB": False}
+HIGHER_IS_BETTER = {"docs/s": True, "ids/s": True, "GB/s": True, "ms": False, "MiB": False,
+                    "s": False, "1-cos": False}
 
 
 def build_table(res):
@@ -1004,6 +1020,14 @@ def main():
     ap.add_argument("--nearest", action="store_true",
                     help="also the Nearest rows: N x 256 embeddings, FAISS "
                          "(bench/compare/nearest.py; minutes and ~4 GiB at N = 1M)")
+    ap.add_argument("--scorers", action="store_true",
+                    help="also the embedding scorer rows: k-means against FAISS and "
+                         "Sample latency while a k-means job runs "
+                         "(bench/compare/scorers.py; minutes of both cores at N = 1M)")
+    ap.add_argument("--kmeans-k", type=int, default=1000)
+    ap.add_argument("--kmeans-iterations", type=int, default=10)
+    ap.add_argument("--load-seconds", type=float, default=10.0,
+                    help="--scorers: seconds of each idle Sample load measurement")
     ap.add_argument("--nearest-client", default=None,
                     help="winnow_bench_nearest (default: next to --client)")
     args = ap.parse_args()
@@ -1065,6 +1089,8 @@ def main():
             bench_numpy(w, args, res)
         if args.nearest:
             versions["faiss"] = bench_nearest(w, args, res, tmp, data)
+        if args.scorers:
+            versions["faiss"] = bench_scorers(w, args, res, tmp, data)
         if args.embeddings:
             bench_embeddings(w, args, res, tmp, data, systems)
     finally:
@@ -1089,13 +1115,14 @@ def main():
     print(table)
     print()
     for r in res.rows:
-        if r.get("note") and r["op"] in (EMB_IMPORT, EMB_LOAD):
+        if r.get("note") and (r["op"] in (EMB_IMPORT, EMB_LOAD)
+                              or r["op"] in scorers.NOTE_OPS):
             print(f"{r['op']}, {r['system']}: {r['note']}")
     missed = [r for r in res.rows if r.get("status") == "MISSED"]
     met = [r for r in res.rows if r.get("status") == "met"]
-    print("not measured: k-means, SemDeDup and kNN (no server-side")
-    print("  k-means in Winnow yet; issue 4 leaves them out), so FAISS is not run; Redis has no")
-    print("  weighted sample; numpy is in-process (no ingest, lookups or durable updates).")
+    print("not measured here: SemDeDup (no server-side scorer yet); k-means with --scorers,")
+    print("  kNN with --nearest; Redis has no weighted sample; numpy is in-process (no")
+    print("  ingest, lookups or durable updates).")
     if args.nearest:
         print("--nearest: the Nearest rows above are measured, FAISS IndexFlatIP included.")
     print(f"targets: {len(met)} met, {len(missed)} missed; "

@@ -27,9 +27,19 @@
 // load_emb then times the first GetDocuments that asks for an embedding
 // (it loads the collection's matrix) and a second one, and reports the
 // collection's memory_bytes as its result.
+//
+// sample_load (the "serving while a job runs" rows, bench/compare/scorers.py)
+// runs --streams readers, each on a plan of its own (uniform, unbounded
+// epochs, batches of --load-batch, packed ids), asking for one batch per
+// Sample call (its plan, the last batch's cursor, max_batches 1), so a
+// call's time is the time to get the next batch. Each reader makes --rate
+// calls a second (0: back to back) until --duration seconds pass or the
+// file --stop-file exists, and the op prints one JSON line with the calls,
+// the rate per reader and the latency percentiles in seconds.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
@@ -84,6 +94,13 @@ struct Args {
   bool keep_plans = false;
   // Embedding dimension of ingest_emb and load_emb.
   int emb_dim = 256;
+  // sample_load: readers, batch size, calls/s per reader (0: back to back),
+  // how long, and a file whose existence ends it early.
+  int streams = 4;
+  int load_batch = 1024;
+  double rate = 0;
+  double duration = 10;
+  std::string stop_file;
 };
 
 struct Workload {
@@ -481,6 +498,95 @@ void PutScores(const Args& args, const Workload& w, winnow::Client& client) {
   Print("put_scores", seconds, result);
 }
 
+// One sample_load reader: `calls` Sample calls of one batch each, their
+// latencies into *latencies.
+void LoadReader(const Args& args, int reader, const Clock::time_point end,
+                std::vector<double>* latencies) {
+  winnow::ClientOptions options;
+  options.default_timeout = absl::Seconds(60);
+  absl::StatusOr<winnow::Client> client =
+      winnow::Client::Connect(args.target, options);
+  Check(client.status(), "Connect");
+  winnow::v1::SampleRequest request;
+  request.set_collection(args.collection);
+  request.mutable_strategy()->mutable_uniform();
+  request.set_seed(static_cast<uint64_t>(args.seed * 1000 + reader));
+  request.set_run_id("load-" + std::to_string(getpid()) + "-" +
+                     std::to_string(reader));
+  request.set_num_epochs(0);
+  request.set_batch_size(args.load_batch);
+  request.set_world_size(1);
+  request.set_max_batches(1);
+  request.set_view(winnow::v1::RESULT_VIEW_PACKED);
+  const auto period =
+      std::chrono::duration<double>(args.rate > 0 ? 1.0 / args.rate : 0.0);
+  Clock::time_point next = Clock::now();
+  bool first = true;
+  std::string plan_id;
+  while (Clock::now() < end) {
+    if (!args.stop_file.empty() && access(args.stop_file.c_str(), F_OK) == 0) {
+      break;
+    }
+    std::this_thread::sleep_until(next);
+    const Clock::time_point start = Clock::now();
+    winnow::SampleReader stream = client->Sample(request);
+    winnow::v1::SampleResponse response;
+    int64_t ids = 0;
+    std::string cursor;
+    while (stream.Next(&response)) {
+      ids += BatchIds(response.batch());
+      cursor = response.cursor();
+      if (!response.plan_id().empty()) plan_id = response.plan_id();
+    }
+    Check(stream.Finish(), "Sample");
+    const double s = Seconds(start);
+    if (ids != args.load_batch) Die("sample_load: a short batch");
+    // The first call creates the plan: not a batch latency.
+    if (!first) latencies->push_back(s);
+    first = false;
+    // Then the plan by its id, from the cursor after the last batch.
+    request = winnow::v1::SampleRequest();
+    request.set_plan_id(plan_id);
+    request.set_cursor(cursor);
+    request.set_world_size(1);
+    request.set_max_batches(1);
+    request.set_view(winnow::v1::RESULT_VIEW_PACKED);
+    next = std::max(Clock::now(),
+                    next + std::chrono::duration_cast<Clock::duration>(period));
+  }
+  DeletePlan(*client, &plan_id);
+}
+
+void SampleLoad(const Args& args) {
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(args.duration));
+  std::vector<std::vector<double>> latencies(args.streams);
+  std::vector<std::thread> readers;
+  for (int r = 0; r < args.streams; ++r) {
+    readers.emplace_back(LoadReader, std::cref(args), r, end, &latencies[r]);
+  }
+  for (std::thread& t : readers) t.join();
+  const double elapsed = Seconds(start);
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto at = [&](double q) {
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1,
+                                      static_cast<size_t>(q * all.size()))];
+  };
+  std::printf(
+      "{\"op\": \"sample_load\", \"calls\": %zu, \"seconds\": %.3f, "
+      "\"rate_per_stream\": %.1f, \"p50\": %.6f, \"p90\": %.6f, "
+      "\"p99\": %.6f, \"max\": %.6f}\n",
+      all.size(), elapsed,
+      static_cast<double>(all.size()) / elapsed / args.streams, at(0.5),
+      at(0.9), at(0.99), all.empty() ? 0.0 : all.back());
+  std::fflush(stdout);
+}
+
 // The timed Sample operations: weighted and uniform in the packed view,
 // weighted in the IDS view, and a new weighted plan's first message.
 std::optional<SampleMode> SampleModeOf(const std::string& op) {
@@ -537,6 +643,16 @@ int main(int argc, char** argv) {
       args.keep_plans = true;
     else if (a == "--emb-dim")
       args.emb_dim = std::atoi(value().c_str());
+    else if (a == "--streams")
+      args.streams = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--load-batch")
+      args.load_batch = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--rate")
+      args.rate = std::atof(value().c_str());
+    else if (a == "--duration")
+      args.duration = std::atof(value().c_str());
+    else if (a == "--stop-file")
+      args.stop_file = value();
     else
       Die("unknown flag " + a);
   }
@@ -583,6 +699,8 @@ int main(int argc, char** argv) {
       GetBatch(args, w, *client);
     } else if (op == "put_scores") {
       PutScores(args, w, *client);
+    } else if (op == "sample_load") {
+      SampleLoad(args);
     } else {
       Die("unknown op " + op);
     }

@@ -24,6 +24,7 @@
 #include "server/backups.h"
 #include "server/collection_service.h"
 #include "server/document_service.h"
+#include "server/dedup_jobs.h"
 #include "server/exact_dedup_job.h"
 #include "server/kmeans_job.h"
 #include "server/get_scores_pollers.h"
@@ -210,6 +211,7 @@ absl::Status Server::Impl::StartOperations() {
   scorers = std::make_unique<ScorerRegistry>();
   RegisterExactDedup(*store, *scorers);
   RegisterKMeans(*store, *scorers);
+  RegisterDedupScorers(*store, *scorers);
   return absl::OkStatus();
 }
 

@@ -395,7 +395,7 @@ TEST(OperationsSystemTest, BadInputAndScorersNotBuiltYet) {
   compute.set_collection("c");
   // The scorer kinds not built yet (a kind leaves this list when its
   // scorer registers).
-  for (const char* kind : {"semdedup", "d4", "target_similarity"}) {
+  for (const char* kind : {"target_similarity"}) {
     const google::protobuf::FieldDescriptor* field =
         v1::Scorer::descriptor()->FindFieldByName(kind);
     ASSERT_NE(field, nullptr) << kind;

@@ -8,14 +8,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/system/client_helpers.h"
@@ -26,7 +24,11 @@ namespace winnow {
 namespace {
 
 using testing::ExpectError;
+using testing::ExpectInterruptedByRestart;
+using testing::ScoreColumns;
 using testing::TempDir;
+using testing::WaitDone;
+using testing::WaitRunning;
 using testing::WinnowdProcess;
 
 constexpr int kDim = 32;
@@ -56,7 +58,10 @@ Corpus MakeCorpus() {
   c.centers.assign(kGroups, std::vector<double>(kDim));
   for (auto& center : c.centers) {
     double norm = 0;
-    for (double& v : center) norm += (v = gauss(rng)) * v;
+    for (double& v : center) {
+      v = gauss(rng);
+      norm += v * v;
+    }
     for (double& v : center) v /= std::sqrt(norm);
   }
   for (int i = 0; i < kDocs; ++i) {
@@ -134,25 +139,6 @@ absl::Status Load(const Client& client, const std::string& collection,
   return client.DeleteDocuments(del).status();
 }
 
-// The operation once done.
-v1::Operation WaitDone(const Client& client, const std::string& id) {
-  v1::WaitOperationRequest req;
-  req.set_operation_id(id);
-  req.mutable_update_interval()->set_nanos(50'000'000);
-  OperationReader reader = client.WaitOperation(req);
-  v1::WaitOperationResponse resp;
-  v1::Operation last;
-  double fraction = 0;
-  while (reader.Next(&resp)) {
-    last = resp.operation();
-    EXPECT_GE(last.progress_fraction(), fraction);
-    fraction = last.progress_fraction();
-  }
-  const absl::Status s = reader.Finish();
-  EXPECT_TRUE(s.ok()) << s;
-  return last;
-}
-
 // Runs `req` to its end; the operation.
 v1::Operation RunToEnd(const Client& client,
                        const v1::ComputeScoresRequest& req) {
@@ -184,36 +170,6 @@ std::map<int, float> Scores(const Client& client, const std::string& coll,
                           : col.values(r);
   }
   return out;
-}
-
-// The score columns of the collection.
-std::set<std::string> ScoreNames(const Client& client,
-                                 const std::string& coll) {
-  v1::GetScoresRequest req;
-  req.set_collection(coll);
-  req.add_ids(IdOf(0));
-  absl::StatusOr<v1::GetScoresResponse> r = client.GetScores(req);
-  EXPECT_TRUE(r.ok()) << r.status();
-  std::set<std::string> names;
-  if (r.ok()) {
-    for (const v1::ScoreColumn& c : r->scores()) names.insert(c.name());
-  }
-  return names;
-}
-
-// Waits until operation `id` runs.
-bool WaitRunning(const Client& client, const std::string& id) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    v1::GetOperationRequest get;
-    get.set_operation_id(id);
-    absl::StatusOr<v1::GetOperationResponse> got = client.GetOperation(get);
-    if (!got.ok() || got->operation().done()) return false;
-    if (got->operation().state() == v1::OPERATION_STATE_RUNNING) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 class DedupSystemTest : public ::testing::Test {
@@ -484,7 +440,7 @@ TEST_F(DedupSystemTest, CancelLeavesNoScoreAndANameInUseIsRefused) {
   ASSERT_TRUE(client_->CancelOperation(cancel).ok());
   const v1::Operation op = WaitDone(*client_, id);
   EXPECT_EQ(op.state(), v1::OPERATION_STATE_CANCELLED) << op.ShortDebugString();
-  EXPECT_FALSE(ScoreNames(*client_, "big").contains("held"));
+  EXPECT_FALSE(ScoreColumns(*client_, "big", IdOf(0)).contains("held"));
 }
 
 TEST(DedupRestartTest, SigkillDuringAJobLeavesNoScore) {
@@ -518,15 +474,9 @@ TEST(DedupRestartTest, SigkillDuringAJobLeavesNoScore) {
   ASSERT_NE(server, nullptr);
   absl::StatusOr<Client> client = Client::Connect(server->target());
   ASSERT_TRUE(client.ok());
-  v1::GetOperationRequest get;
-  get.set_operation_id(id);
-  absl::StatusOr<v1::GetOperationResponse> got = client->GetOperation(get);
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->operation().state(), v1::OPERATION_STATE_FAILED);
-  EXPECT_EQ(got->operation().error().code(),
-            static_cast<int>(absl::StatusCode::kUnavailable));
-  EXPECT_FALSE(ScoreNames(*client, "dd").contains("killed"));
-  EXPECT_TRUE(ScoreNames(*client, "dd").contains("cluster"));
+  ExpectInterruptedByRestart(*client, id);
+  EXPECT_FALSE(ScoreColumns(*client, "dd", IdOf(0)).contains("killed"));
+  EXPECT_TRUE(ScoreColumns(*client, "dd", IdOf(0)).contains("cluster"));
   server->Signal(SIGTERM);
   EXPECT_EQ(server->Wait(), 0) << server->Log();
 }

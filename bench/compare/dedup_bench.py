@@ -57,7 +57,11 @@ ITERATIONS = 10
 OP_OFF = "SemDeDup eps=0.05, k-means included"
 OP_ON = "SemDeDup eps=0.05 + 2nd cluster, k-means included"
 OP_D4 = "D4 dedup 0.75, total 0.5, k-means included"
-FAISS = "FAISS Kmeans(spherical) + numpy Gram pass"
+FAISS = "FAISS Kmeans(spherical) + numpy Gram pass (omp {t})"
+
+
+class _Skip(Exception):
+    pass
 
 
 def pair_scores(marked, pairs):
@@ -117,11 +121,12 @@ print(json.dumps(dict(total=t3 - t0, kmeans=t1 - t0, assign=t2 - t1, gram=t3 - t
 """
 
 
-def run_faiss(data, n, k, seed):
+def run_faiss(data, n, k, seed, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(
         [sys.executable, "-c", FAISS_SCRIPT, data, str(n), str(DIM), str(k),
          str(ITERATIONS), str(seed), str(EPSILON)],
-        check=True, capture_output=True, timeout=3600).stdout
+        check=True, capture_output=True, timeout=3600, env=env).stdout
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
@@ -172,11 +177,16 @@ def main():
     ap.add_argument("--k", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--reps", type=int, default=1)
-    ap.add_argument("--no-faiss", action="store_true")
+    ap.add_argument("--faiss-omp", default="2,1",
+                    help="FAISS's OMP_NUM_THREADS settings to run, comma-separated "
+                         "(empty: no FAISS rows)")
+    ap.add_argument("--no-winnow", action="store_true",
+                    help="only the FAISS rows")
     ap.add_argument("--no-d4", action="store_true")
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
+    args.faiss_omp = [int(t) for t in args.faiss_omp.split(",") if t]
 
     import winnow
     from winnow.v1 import scorer_pb2
@@ -192,8 +202,11 @@ def main():
         write_workload(data, x)
         del x
         server = Winnowd(args.winnowd, tmp, True)
-        server.start()
+        if not args.no_winnow:
+            server.start()
         try:
+            if args.no_winnow:
+                raise _Skip()
             subprocess.run([args.nearest_client, "--target", server.target, "--data",
                             data, "--collection", "dd", "--ops", "ingest"],
                            check=True, timeout=3600, stdout=subprocess.DEVNULL)
@@ -228,24 +241,29 @@ def main():
                 res.add(OP_D4, "Winnow", "s", secs,
                         f"keep ratio {r.keep_ratio:.4f}, epsilon {r.epsilon:.4f}")
             client.close()
+        except _Skip:
+            pass
         finally:
             server.stop()
-        if not args.no_faiss:
+        best = None
+        for threads in args.faiss_omp:
+            system = FAISS.format(t=threads)
             secs = []
             for _ in range(args.reps):
-                f = run_faiss(data, args.n, args.k, args.seed)
+                f = run_faiss(data, args.n, args.k, args.seed, threads)
                 secs.append(f["total"])
             marked = np.fromfile(os.path.join(data, "faiss_marked.u8"),
                                  dtype=np.uint8).astype(bool)
-            add_quality(res, OP_OFF, FAISS, marked, pairs)
-            res.add(OP_OFF, FAISS, "s", secs,
+            add_quality(res, OP_OFF, system, marked, pairs)
+            res.add(OP_OFF, system, "s", secs,
                     f"faiss {f['version']}: k-means {f['kmeans']:.1f} s, assign "
                     f"{f['assign']:.1f} s, Gram {f['gram']:.1f} s; "
                     f"{int(marked.sum())} marked")
-            ours = res.get(OP_OFF, "Winnow")
-            if ours is not None:
-                ratio = min(ours["values"]) / min(secs)
-                log(f"SemDeDup Winnow / FAISS = {ratio:.2f} (target <= 1.2)")
+            best = min(secs) if best is None else min(best, min(secs))
+        ours = res.get(OP_OFF, "Winnow")
+        if ours is not None and best is not None:
+            log(f"SemDeDup Winnow / FAISS (faster setting) = "
+                f"{min(ours['values']) / best:.2f} (target <= 1.2)")
     for r in res.rows:
         print(json.dumps(r))
     if args.json:

@@ -580,12 +580,13 @@ TEST_F(ServerTest, UnservedRpcsAreUnimplemented) {
   grpc::ClientContext context;
   v1::ComputeScoresRequest request;
   request.set_collection("c");
-  request.mutable_scorer()->mutable_kmeans()->set_cluster_count(2);
+  request.mutable_scorer()->mutable_target_similarity()->add_target_ids("a");
   v1::ComputeScoresResponse response;
   grpc::Status status = scores_->ComputeScores(&context, request, &response);
   // A scorer not built yet, named.
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("'kmeans'"), std::string::npos)
+  EXPECT_NE(status.error_message().find("'target_similarity'"),
+            std::string::npos)
       << status.error_message();
 }
 

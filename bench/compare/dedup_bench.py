@@ -183,6 +183,8 @@ def main():
     ap.add_argument("--no-winnow", action="store_true",
                     help="only the FAISS rows")
     ap.add_argument("--no-d4", action="store_true")
+    ap.add_argument("--no-semdedup", action="store_true",
+                    help="leave out the two SemDeDup rows")
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
@@ -216,7 +218,8 @@ def main():
                             "1", "--warmup", "0"],
                            check=True, timeout=3600, stdout=subprocess.DEVNULL)
             client = winnow.Client(server.target)
-            runs = [(OP_OFF, "dup_off", False), (OP_ON, "dup_on", True)]
+            runs = [] if args.no_semdedup else [(OP_OFF, "dup_off", False),
+                                                (OP_ON, "dup_on", True)]
             for op_name, score, second in runs:
                 secs = []
                 for _ in range(args.reps):

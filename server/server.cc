@@ -23,11 +23,11 @@
 #include "server/auth.h"
 #include "server/backups.h"
 #include "server/collection_service.h"
+#include "server/dedup_jobs.h"
 #include "server/document_service.h"
 #include "server/exact_dedup_job.h"
-#include "server/kmeans_job.h"
-#include "server/target_similarity_job.h"
 #include "server/get_scores_pollers.h"
+#include "server/kmeans_job.h"
 #include "server/metrics.h"
 #include "server/operation_service.h"
 #include "server/operations.h"
@@ -35,6 +35,7 @@
 #include "server/score_service.h"
 #include "server/selection_service.h"
 #include "server/service_env.h"
+#include "server/target_similarity_job.h"
 #include "server/transport.h"
 #include "server/workers.h"
 #include "storage/store.h"
@@ -211,6 +212,7 @@ absl::Status Server::Impl::StartOperations() {
   scorers = std::make_unique<ScorerRegistry>();
   RegisterExactDedup(*store, *scorers);
   RegisterKMeans(*store, *scorers);
+  RegisterDedupScorers(*store, *scorers);
   RegisterTargetSimilarity(*store, *scorers);
   return absl::OkStatus();
 }

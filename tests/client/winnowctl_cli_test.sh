@@ -149,14 +149,6 @@ case_compute_no_wait_then_ops() {
 
 # Until their scorers are merged the server answers UNIMPLEMENTED; the CLI
 # reports the server's error and exits 1.
-case_embedding_scorers() {
-  for args in "semdedup emb --epsilon 0.1" "d4 emb --total-keep-ratio 0.5"; do
-    # shellcheck disable=SC2086
-    fails 1 "compute $args" compute $args
-    has err '^winnowctl: UNIMPLEMENTED: ' "compute $args"
-  done
-}
-
 # Two clusters of the 8 rows with k-means++ (seeded): d0 and d1 (near
 # each other) share a cluster, and every distance is in [0, 2].
 case_kmeans() {
@@ -170,6 +162,20 @@ case_kmeans() {
   [ "$(cut -f2 "$W/out")" = "$c0" ] || fail "kmeans: d0 and d1 apart"
   ok kmeans-range count emb --filter 'centroid_distance >= 0 and centroid_distance <= 2'
   has out '^8$' kmeans-range
+}
+
+# On case_kmeans' stored clusters: d0 and d1 (cos 0.995) share one, so
+# with epsilon 0.1 exactly one of them is a duplicate. D4 keeps half.
+case_semdedup_and_d4() {
+  ok semdedup compute semdedup emb --epsilon 0.1
+  has out '^operation .* succeeded' semdedup
+  has out '^score_names: semdedup_dup$' semdedup
+  ok semdedup-pair count emb --filter 'semdedup_dup == 1 and id in ("d0", "d1")'
+  has out '^1$' semdedup-pair
+  ok d4 compute d4 emb --total-keep-ratio 0.5 --clusters 2 --seed 3
+  has out '^operation .* succeeded' d4
+  ok d4-kept count emb --filter 'd4_pruned == 0'
+  has out '^4$' d4-kept
 }
 
 # Toward d0: d0 scores 1 and d1 (0.99, 0.1) about 0.995; d6 (-d0) scores -1.
@@ -213,8 +219,8 @@ if [ $# -ge 4 ]; then
   case_nearest_by_vector
   case_compute_exact_dedup
   case_compute_no_wait_then_ops
-  case_embedding_scorers
   case_kmeans
+  case_semdedup_and_d4
   case_target_similarity
   case_backup_waits
 fi

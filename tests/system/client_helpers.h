@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "winnow/client/client.h"
@@ -95,6 +98,72 @@ inline std::map<std::string, v1::Document> ReadDocuments(
     for (const v1::Document& d : r->documents()) out[d.id()] = d;
   }
   return out;
+}
+
+// The operation once done (WaitOperation to its end, updates every 50 ms);
+// expects progress_fraction never to decrease on the way.
+inline v1::Operation WaitDone(const Client& client, const std::string& id) {
+  v1::WaitOperationRequest req;
+  req.set_operation_id(id);
+  req.mutable_update_interval()->set_nanos(50'000'000);
+  OperationReader reader = client.WaitOperation(req);
+  v1::WaitOperationResponse resp;
+  v1::Operation last;
+  double fraction = 0;
+  while (reader.Next(&resp)) {
+    last = resp.operation();
+    EXPECT_GE(last.progress_fraction(), fraction);
+    fraction = last.progress_fraction();
+  }
+  const absl::Status s = reader.Finish();
+  EXPECT_TRUE(s.ok()) << s;
+  return last;
+}
+
+// Polls (up to 60 s) until operation `id` runs; false if it ended first.
+inline bool WaitRunning(const Client& client, const std::string& id) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    v1::GetOperationRequest get;
+    get.set_operation_id(id);
+    absl::StatusOr<v1::GetOperationResponse> got = client.GetOperation(get);
+    if (!got.ok() || got->operation().done()) return false;
+    if (got->operation().state() == v1::OPERATION_STATE_RUNNING) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// The score columns of a collection (GetScores of document `id` with no
+// names asks for every column).
+inline std::set<std::string> ScoreColumns(const Client& client,
+                                          const std::string& collection,
+                                          const std::string& id) {
+  v1::GetScoresRequest req;
+  req.set_collection(collection);
+  req.add_ids(id);
+  absl::StatusOr<v1::GetScoresResponse> r = client.GetScores(req);
+  EXPECT_TRUE(r.ok()) << r.status();
+  std::set<std::string> names;
+  if (r.ok()) {
+    for (const v1::ScoreColumn& c : r->scores()) names.insert(c.name());
+  }
+  return names;
+}
+
+// Expects operation `id` to have ended FAILED with UNAVAILABLE, as a job
+// that the process's death interrupted shows after a restart.
+inline void ExpectInterruptedByRestart(const Client& client,
+                                       const std::string& id) {
+  v1::GetOperationRequest get;
+  get.set_operation_id(id);
+  absl::StatusOr<v1::GetOperationResponse> got = client.GetOperation(get);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->operation().state(), v1::OPERATION_STATE_FAILED)
+      << got->operation().ShortDebugString();
+  EXPECT_EQ(got->operation().error().code(),
+            static_cast<int>(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace winnow::testing

@@ -393,18 +393,7 @@ TEST(OperationsSystemTest, BadInputAndScorersNotBuiltYet) {
   expect(client->ComputeScores(compute).status(), absl::StatusCode::kNotFound,
          "missing");
   compute.set_collection("c");
-  // The scorer kinds not built yet (a kind leaves this list when its
-  // scorer registers).
-  for (const char* kind : {"semdedup", "d4"}) {
-    const google::protobuf::FieldDescriptor* field =
-        v1::Scorer::descriptor()->FindFieldByName(kind);
-    ASSERT_NE(field, nullptr) << kind;
-    v1::Scorer* scorer = compute.mutable_scorer();
-    scorer->GetReflection()->MutableMessage(scorer, field);
-    expect(client->ComputeScores(compute).status(),
-           absl::StatusCode::kUnimplemented, absl::StrCat("'", kind, "'"));
-  }
-  // exact_dedup is served; its score name is checked before it starts.
+  // A scorer's own fields are checked before it starts.
   compute.mutable_scorer()->mutable_exact_dedup()->set_duplicate_score(
       "Bad-Name");
   expect(client->ComputeScores(compute).status(),

@@ -123,6 +123,9 @@ void AddCompute(CLI::App& app, JobCommands* c) {
   cmd->add_option("--epsilon", a.epsilon, "semdedup: epsilon, in (0, 1)");
   cmd->add_option("--keep-ratio", a.keep_ratio,
                   "semdedup: find the epsilon keeping this fraction");
+  cmd->add_flag("--compare-second-cluster", a.compare_second_cluster,
+                "semdedup: also compare across the 2nd-nearest cluster "
+                "(needs the k-means flags)");
   cmd->add_option("--duplicate-score", a.duplicate_score,
                   "exact-dedup, semdedup: duplicate flag column");
   cmd->add_option("--dedup-keep-ratio", a.dedup_keep_ratio,

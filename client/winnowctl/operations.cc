@@ -395,6 +395,7 @@ std::vector<std::string> GivenFlags(const ComputeArgs& a) {
       {!a.distance_score.empty(), "--distance-score"},
       {a.epsilon.has_value(), "--epsilon"},
       {a.keep_ratio.has_value(), "--keep-ratio"},
+      {a.compare_second_cluster, "--compare-second-cluster"},
       {!a.duplicate_score.empty(), "--duplicate-score"},
       {a.dedup_keep_ratio.has_value(), "--dedup-keep-ratio"},
       {a.total_keep_ratio.has_value(), "--total-keep-ratio"},
@@ -420,8 +421,9 @@ std::vector<std::string> KindFlags(const std::string& kind) {
   if (kind == "kmeans") {
     k.insert(k.end(), {"--cluster-score", "--distance-score"});
   } else if (kind == "semdedup") {
-    k.insert(k.end(), {"--cluster-score", "--distance-score", "--epsilon",
-                       "--keep-ratio", "--duplicate-score"});
+    k.insert(k.end(),
+             {"--cluster-score", "--distance-score", "--epsilon",
+              "--keep-ratio", "--compare-second-cluster", "--duplicate-score"});
   } else if (kind == "d4") {
     k.insert(k.end(), {"--dedup-keep-ratio", "--total-keep-ratio", "--pruning",
                        "--pruned-score"});
@@ -457,8 +459,6 @@ absl::Status FillKMeans(const ComputeArgs& args, const std::string& who,
     return UsageError(
         absl::StrCat("--init must be kmeans++ or random, not '", a.init, "'"));
   }
-  k->set_cluster_score(args.cluster_score);
-  k->set_distance_score(args.distance_score);
   return absl::OkStatus();
 }
 
@@ -478,6 +478,7 @@ absl::Status FillSemDedup(const ComputeArgs& args, v1::SemDedupScorer* s) {
   }
   if (args.epsilon) s->set_epsilon(*args.epsilon);
   if (args.keep_ratio) s->set_target_keep_ratio(*args.keep_ratio);
+  s->set_compare_second_cluster(args.compare_second_cluster);
   if (ClustersFirst(args)) {
     absl::Status k =
         FillKMeans(args, "clustering first (a k-means flag was given)",
@@ -580,6 +581,8 @@ absl::StatusOr<v1::ComputeScoresRequest> BuildComputeRequest(
     scorer->mutable_exact_dedup()->set_duplicate_score(args.duplicate_score);
   } else if (args.kind == "kmeans") {
     status = FillKMeans(args, "compute kmeans", scorer->mutable_kmeans());
+    scorer->mutable_kmeans()->set_cluster_score(args.cluster_score);
+    scorer->mutable_kmeans()->set_distance_score(args.distance_score);
   } else if (args.kind == "semdedup") {
     status = FillSemDedup(args, scorer->mutable_semdedup());
   } else if (args.kind == "d4") {

@@ -123,6 +123,8 @@ struct ComputeArgs {
   // semdedup: --epsilon or --keep-ratio, not both.
   std::optional<double> epsilon;
   std::optional<double> keep_ratio;
+  // semdedup: also compare with the 2nd-nearest cluster (clusters first).
+  bool compare_second_cluster = false;
   // exact-dedup, semdedup: the column of the duplicate flag.
   std::string duplicate_score;
   // d4

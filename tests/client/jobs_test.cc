@@ -81,9 +81,21 @@ TEST(ComputeRequestTest, SemDedupClustersFirstOnlyWithKMeansFlags) {
   EXPECT_EQ(r->scorer().semdedup().target_keep_ratio(), 0.8);
   EXPECT_EQ(r->scorer().semdedup().kmeans().cluster_count(), 16);
   EXPECT_EQ(r->scorer().semdedup().kmeans().seed(), 5u);
-  // The clustering writes the columns the deduplication reads.
-  EXPECT_EQ(r->scorer().semdedup().kmeans().cluster_score(), "c");
-  EXPECT_EQ(r->scorer().semdedup().kmeans().distance_score(), "d");
+  // A clustering inside semdedup writes no columns (the server refuses
+  // names there), and the 2nd-cluster option is off unless asked for.
+  EXPECT_EQ(r->scorer().semdedup().kmeans().cluster_score(), "");
+  EXPECT_EQ(r->scorer().semdedup().kmeans().distance_score(), "");
+  EXPECT_FALSE(r->scorer().semdedup().compare_second_cluster());
+  a.compare_second_cluster = true;
+  r = BuildComputeRequest(a);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->scorer().semdedup().compare_second_cluster());
+  ComputeArgs k;
+  k.kind = "kmeans";
+  k.collection = "web";
+  k.compare_second_cluster = true;
+  k.kmeans.clusters = 4;
+  EXPECT_FALSE(BuildComputeRequest(k).ok());  // a semdedup flag
 }
 
 TEST(ComputeRequestTest, D4AndExactDedupAndTargetSimilarity) {

@@ -172,6 +172,14 @@ case_semdedup_and_d4() {
   has out '^score_names: semdedup_dup$' semdedup
   ok semdedup-pair count emb --filter 'semdedup_dup == 1 and id in ("d0", "d1")'
   has out '^1$' semdedup-pair
+  # Clustering first, across cluster boundaries too, into its own column.
+  ok semdedup-2nd compute semdedup emb --epsilon 0.1 --clusters 2 --seed 3 \
+    --compare-second-cluster --cluster-score c2 --duplicate-score dup_2nd
+  has out '^semdedup.duplicate_count: [1-9]' semdedup-2nd
+  ok semdedup-2nd-pair count emb --filter 'dup_2nd == 1 and id in ("d0", "d1")'
+  has out '^1$' semdedup-2nd-pair
+  fails 1 semdedup-2nd-alone compute semdedup emb --compare-second-cluster
+  has err "INVALID_ARGUMENT: .*compare_second_cluster" semdedup-2nd-alone
   ok d4 compute d4 emb --total-keep-ratio 0.5 --clusters 2 --seed 3
   has out '^operation .* succeeded' d4
   ok d4-kept count emb --filter 'd4_pruned == 0'

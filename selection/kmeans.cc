@@ -1,7 +1,5 @@
 #include "selection/kmeans.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "selection/blas.h"
 #include "selection/clones.h"
 #include "selection/hash.h"
 #include "selection/nearest.h"
@@ -56,26 +55,6 @@ constexpr size_t kPlusPlusPoolMin = 32768;
 constexpr size_t kPlusPlusPoolPerCluster = 8;
 // Rows of the pool scored by one sgemv.
 constexpr size_t kPoolChunkRows = 1024;
-
-// OpenBLAS starts its own threads; k-means already splits the rows over
-// the cores, so BLAS runs on the calling thread.
-void SingleThreadedBlas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
-// Runs fn(t) for t in [0, threads) on `threads` threads, the calling
-// thread being t = 0.
-template <typename Fn>
-void OnThreads(int threads, const Fn& fn) {
-  std::vector<std::thread> helpers;
-  helpers.reserve(static_cast<size_t>(std::max(0, threads - 1)));
-  for (int t = 1; t < threads; ++t) {
-    helpers.emplace_back([&fn, t] { fn(t); });
-  }
-  fn(0);
-  for (std::thread& h : helpers) h.join();
-}
 
 // The job as the worker threads see it: one lock around the JobContext, so
 // that an implementation need not be thread-safe, and a flag that stops

@@ -1,7 +1,5 @@
 #include "selection/nearest.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -9,6 +7,7 @@
 #include <limits>
 #include <mutex>
 
+#include "selection/blas.h"
 #include "selection/clones.h"
 #include "selection/parallel.h"
 
@@ -171,13 +170,6 @@ class TopK {
 
 // How many candidate rows ahead the scan prefetches.
 constexpr size_t kPrefetchRows = 2;
-
-// OpenBLAS starts its own threads; Nearest already splits the rows over
-// the cores, so BLAS runs on the calling thread.
-void SingleThreadedBlas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
 
 struct Search {
   const NearestQuery& q;

@@ -1,7 +1,5 @@
 #include "selection/semdedup.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "selection/blas.h"
 #include "selection/nearest.h"
 
 namespace winnow {
@@ -22,22 +21,6 @@ constexpr float kNone = -std::numeric_limits<float>::infinity();
 // kTileRows x kTileCols similarities (2 MiB), whatever the cluster's size.
 constexpr size_t kTileRows = 512;
 constexpr size_t kTileCols = 1024;
-
-// OpenBLAS starts its own threads; the work items are already spread over
-// the job's threads, so BLAS runs on the calling thread.
-void SingleThreadedBlas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
-// Runs fn(t) for t in [0, threads) on that many threads (the caller runs 0).
-template <typename Fn>
-void OnThreads(int threads, const Fn& fn) {
-  std::vector<std::thread> helpers;
-  for (int t = 1; t < threads; ++t) helpers.emplace_back([&fn, t] { fn(t); });
-  fn(0);
-  for (std::thread& h : helpers) h.join();
-}
 
 // Row `i` as unit-length float32 into out (dim floats); zeros stay zeros.
 void UnitRow(const EmbeddingRows& rows, size_t i, float* out) {

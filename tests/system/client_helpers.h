@@ -120,8 +120,10 @@ inline v1::Operation WaitDone(const Client& client, const std::string& id) {
   return last;
 }
 
-// Polls (up to 60 s) until operation `id` runs; false if it ended first.
-inline bool WaitRunning(const Client& client, const std::string& id) {
+// Polls (up to 60 s) until operation `id` runs and has done at least
+// `min_items_done` items; false if it ended first.
+inline bool WaitRunning(const Client& client, const std::string& id,
+                        int64_t min_items_done = 0) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -129,7 +131,10 @@ inline bool WaitRunning(const Client& client, const std::string& id) {
     get.set_operation_id(id);
     absl::StatusOr<v1::GetOperationResponse> got = client.GetOperation(get);
     if (!got.ok() || got->operation().done()) return false;
-    if (got->operation().state() == v1::OPERATION_STATE_RUNNING) return true;
+    if (got->operation().state() == v1::OPERATION_STATE_RUNNING &&
+        got->operation().items_done() >= min_items_done) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;

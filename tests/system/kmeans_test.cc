@@ -26,7 +26,11 @@ namespace winnow {
 namespace {
 
 using testing::ExpectError;
+using testing::ExpectInterruptedByRestart;
+using testing::ScoreColumns;
 using testing::TempDir;
+using testing::WaitDone;
+using testing::WaitRunning;
 using testing::WinnowdProcess;
 
 constexpr int kDim = 8;
@@ -93,55 +97,6 @@ void WriteGaussian(const Client& client, const std::string& collection,
         return v;
       },
       [](int) { return true; });
-}
-
-// The operation once done (WaitOperation to its end).
-v1::Operation WaitDone(const Client& client, const std::string& id) {
-  v1::WaitOperationRequest req;
-  req.set_operation_id(id);
-  req.mutable_update_interval()->set_nanos(50'000'000);
-  OperationReader reader = client.WaitOperation(req);
-  v1::WaitOperationResponse resp;
-  v1::Operation last;
-  while (reader.Next(&resp)) last = resp.operation();
-  const absl::Status s = reader.Finish();
-  EXPECT_TRUE(s.ok()) << s;
-  return last;
-}
-
-// Polls until the operation is running and has finished an iteration.
-bool WaitRunning(const Client& client, const std::string& id) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    v1::GetOperationRequest get;
-    get.set_operation_id(id);
-    absl::StatusOr<v1::GetOperationResponse> got = client.GetOperation(get);
-    if (!got.ok() || got->operation().done()) return false;
-    if (got->operation().state() == v1::OPERATION_STATE_RUNNING &&
-        got->operation().items_done() >= 1) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
-// The score columns of the collection (GetScores of one document with no
-// names asks for every column).
-std::set<std::string> ScoreColumns(const Client& client,
-                                   const std::string& collection,
-                                   const std::string& id) {
-  v1::GetScoresRequest req;
-  req.set_collection(collection);
-  req.add_ids(id);
-  absl::StatusOr<v1::GetScoresResponse> r = client.GetScores(req);
-  EXPECT_TRUE(r.ok()) << r.status();
-  std::set<std::string> names;
-  if (r.ok()) {
-    for (const v1::ScoreColumn& c : r->scores()) names.insert(c.name());
-  }
-  return names;
 }
 
 class KMeansSystemTest : public ::testing::Test {
@@ -432,7 +387,7 @@ TEST_F(KMeansSystemTest, CancelLeavesNoScoreAndANameInUseIsRefused) {
       client_->ComputeScores(req);
   ASSERT_TRUE(started.ok()) << started.status();
   const std::string id = started->operation().operation_id();
-  ASSERT_TRUE(WaitRunning(*client_, id));
+  ASSERT_TRUE(WaitRunning(*client_, id, /*min_items_done=*/1));
   // A second job writing one of its columns is refused, naming it.
   v1::ComputeScoresRequest second = Request("big", 3);
   second.mutable_scorer()->mutable_kmeans()->set_distance_score(
@@ -479,7 +434,7 @@ TEST(KMeansRestartTest, SigkillMidJobThenRestartShowsFailedAndNoScores) {
         client->ComputeScores(req);
     ASSERT_TRUE(started.ok()) << started.status();
     id = started->operation().operation_id();
-    ASSERT_TRUE(WaitRunning(*client, id));
+    ASSERT_TRUE(WaitRunning(*client, id, /*min_items_done=*/1));
     server->Signal(SIGKILL);
     server->Wait();
   }
@@ -487,14 +442,7 @@ TEST(KMeansRestartTest, SigkillMidJobThenRestartShowsFailedAndNoScores) {
   ASSERT_NE(server, nullptr);
   absl::StatusOr<Client> client = Client::Connect(server->target());
   ASSERT_TRUE(client.ok());
-  v1::GetOperationRequest get;
-  get.set_operation_id(id);
-  absl::StatusOr<v1::GetOperationResponse> got = client->GetOperation(get);
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->operation().state(), v1::OPERATION_STATE_FAILED)
-      << got->operation().ShortDebugString();
-  EXPECT_EQ(got->operation().error().code(),
-            static_cast<int>(absl::StatusCode::kUnavailable));
+  ExpectInterruptedByRestart(*client, id);
   const std::set<std::string> columns = ScoreColumns(*client, "big", IdOf(1));
   EXPECT_EQ(columns.count("cluster"), 0u);
   EXPECT_EQ(columns.count("centroid_distance"), 0u);

@@ -103,7 +103,9 @@ print(json.dumps(dict(train=train, train_cpu=train_cpu, assign=assign, objective
 def planted_embeddings(n, dim, seed):
     """(n x dim float32 unit rows, pairs): 5% of the rows are planted
     near-duplicates normalize(source + N(0, 0.01^2)) of a source row that is
-    not itself a duplicate; pairs is an (m, 2) int64 array of (duplicate,
+    not itself a duplicate, each of a different source (so that every
+    planted pair is its own group, and "exactly one member marked" is the
+    right outcome for each); pairs is an (m, 2) int64 array of (duplicate,
     source) ordinals."""
     rng = np.random.Generator(np.random.PCG64(seed + 13))
     emb = rng.standard_normal((n, dim), dtype=np.float32)
@@ -111,7 +113,7 @@ def planted_embeddings(n, dim, seed):
     m = int(n * DUP_FRACTION)
     order = rng.permutation(n)
     dups, sources = np.sort(order[:m]), order[m:]
-    src = rng.choice(sources, size=m, replace=True)
+    src = rng.choice(sources, size=m, replace=False)
     noisy = emb[src] + rng.normal(0.0, DUP_NOISE, (m, dim)).astype(np.float32)
     emb[dups] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
     return emb, np.stack([dups, src], axis=1).astype(np.int64)

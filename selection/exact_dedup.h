@@ -21,7 +21,7 @@ using PayloadHash = std::array<uint8_t, 32>;
 struct ExactDedupScores {
   // The scored ordinals, ascending, and the value of each: 1 or 0, or null
   // for the indexes (into ordinals) in null_indexes, whose value is 0.
-  std::vector<uint64_t> ordinals;
+  std::vector<uint32_t> ordinals;
   std::vector<float> values;
   std::vector<uint32_t> null_indexes;
   int64_t duplicate_count = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -257,6 +258,52 @@ absl::StatusOr<std::vector<std::string>> CheckSemDedup(
   return std::vector<std::string>{*score};
 }
 
+// The documents SemDeDup compares (indexes into the input's ordinals, and
+// those ordinals) and their clusters: from a k-means run first when the
+// scorer has `kmeans`, else from the stored cluster and distance columns.
+struct Clustered {
+  std::vector<uint32_t> usable;
+  std::vector<uint32_t> usable_ordinals;
+  KMeansAssignment assignment;
+};
+
+absl::StatusOr<Clustered> ClusterForSemDedup(
+    storage::Store& store, const ComputeScoresRequest& request,
+    const EmbeddingJobInput& input, const EmbeddingRows& all,
+    StagedProgress& progress) {
+  const winnow::v1::SemDedupScorer& s = request.scorer().semdedup();
+  constexpr int kThreads = 2;
+  Clustered out;
+  if (s.has_kmeans()) {
+    absl::StatusOr<KMeansOptions> options = KMeans(
+        s.kmeans(), input.ordinals.size(), false, "scorer.semdedup.kmeans");
+    if (!options.ok()) return options.status();
+    options->threads = kThreads;
+    progress.Stage("clustering", 5, 55);
+    absl::StatusOr<KMeansModel> model = TrainKMeans(all, *options, &progress);
+    if (!model.ok()) return model.status();
+    progress.Stage("assigning clusters", 55, 65);
+    absl::StatusOr<KMeansAssignment> a = AssignClusters(
+        all, *model, s.compare_second_cluster(), kThreads, &progress);
+    if (!a.ok()) return a.status();
+    out.assignment = *std::move(a);
+    out.usable.resize(input.ordinals.size());
+    std::iota(out.usable.begin(), out.usable.end(), uint32_t{0});
+    out.usable_ordinals = input.ordinals;
+    return out;
+  }
+  absl::StatusOr<StoredClusters> stored =
+      ReadStoredClusters(store, request, input);
+  if (!stored.ok()) return stored.status();
+  out.usable = std::move(stored->usable);
+  out.assignment.cluster = std::move(stored->cluster);
+  out.assignment.distance = std::move(stored->distance);
+  for (const uint32_t i : out.usable) {
+    out.usable_ordinals.push_back(input.ordinals[i]);
+  }
+  return out;
+}
+
 absl::StatusOr<ComputeScoresResult> RunSemDedupJob(
     storage::Store& store, const ComputeScoresRequest& request,
     JobContext& job) {
@@ -269,43 +316,15 @@ absl::StatusOr<ComputeScoresResult> RunSemDedupJob(
   const EmbeddingRows all = Rows(*input);
   constexpr int kThreads = 2;
 
-  // Which documents take part, and their clusters.
-  std::vector<uint32_t> usable;
-  std::vector<uint32_t> usable_ordinals;
-  KMeansAssignment assignment;
-  if (s.has_kmeans()) {
-    absl::StatusOr<KMeansOptions> options = KMeans(
-        s.kmeans(), input->ordinals.size(), false, "scorer.semdedup.kmeans");
-    if (!options.ok()) return options.status();
-    options->threads = kThreads;
-    progress.Stage("clustering", 5, 55);
-    absl::StatusOr<KMeansModel> model = TrainKMeans(all, *options, &progress);
-    if (!model.ok()) return model.status();
-    progress.Stage("assigning clusters", 55, 65);
-    absl::StatusOr<KMeansAssignment> a = AssignClusters(
-        all, *model, s.compare_second_cluster(), kThreads, &progress);
-    if (!a.ok()) return a.status();
-    assignment = *std::move(a);
-    usable.resize(input->ordinals.size());
-    for (size_t i = 0; i < usable.size(); ++i) {
-      usable[i] = static_cast<uint32_t>(i);
-    }
-    usable_ordinals = input->ordinals;
-  } else {
-    absl::StatusOr<StoredClusters> stored =
-        ReadStoredClusters(store, request, *input);
-    if (!stored.ok()) return stored.status();
-    usable = std::move(stored->usable);
-    assignment.cluster = std::move(stored->cluster);
-    assignment.distance = std::move(stored->distance);
-    for (const uint32_t i : usable) {
-      usable_ordinals.push_back(input->ordinals[i]);
-    }
-  }
+  absl::StatusOr<Clustered> clustered =
+      ClusterForSemDedup(store, request, *input, all, progress);
+  if (!clustered.ok()) return clustered.status();
+  const std::vector<uint32_t>& usable = clustered->usable;
+  const KMeansAssignment& assignment = clustered->assignment;
 
   progress.Stage("finding near-duplicates", 65, 99);
   EmbeddingRows rows = all;
-  rows.ordinals = usable_ordinals;
+  rows.ordinals = clustered->usable_ordinals;
   SemDedupAssignment sa{.cluster = assignment.cluster,
                         .distance = assignment.distance,
                         .second_cluster = {}};

@@ -1,6 +1,7 @@
 #include "server/exact_dedup_job.h"
 
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "selection/exact_dedup.h"
@@ -46,21 +47,19 @@ absl::StatusOr<winnow::v1::ComputeScoresResult> RunExactDedup(
 
   job.SetPhase("finding duplicates");
   job.SetTotal(static_cast<int64_t>(scored->Count()), "documents");
-  const ExactDedupScores dups =
+  ExactDedupScores dups =
       ScoreExactDuplicates(hashes->hashes, hashes->present, *scored);
   if (job.Cancelled()) return absl::CancelledError("cancelled");
 
   job.SetPhase("writing scores");
   std::vector<JobScoreColumn> columns(1);
   columns[0].name = score;
-  columns[0].values = dups.values;
+  columns[0].values = std::move(dups.values);
   for (const uint32_t i : dups.null_indexes) {
     columns[0].values[i] = std::numeric_limits<float>::quiet_NaN();
   }
-  const std::vector<uint32_t> ordinals(dups.ordinals.begin(),
-                                       dups.ordinals.end());
   absl::StatusOr<int64_t> written =
-      WriteJobScores(store, request.collection(), ordinals, columns);
+      WriteJobScores(store, request.collection(), dups.ordinals, columns);
   if (!written.ok()) return written.status();
   job.SetDone(static_cast<int64_t>(dups.ordinals.size()));
 

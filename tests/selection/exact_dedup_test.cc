@@ -89,7 +89,7 @@ TEST(ExactDedupTest, OnlyScoredDocumentsCountAsEarlier) {
   Bitmap has_hash(4, true), scored(4, true);
   scored.Clear(0);
   const ExactDedupScores got = ScoreExactDuplicates(hashes, has_hash, scored);
-  EXPECT_EQ(got.ordinals, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(got.ordinals, (std::vector<uint32_t>{1, 2, 3}));
   EXPECT_EQ(got.values, (std::vector<float>{0, 0, 1}));
   EXPECT_TRUE(got.null_indexes.empty());
 }

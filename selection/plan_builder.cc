@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "selection/sampler.h"
+#include "selection/weights.h"
 
 namespace winnow {
 namespace {
@@ -58,16 +59,28 @@ class Freezer {
   DocIdFn id_of_cand_;
 };
 
-absl::StatusOr<std::span<const float>> Freezer::Column(
-    const std::string& name, const std::string& field) const {
+// The score column `name`, which `field` of the spec names.
+absl::StatusOr<std::span<const float>> ScoreColumn(const ColumnSet& columns,
+                                                   const std::string& name,
+                                                   const std::string& field) {
   if (name.empty()) {
     return Invalid(absl::StrCat(field, " must not be empty"));
   }
-  auto it = columns_.scores.find(name);
-  if (it == columns_.scores.end()) {
+  auto it = columns.scores.find(name);
+  if (it == columns.scores.end()) {
     return Invalid(absl::StrCat(field, ": unknown score '", name, "'"));
   }
   return it->second;
+}
+
+// The field that names a weighted strategy's score.
+std::string WeightScoreField(const StrategySpec& s) {
+  return absl::StrCat("strategy.", StrategyName(s.kind), ".score");
+}
+
+absl::StatusOr<std::span<const float>> Freezer::Column(
+    const std::string& name, const std::string& field) const {
+  return ScoreColumn(columns_, name, field);
 }
 
 absl::StatusOr<std::vector<float>> Freezer::ScoresOf(
@@ -93,8 +106,8 @@ absl::Status Freezer::Weighted(Selection* out) {
     out->order = SortByDocId(static_cast<uint32_t>(cands_.size()), id_of_cand_);
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<float>> scores = ScoresOf(
-      s.score, absl::StrCat("strategy.", StrategyName(s.kind), ".score"));
+  absl::StatusOr<std::vector<float>> scores =
+      ScoresOf(s.score, WeightScoreField(s));
   if (!scores.ok()) return scores.status();
   absl::StatusOr<std::vector<double>> w = PlanWeights(spec_, *scores);
   if (!w.ok()) return w.status();
@@ -311,13 +324,11 @@ absl::StatusOr<Selection> Freezer::Select(FrozenPlan* plan) {
   return out;
 }
 
-// The frozen arrays in canonical order. A short plan keeps no scores: its
-// run, selected from these arrays, is what it persists.
-void Materialize(const Selection& sel, const PlanInputs& in, bool short_plan,
-                 FrozenPlan* plan) {
+// The frozen arrays in canonical order.
+void Materialize(const Selection& sel, const PlanInputs& in, FrozenPlan* plan) {
   FrozenRecord& r = plan->record;
   const size_t n = sel.order.size();
-  const bool scores = !sel.scores.empty() && !short_plan;
+  const bool scores = !sel.scores.empty();
   r.ordinals.reserve(n);
   r.lengths.reserve(n);
   if (scores) r.scores.reserve(n);
@@ -361,8 +372,7 @@ absl::StatusOr<FrozenPlan> FreezePlan(const PlanSpec& spec,
   Freezer freezer(inputs, &plan.spec);
   absl::StatusOr<Selection> selection = freezer.Select(&plan);
   if (!selection.ok()) return selection.status();
-  Materialize(*selection, inputs,
-              IsShortPlan(plan.spec, inputs.candidates.size()), &plan);
+  Materialize(*selection, inputs, &plan);
   if (plan.spec.token_budget.has_value()) {
     if (absl::Status s =
             ResolveBuckets(plan.record.lengths, &*plan.spec.token_budget);
@@ -475,34 +485,82 @@ bool IsShortPlan(const PlanSpec& spec, size_t candidates) {
          static_cast<uint64_t>(spec.samples_per_epoch) <= candidates / 2;
 }
 
-absl::StatusOr<FrozenRun> SelectRun(const PlanSpec& spec,
-                                    std::shared_ptr<const FrozenCandidates> all,
-                                    DocIdFn doc_id) {
+absl::StatusOr<ShortPlanInputs> GatherShortPlan(
+    const PlanSpec& spec, const ColumnSet& columns,
+    std::vector<uint32_t> candidates) {
+  ShortPlanInputs in;
+  const size_t n = candidates.size();
+  if (spec.strategy.kind == StrategyKind::kWeighted) {
+    absl::StatusOr<std::span<const float>> column = ScoreColumn(
+        columns, spec.strategy.score, WeightScoreField(spec.strategy));
+    if (!column.ok()) return column.status();
+    in.scores.resize(n);
+    for (size_t i = 0; i < n; ++i) in.scores[i] = (*column)[candidates[i]];
+  }
+  in.lengths.resize(n);
+  for (size_t i = 0; i < n; ++i) in.lengths[i] = columns.length[candidates[i]];
+  in.candidates = std::move(candidates);
+  return in;
+}
+
+absl::StatusOr<FrozenRun> SelectShortRun(const PlanSpec& spec,
+                                         const ShortPlanInputs& in,
+                                         std::span<const uint64_t> id_hashes,
+                                         DocIdFn doc_id) {
   // The epoch's samples exactly as the plan's keyed sequence serves them
-  // (plan_sampler.cc, kKeyed): the same keyed order over the same
-  // candidates, cut at samples_per_epoch. One Get collects every key below
-  // a sampled threshold in one pass and sorts only those, ties by doc id.
-  Candidates c;
-  c.id_hashes = all->id_hashes;
-  c.weights = all->weights;
-  c.doc_id = std::move(doc_id);
-  KeyedOrder order(c, spec.seed, /*epoch=*/0);
-  const uint64_t positions = std::min<uint64_t>(
-      order.size(), static_cast<uint64_t>(spec.samples_per_epoch));
-  std::vector<uint32_t> indices;
-  indices.reserve(positions);
-  order.Get(0, positions, &indices);
+  // (plan_sampler.cc, kKeyed): the same keys over the same candidates, cut
+  // at samples_per_epoch; KeyedPrefix never holds every key.
+  const std::span<const uint32_t> cands = in.candidates;
+  if (!cands.empty() && cands.back() >= id_hashes.size()) {  // ascending
+    return absl::DataLossError(
+        absl::StrCat("ordinal ", cands.back(), " is past the collection"));
+  }
+  KeyedSource source;
+  source.size = cands.size();
+  source.doc_id = std::move(doc_id);
+  WeightScale scale;
+  if (spec.strategy.kind == StrategyKind::kWeighted) {
+    absl::StatusOr<WeightScale> resolved =
+        ResolveWeightScale(in.scores, spec.strategy.weight);
+    if (!resolved.ok()) {
+      return Invalid(
+          absl::StrCat("strategy.weighted: ", resolved.status().message()));
+    }
+    scale = *resolved;
+    source.weighted = true;
+  }
+  const std::span<const float> scores = in.scores;
+  source.fill = [&](size_t begin, size_t n, uint64_t* hashes, double* weights) {
+    for (size_t i = 0; i < n; ++i) hashes[i] = id_hashes[cands[begin + i]];
+    if (weights != nullptr) {
+      ApplyWeights(scale, scores.subspan(begin, n), weights);
+    }
+  };
+  const std::vector<uint32_t> indices =
+      KeyedPrefix(source, spec.seed, /*epoch=*/0,
+                  static_cast<uint64_t>(spec.samples_per_epoch));
   FrozenRun out;
   FrozenRecord& r = out.record;
   auto candidates = std::make_shared<FrozenCandidates>();
   r.run = candidates->run = true;
-  r.ordinals.reserve(positions);
-  r.lengths.reserve(positions);
-  candidates->id_hashes.reserve(positions);
-  for (uint32_t i : indices) {
-    r.ordinals.push_back(all->ordinals[i]);
-    r.lengths.push_back(all->lengths[i]);
-    candidates->id_hashes.push_back(all->id_hashes[i]);
+  r.ordinals.reserve(indices.size());
+  r.lengths.reserve(indices.size());
+  candidates->id_hashes.reserve(indices.size());
+  // The run is in key order, at random places in the candidates: fetch
+  // a few ahead so that the cache misses overlap.
+  constexpr size_t kAhead = 16;
+  for (size_t j = 0; j < indices.size(); ++j) {
+    if (j + 2 * kAhead < indices.size()) {
+      __builtin_prefetch(&cands[indices[j + 2 * kAhead]]);
+      __builtin_prefetch(&in.lengths[indices[j + 2 * kAhead]]);
+    }
+    if (j + kAhead < indices.size()) {
+      __builtin_prefetch(&id_hashes[cands[indices[j + kAhead]]]);
+    }
+    const uint32_t i = indices[j];
+    r.ordinals.push_back(cands[i]);
+    r.lengths.push_back(in.lengths[i]);
+    candidates->id_hashes.push_back(id_hashes[cands[i]]);
   }
   candidates->ordinals = r.ordinals;
   candidates->lengths = r.lengths;

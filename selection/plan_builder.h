@@ -58,8 +58,7 @@ struct FrozenPlan {
   // their initial weights as given or computed (count^size_exponent); the
   // sampler's weights. Empty for other strategies.
   std::vector<DomainWeightSpec> domains;
-  // The candidates in canonical order; a short plan's (IsShortPlan) has no
-  // scores, since what it persists is its run (SelectRun).
+  // The candidates in canonical order.
   FrozenRecord record;
   // Weighted strategies: the weights aligned with the record (> 0).
   std::vector<double> weights;
@@ -86,20 +85,39 @@ absl::StatusOr<std::shared_ptr<const FrozenCandidates>> AssembleCandidates(
 // Short plans (docs/architecture.md, "Short plans"): a uniform or weighted
 // plan of one epoch whose samples_per_epoch is at most half its candidates,
 // without a token budget. Such a plan selects its epoch's samples once, at
-// the freeze, and keeps only them (SelectRun).
+// the freeze, and keeps only them (its run).
 bool IsShortPlan(const PlanSpec& spec, size_t candidates);
 
-// A short plan's run: the samples of its one epoch, in sequence order, as
-// the plan's sampler over `all` (its frozen candidates) serves them. The
-// record (run set) is what the plan persists; the candidates, what it
-// serves from, through MakePlanSampler like any frozen set.
+// A short plan's freeze, in two steps so that the collection's snapshot is
+// held only for the first: GatherShortPlan copies what the run depends on
+// and may change (the weight scores and the lengths of the candidates);
+// SelectShortRun then selects the run from the copy and from the id hashes,
+// which never change for an ordinal and are read in place.
+struct ShortPlanInputs {
+  std::vector<uint32_t> candidates;  // ascending ordinals
+  std::vector<float> scores;         // weighted: per candidate; else empty
+  std::vector<uint32_t> lengths;     // per candidate
+};
+// `spec` has its defaults (WithDefaults) and IsShortPlan holds.
+// INVALID_ARGUMENT naming the field for an unknown or empty score.
+absl::StatusOr<ShortPlanInputs> GatherShortPlan(
+    const PlanSpec& spec, const ColumnSet& columns,
+    std::vector<uint32_t> candidates);
+
+// The run: the samples of the plan's one epoch, in sequence order, exactly
+// as the plan's keyed sequence over every candidate serves them. The record
+// is what the plan persists; the candidates, what it serves from, through
+// MakePlanSampler like any frozen set. `id_hashes` is indexed by ordinal;
+// `doc_id` maps a candidate index (into in.candidates) to its doc id, for
+// exact key ties.
 struct FrozenRun {
   FrozenRecord record;
   std::shared_ptr<const FrozenCandidates> candidates;
 };
-absl::StatusOr<FrozenRun> SelectRun(const PlanSpec& spec,
-                                    std::shared_ptr<const FrozenCandidates> all,
-                                    DocIdFn doc_id);
+absl::StatusOr<FrozenRun> SelectShortRun(const PlanSpec& spec,
+                                         const ShortPlanInputs& in,
+                                         std::span<const uint64_t> id_hashes,
+                                         DocIdFn doc_id);
 
 // The sampler configuration of a frozen (resolved) spec.
 SamplerConfig SamplerConfigFor(const PlanSpec& spec,

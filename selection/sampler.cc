@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 
+#include "absl/synchronization/mutex.h"
 #include "boost/sort/spreadsort/integer_sort.hpp"
 #include "selection/clones.h"
 #include "selection/det_math.h"
@@ -67,7 +69,193 @@ WINNOW_CLONES size_t CountAtMost(const uint64_t* keys, size_t n,
   return c;
 }
 
+// Orders entries with equal keys by doc id (every sort breaks ties by
+// doc_id; docs/sampling.md, "Keyed orders").
+void BreakTies(std::span<KeyedEntry> entries,
+               const std::function<std::string_view(uint32_t)>& doc_id) {
+  for (auto it = entries.begin(); it != entries.end();) {
+    auto end = it + 1;
+    while (end != entries.end() && end->key == it->key) ++end;
+    if (end - it > 1) {
+      std::sort(it, end, [&](const KeyedEntry& a, const KeyedEntry& b) {
+        if (doc_id) return doc_id(a.index) < doc_id(b.index);
+        return a.index < b.index;
+      });
+    }
+    it = end;
+  }
+}
+
+void SortSmall(std::span<KeyedEntry> v) {
+  if (v.size() > 32) {
+    std::sort(v.begin(), v.end(), [](const KeyedEntry& a, const KeyedEntry& b) {
+      return a.key < b.key;
+    });
+    return;
+  }
+  for (size_t i = 1; i < v.size(); ++i) {
+    const KeyedEntry e = v[i];
+    size_t j = i;
+    for (; j > 0 && v[j - 1].key > e.key; --j) v[j] = v[j - 1];
+    v[j] = e;
+  }
+}
+
+// Sorts `v` by key. Keys below a threshold are close to uniform in value
+// (uniform keys are integers; weighted keys, the bits of doubles, grow
+// about linearly in count near zero), so one pass places each entry in
+// one of about v.size() buckets linear in its value, and each bucket, of
+// about one entry, is then sorted alone.
+void BucketSort(std::span<KeyedEntry> v, bool doubles,
+                std::vector<KeyedEntry>* scratch) {
+  const auto value = [doubles](uint64_t key) {
+    return doubles ? std::bit_cast<double>(key) : static_cast<double>(key);
+  };
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = 0;
+  for (const KeyedEntry& e : v) {
+    const double x = value(e.key);
+    if (std::isfinite(x)) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  }
+  if (v.size() <= 64 || !(hi > lo)) {
+    SortSmall(v);
+    return;
+  }
+  const size_t buckets = std::bit_ceil(v.size());
+  const double last = static_cast<double>(buckets - 1);
+  // Monotone in the key, so the buckets are in order; +inf goes last.
+  const double scale = last / (hi - lo);
+  const auto bucket = [&](uint64_t key) {
+    const double b = (value(key) - lo) * scale;
+    return static_cast<size_t>(b < last ? b : last);
+  };
+  std::vector<uint32_t> starts(buckets + 1, 0);
+  for (const KeyedEntry& e : v) ++starts[bucket(e.key) + 1];
+  for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+  scratch->resize(v.size());
+  std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
+  for (const KeyedEntry& e : v) (*scratch)[next[bucket(e.key)]++] = e;
+  std::copy(scratch->begin(), scratch->end(), v.begin());
+  for (size_t b = 0; b < buckets; ++b) {
+    if (starts[b + 1] - starts[b] > 1) {
+      SortSmall(v.subspan(starts[b], starts[b + 1] - starts[b]));
+    }
+  }
+}
+
+// The keys of candidates [begin, begin + n) of `source`, n <= kSlice.
+constexpr size_t kSlice = 2048;
+void SliceKeys(const KeyedSource& source, uint64_t epoch_key, size_t begin,
+               size_t n, uint64_t* keys) {
+  uint64_t hashes[kSlice];
+  double weights[kSlice];
+  source.fill(begin, n, hashes, source.weighted ? weights : nullptr);
+  if (source.weighted) {
+    WeightedKeys(hashes, weights, n, epoch_key, keys);
+  } else {
+    UniformKeys(hashes, n, epoch_key, keys);
+  }
+}
+
+// A key at or below which (a little more than) `count` of the source's
+// keys lie, estimated from a sample of them; kLastKey when in doubt. The
+// sample is kSampleSize keys in kSampleBlocks blocks spread evenly over
+// the candidates (weights may follow the candidates' order; the keys'
+// draws do not).
+constexpr size_t kSampleBlocks = 64;
+uint64_t EstimateThreshold(const KeyedSource& source, uint64_t epoch_key,
+                           uint64_t count) {
+  const size_t n = source.size;
+  const size_t block = std::min(n, kSampleSize) / kSampleBlocks;
+  std::vector<uint64_t> sample;
+  if (block == 0) return kLastKey;
+  sample.resize(block * kSampleBlocks);
+  for (size_t b = 0; b < kSampleBlocks; ++b) {
+    const size_t begin = (n - block) * b / (kSampleBlocks - 1);
+    SliceKeys(source, epoch_key, begin, block, sample.data() + b * block);
+  }
+  // The sample includes excluded candidates (kExcluded sorts last), so
+  // its quantiles are those of every candidate's key. The margin is about
+  // 3.5 standard errors of the quantile for 10% of 16,384.
+  const double pos = static_cast<double>(count) *
+                         static_cast<double>(sample.size()) /
+                         static_cast<double>(n) * 1.08 +
+                     8;
+  if (pos >= static_cast<double>(sample.size())) return kLastKey;
+  const size_t at = static_cast<size_t>(pos);
+  std::nth_element(sample.begin(), sample.begin() + at, sample.end());
+  return std::min(sample[at], kLastKey);
+}
+
+// Every candidate whose key is <= hi, in no particular order; *included
+// counts the candidates with a positive weight.
+// `share` is the fraction of them expected (to reserve room).
+std::vector<KeyedEntry> CollectBelow(const KeyedSource& source,
+                                     uint64_t epoch_key, uint64_t hi,
+                                     double share, uint64_t* included) {
+  absl::Mutex mu;
+  std::vector<KeyedEntry> out;
+  out.reserve(static_cast<size_t>(share * static_cast<double>(source.size)));
+  uint64_t total = 0;
+  ParallelChunks(source.size, [&](size_t begin, size_t end) {
+    std::vector<KeyedEntry> mine;
+    mine.reserve(std::min<size_t>(
+        end - begin,
+        1024 + static_cast<size_t>(share * static_cast<double>(end - begin))));
+    uint64_t keys[kSlice];
+    uint32_t at[kSlice];
+    uint64_t in = 0;
+    for (size_t b = begin; b < end; b += kSlice) {
+      const size_t n = std::min(kSlice, end - b);
+      SliceKeys(source, epoch_key, b, n, keys);
+      if (source.weighted) in += CountAtMost(keys, n, kLastKey);
+      const size_t c = CollectRange(keys, n, 0, hi, at);
+      for (size_t i = 0; i < c; ++i) {
+        mine.push_back({keys[at[i]], static_cast<uint32_t>(b + at[i])});
+      }
+    }
+    absl::MutexLock lock(&mu);
+    out.insert(out.end(), mine.begin(), mine.end());
+    total += source.weighted ? in : end - begin;
+  });
+  *included = total;
+  return out;
+}
+
 }  // namespace
+
+void SortKeyedEntries(std::span<KeyedEntry> entries, bool weighted,
+                      const std::function<std::string_view(uint32_t)>& doc_id) {
+  std::vector<KeyedEntry> scratch;
+  BucketSort(entries, weighted, &scratch);
+  BreakTies(entries, doc_id);
+}
+
+std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
+                                  uint64_t epoch, uint64_t count) {
+  std::vector<uint32_t> out;
+  if (source.size == 0 || count == 0) return out;
+  const uint64_t ek = EpochKey(seed, epoch);
+  uint64_t hi = EstimateThreshold(source, ek, count);
+  uint64_t included = 0;
+  const double share = std::min(
+      1.0, 1.1 * static_cast<double>(count) / static_cast<double>(source.size));
+  std::vector<KeyedEntry> run =
+      CollectBelow(source, ek, hi, hi == kLastKey ? 1.0 : share, &included);
+  const uint64_t positions = std::min(count, included);
+  if (run.size() < positions) {
+    // The sample underestimated the threshold: take every included key.
+    hi = kLastKey;
+    run = CollectBelow(source, ek, hi, 1.0, &included);
+  }
+  SortKeyedEntries(run, source.weighted, source.doc_id);
+  out.reserve(positions);
+  for (uint64_t i = 0; i < positions; ++i) out.push_back(run[i].index);
+  return out;
+}
 
 KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                        uint64_t epoch)
@@ -92,6 +280,7 @@ KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                    keys + begin);
     });
     size_ = CountAtMost(keys_.data(), n, kLastKey);
+    weighted_ = true;
   }
   if (size_ > 0) {
     // Keys are pseudo-random in index order, so a strided pick of the
@@ -112,27 +301,6 @@ size_t KeyedOrder::MemoryBytes() const {
          sample_.capacity() * sizeof(uint64_t) +
          ready_.capacity() * sizeof(Entry) +
          (scratch_ ? keys_.size() * sizeof(uint32_t) : 0);
-}
-
-void KeyedOrder::SortRun(std::vector<Entry>* run, size_t from) {
-  auto first = run->begin() + static_cast<ptrdiff_t>(from);
-  boost::sort::spreadsort::integer_sort(
-      first, run->end(),
-      [](const Entry& e, unsigned offset) { return e.key >> offset; },
-      [](const Entry& a, const Entry& b) { return a.key < b.key; });
-  // Equal keys: doc_id ascending (every sort breaks ties by doc_id;
-  // docs/sampling.md, "Keyed orders").
-  for (auto it = first; it != run->end();) {
-    auto end = it + 1;
-    while (end != run->end() && end->key == it->key) ++end;
-    if (end - it > 1) {
-      std::sort(it, end, [this](const Entry& a, const Entry& b) {
-        if (doc_id_) return doc_id_(a.ordinal) < doc_id_(b.ordinal);
-        return a.ordinal < b.ordinal;
-      });
-    }
-    it = end;
-  }
 }
 
 void KeyedOrder::Extend(uint64_t wanted) {
@@ -165,7 +333,7 @@ void KeyedOrder::Extend(uint64_t wanted) {
                                            ? static_cast<uint32_t>(idx)
                                            : ordinals_[idx]});
   }
-  SortRun(&ready_, from);
+  SortKeyedEntries(std::span<Entry>(ready_).subspan(from), weighted_, doc_id_);
   last_run_ = c;
   if (hi == kLastKey) {
     next_key_done_ = true;
@@ -215,8 +383,7 @@ void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
   }
   // Position p is ready_[ready_head_ + (p - ready_base_)].
   const size_t first = ready_head_ + static_cast<size_t>(begin - ready_base_);
-  for (size_t i = first; i < first + span; ++i)
-    out->push_back(ready_[i].ordinal);
+  for (size_t i = first; i < first + span; ++i) out->push_back(ready_[i].index);
   // Everything before `begin` is no longer needed by a reader that advances.
   ready_head_ = first;
   ready_base_ = begin;

@@ -48,6 +48,43 @@ struct Candidates {
   std::function<std::string_view(uint32_t ordinal)> doc_id;
 };
 
+// A candidate's place in a keyed order: its key, then (for an exact tie)
+// its doc id; `index` is the candidate (or its ordinal).
+struct KeyedEntry {
+  uint64_t key;
+  uint32_t index;
+};
+
+// Sorts `entries` by key ascending, equal keys by doc_id(index) ascending
+// (by index when doc_id is empty). `weighted`: the keys are weighted keys
+// (the bits of doubles), else uniform keys; either sorts correctly, but
+// the bucketing pass assumes keys about uniform in value.
+void SortKeyedEntries(std::span<KeyedEntry> entries, bool weighted,
+                      const std::function<std::string_view(uint32_t)>& doc_id);
+
+// Where KeyedPrefix reads its candidates, a slice at a time: fill(begin, n,
+// hashes, weights) writes the IdHash of candidates [begin, begin + n) to
+// hashes[0, n) and, when `weighted`, their weights (weights.h) to weights.
+// It is called from several threads at once, on disjoint slices.
+struct KeyedSource {
+  size_t size = 0;
+  bool weighted = false;
+  std::function<void(size_t begin, size_t n, uint64_t* hashes, double* weights)>
+      fill;
+  // The doc id of a candidate index, for exact ties; may be empty.
+  std::function<std::string_view(uint32_t index)> doc_id;
+};
+
+// The candidate indices at positions [0, count) of the epoch's keyed order:
+// exactly what KeyedOrder over the same candidates and weights returns for
+// Get(0, count), computed without holding every key. One pass over every
+// candidate on all cores keeps only the keys below a threshold estimated
+// from a sample (a second pass runs in the rare case it falls short), and
+// only those are sorted. Fewer than `count` if fewer candidates have a
+// positive weight.
+std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
+                                  uint64_t epoch, uint64_t count);
+
 // One epoch's keyed order without replacement.
 //
 // Thread safety: not thread-safe; Get() mutates a cache. One generator per
@@ -71,10 +108,7 @@ class KeyedOrder {
   size_t MemoryBytes() const;
 
  private:
-  struct Entry {
-    uint64_t key;
-    uint32_t ordinal;
-  };
+  using Entry = KeyedEntry;
 
   // Restarts the cache at the first position at or before `position` that a
   // sampled key bound allows, with one counting pass.
@@ -82,7 +116,6 @@ class KeyedOrder {
   // Collects the next run of at least `wanted` positions (fewer if the
   // estimate undershoots) after ready_end().
   void Extend(uint64_t wanted);
-  void SortRun(std::vector<Entry>* run, size_t from);
   uint64_t ready_end() const {
     return ready_base_ + (ready_.size() - ready_head_);
   }
@@ -91,7 +124,8 @@ class KeyedOrder {
   std::vector<uint64_t> keys_;  // ascending = earlier; one per candidate
   std::span<const uint32_t> ordinals_;  // aligned with keys_; not owned
   uint64_t size_ = 0;                   // candidates in the epoch
-  std::vector<uint64_t> sample_;        // sorted strided sample of keys_
+  bool weighted_ = false;
+  std::vector<uint64_t> sample_;  // sorted strided sample of keys_
   std::function<std::string_view(uint32_t)> doc_id_;
 
   // The cached run: positions [ready_base_, ready_end()) are

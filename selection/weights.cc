@@ -82,13 +82,11 @@ absl::Status ValidateWeightSpec(const WeightSpec& spec) {
   return absl::InvalidArgumentError("unknown weight function");
 }
 
-absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
-                                       const WeightSpec& spec) {
+absl::StatusOr<WeightScale> ResolveWeightScale(std::span<const float> scores,
+                                               const WeightSpec& spec) {
   if (absl::Status s = ValidateWeightSpec(spec); !s.ok()) return s;
-  const size_t n = scores.size();
-  Weights out;
-  out.values.resize(n);
-  double* w = out.values.data();
+  WeightScale scale;
+  scale.spec = spec;
   double max_score = -std::numeric_limits<double>::infinity();
   double max_positive = 0;
   double min_positive = std::numeric_limits<double>::infinity();
@@ -98,16 +96,26 @@ absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
     max_positive = s > max_positive ? s : max_positive;
     min_positive = s > 0 && s < min_positive ? s : min_positive;
   }
+  scale.max_score = max_score;
+  scale.max_positive = max_positive;
+  scale.min_positive = min_positive;
+  return scale;
+}
+
+void ApplyWeights(const WeightScale& scale, std::span<const float> scores,
+                  double* w) {
+  const WeightSpec& spec = scale.spec;
+  const float* p = scores.data();
+  const size_t n = scores.size();
   switch (spec.function) {
     case WeightFunction::kRaw:
-      RawWeights(scores.data(), n, max_positive > 0 ? 1.0 / max_positive : 0.0,
+      RawWeights(p, n, scale.max_positive > 0 ? 1.0 / scale.max_positive : 0.0,
                  w);
       break;
     case WeightFunction::kPower: {
       // w / w_max = (s / s_ref)^alpha, where s_ref maximises s^alpha.
-      double s_ref = spec.alpha < 0 ? min_positive : max_positive;
+      double s_ref = spec.alpha < 0 ? scale.min_positive : scale.max_positive;
       double inv_ref = s_ref > 0 && std::isfinite(s_ref) ? 1.0 / s_ref : 0.0;
-      const float* p = scores.data();
       if (spec.alpha == 1) {
         IntPowerWeights<1>(p, n, inv_ref, w);
       } else if (spec.alpha == 2) {
@@ -123,11 +131,20 @@ absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
     }
     case WeightFunction::kSoftmax: {
       // exp(s / T) / exp(max / T) = 2^((s - max) / (T ln 2)).
-      double scale = 1.0 / (spec.temperature * 0.6931471805599453);
-      SoftmaxWeights(scores.data(), n, max_score, scale, w);
+      double factor = 1.0 / (spec.temperature * 0.6931471805599453);
+      SoftmaxWeights(p, n, scale.max_score, factor, w);
       break;
     }
   }
+}
+
+absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
+                                       const WeightSpec& spec) {
+  absl::StatusOr<WeightScale> scale = ResolveWeightScale(scores, spec);
+  if (!scale.ok()) return scale.status();
+  Weights out;
+  out.values.resize(scores.size());
+  ApplyWeights(*scale, scores, out.values.data());
   return out;
 }
 

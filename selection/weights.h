@@ -50,6 +50,21 @@ struct Weights {
 absl::StatusOr<Weights> ComputeWeights(std::span<const float> scores,
                                        const WeightSpec& spec);
 
+// ComputeWeights in two steps, for a caller that weighs a column a slice at
+// a time: the scale of the whole column, then any slice's weights, bit for
+// bit ComputeWeights's entries for that slice.
+struct WeightScale {
+  WeightSpec spec;
+  double max_score = 0;     // the largest score (softmax)
+  double max_positive = 0;  // the largest positive score, or 0
+  double min_positive = 0;  // the smallest positive score, or +inf
+};
+absl::StatusOr<WeightScale> ResolveWeightScale(std::span<const float> scores,
+                                               const WeightSpec& spec);
+// out[i] = the weight of scores[i]; `out` has scores.size() entries.
+void ApplyWeights(const WeightScale& scale, std::span<const float> scores,
+                  double* out);
+
 }  // namespace winnow
 
 #endif  // WINNOW_SELECTION_WEIGHTS_H_

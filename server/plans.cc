@@ -38,21 +38,22 @@ std::string NewPlanId() {
 
 // Doc ids for the sampler's tie breaks (a 2^-53 event while serving): a
 // short snapshot per lookup, two slots because a comparison holds two ids.
+// `ordinal_of` maps a candidate index to its ordinal.
 DocIdFn ServingDocIds(storage::Store* store, std::string collection,
-                      std::shared_ptr<const FrozenCandidates> frozen) {
+                      std::function<uint32_t(uint32_t)> ordinal_of) {
   struct State {
     storage::Store* store;
     std::string collection;
-    std::shared_ptr<const FrozenCandidates> frozen;
+    std::function<uint32_t(uint32_t)> ordinal_of;
     std::array<std::string, 2> slots;
     size_t next = 0;
   };
   auto state = std::make_shared<State>(
-      State{store, std::move(collection), std::move(frozen), {}, 0});
+      State{store, std::move(collection), std::move(ordinal_of), {}, 0});
   return [state](uint32_t index) -> std::string_view {
     std::string& slot = state->slots[state->next++ % 2];
     slot.clear();
-    const uint32_t ordinal = state->frozen->ordinals[index];
+    const uint32_t ordinal = state->ordinal_of(index);
     absl::StatusOr<storage::ColumnsSnapshot> snapshot =
         state->store->ReadColumns(state->collection);
     if (snapshot.ok() && ordinal < snapshot->num_rows()) {
@@ -60,6 +61,14 @@ DocIdFn ServingDocIds(storage::Store* store, std::string collection,
     }
     return slot;
   };
+}
+
+DocIdFn ServingDocIds(storage::Store* store, std::string collection,
+                      std::shared_ptr<const FrozenCandidates> frozen) {
+  return ServingDocIds(store, std::move(collection),
+                       [frozen = std::move(frozen)](uint32_t index) {
+                         return frozen->ordinals[index];
+                       });
 }
 
 // The request that created a plan, from its key; with defaults.
@@ -86,16 +95,20 @@ absl::Status RunMismatch(const Plan& plan, const PlanSpec& requested) {
 // A frozen plan, ready to publish: everything but the registry's maps.
 struct Frozen {
   FrozenPlan plan;
-  // EncodeFrozenRecord(plan.record); empty for a short plan, whose run
-  // (SelectRun) is selected and encoded once the snapshot is released.
+  // EncodeFrozenRecord(plan.record); empty for a short plan until its run
+  // is selected (SelectFrozenRun), after the snapshot is released.
   std::string frozen_entry;
   std::shared_ptr<const FrozenCandidates> candidates;
+  // A short plan: what its run is selected from.
+  std::optional<ShortPlanInputs> short_inputs;
+  storage::ColumnsSnapshot::PinnedIdHashes id_hashes;
   uint64_t candidate_count = 0;
   uint32_t collection_id = 0;
   uint64_t freeze_seq = 0;
 };
 
-// Reads the collection's columns, evaluates the filter and freezes `spec`.
+// Reads the collection's columns, evaluates the filter and freezes `spec`;
+// a short plan only copies what its run needs (GatherShortPlan).
 absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
                                        const PlanSpec& spec) {
   absl::StatusOr<storage::ColumnsSnapshot> snapshot =
@@ -106,7 +119,21 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
   if (!filter.ok()) return filter.status();
   Bitmap matches;
   filter->EvaluateInto(columns, &matches);
-  const std::vector<uint32_t> candidates = matches.ToOrdinals();
+  std::vector<uint32_t> candidates = matches.ToOrdinals();
+  Frozen out;
+  out.candidate_count = candidates.size();
+  out.collection_id = snapshot->collection_id();
+  out.freeze_seq = snapshot->write_seq();
+  if (PlanSpec full = WithDefaults(spec);
+      IsShortPlan(full, candidates.size())) {
+    absl::StatusOr<ShortPlanInputs> in =
+        GatherShortPlan(full, columns, std::move(candidates));
+    if (!in.ok()) return in.status();
+    out.short_inputs = *std::move(in);
+    out.id_hashes = snapshot->PinIdHashes();
+    out.plan.spec = std::move(full);
+    return out;
+  }
   PlanInputs inputs;
   inputs.columns = &columns;
   inputs.candidates = candidates;
@@ -114,21 +141,32 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
   inputs.doc_id = [&](uint32_t ordinal) { return snapshot->id(ordinal); };
   absl::StatusOr<FrozenPlan> plan = FreezePlan(spec, inputs);
   if (!plan.ok()) return plan.status();
-  Frozen out;
-  out.candidate_count = candidates.size();
-  if (!IsShortPlan(plan->spec, candidates.size())) {
-    out.frozen_entry = EncodeFrozenRecord(plan->record);
-  }
+  out.frozen_entry = EncodeFrozenRecord(plan->record);
   absl::StatusOr<std::shared_ptr<const FrozenCandidates>> assembled =
       AssembleCandidates(std::move(plan->record), std::move(plan->weights),
                          static_cast<uint32_t>(plan->domains.size()),
                          snapshot->id_hashes());
   if (!assembled.ok()) return assembled.status();
   out.candidates = *std::move(assembled);
-  out.collection_id = snapshot->collection_id();
-  out.freeze_seq = snapshot->write_seq();
   out.plan = *std::move(plan);
   return out;
+}
+
+// A short plan's run, selected without the collection's snapshot.
+absl::Status SelectFrozenRun(storage::Store* store, Frozen* frozen) {
+  const ShortPlanInputs& in = *frozen->short_inputs;
+  // Used during the call only (exact key ties), while `in` is alive.
+  const std::vector<uint32_t>* candidates = &in.candidates;
+  absl::StatusOr<FrozenRun> run = SelectShortRun(
+      frozen->plan.spec, in, frozen->id_hashes.values,
+      ServingDocIds(store, frozen->plan.spec.collection,
+                    [candidates](uint32_t i) { return (*candidates)[i]; }));
+  if (!run.ok()) return run.status();
+  frozen->frozen_entry = EncodeFrozenRecord(run->record);
+  frozen->candidates = std::move(run->candidates);
+  frozen->short_inputs.reset();
+  frozen->id_hashes = {};
+  return absl::OkStatus();
 }
 
 winnow::v1::RepetitionBudgetPrediction PredictionToProto(
@@ -536,14 +574,9 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     const PlanSpec& spec, const std::string& key, const std::string& owner) {
   absl::StatusOr<Frozen> frozen = FreezeFromStore(*store_, spec);
   if (!frozen.ok()) return frozen.status();
-  if (frozen->frozen_entry.empty()) {
+  if (frozen->short_inputs) {
     // A short plan: its key pass runs without the collection's snapshot.
-    absl::StatusOr<FrozenRun> run =
-        SelectRun(frozen->plan.spec, frozen->candidates,
-                  ServingDocIds(store_, spec.collection, frozen->candidates));
-    if (!run.ok()) return run.status();
-    frozen->frozen_entry = EncodeFrozenRecord(run->record);
-    frozen->candidates = std::move(run->candidates);
+    if (absl::Status s = SelectFrozenRun(store_, &*frozen); !s.ok()) return s;
   }
   auto plan = std::shared_ptr<Plan>(new Plan());
   plan->store_ = store_;

@@ -378,7 +378,7 @@ void Collection::FillSnapshot(ColumnsSnapshot* snap_ptr) const {
     return self->FindPublished(id);
   };
   snap.ids_ = std::span<const std::string_view>(ids_).first(n);
-  snap.id_hashes_ = std::span<const uint64_t>(id_hashes_).first(n);
+  snap.id_hashes_ = id_hashes_.span().first(n);
   snap.upsert_seqs_ = std::span<const uint64_t>(upsert_seq_).first(n);
   snap.num_live_ = num_live_;
   snap.write_seq_ = published_write_seq_;

@@ -57,6 +57,7 @@
 #include "rocksdb/write_batch.h"
 #include "selection/bitmap.h"
 #include "selection/feedback.h"
+#include "storage/append_only_array.h"
 #include "storage/embedding_blocks.h"
 #include "storage/format.h"
 #include "storage/options.h"
@@ -386,7 +387,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // index costs 4 bytes a slot and no second copy of the ids.
   struct IdIndexHash {
     using is_transparent = void;
-    const std::vector<uint64_t>* hashes;
+    const AppendOnlyArray<uint64_t>* hashes;
     size_t operator()(uint32_t ordinal) const { return (*hashes)[ordinal]; }
     size_t operator()(std::string_view id) const;
   };
@@ -542,7 +543,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // ---- Columns: written with write_mu_ and columns_mu_ held ----
   IdArena arena_ ABSL_GUARDED_BY(columns_mu_);
   std::vector<std::string_view> ids_ ABSL_GUARDED_BY(columns_mu_);
-  std::vector<uint64_t> id_hashes_ ABSL_GUARDED_BY(columns_mu_);
+  // Append-only in place: a snapshot may pin it (ColumnsSnapshot::PinIdHashes).
+  AppendOnlyArray<uint64_t> id_hashes_ ABSL_GUARDED_BY(columns_mu_);
   IdIndex index_ ABSL_GUARDED_BY(columns_mu_);
   std::vector<uint32_t> domain_ ABSL_GUARDED_BY(columns_mu_);
   std::vector<std::string> domain_names_ ABSL_GUARDED_BY(columns_mu_);

@@ -49,6 +49,13 @@ ColumnsSnapshot& ColumnsSnapshot::operator=(ColumnsSnapshot&& other) noexcept {
 
 ColumnsSnapshot::~ColumnsSnapshot() ABSL_NO_THREAD_SAFETY_ANALYSIS { Unlock(); }
 
+ColumnsSnapshot::PinnedIdHashes ColumnsSnapshot::PinIdHashes() const {
+  collection_->columns_mu_.AssertReaderHeld();  // by this snapshot
+  AppendOnlyArray<uint64_t>::Pinned pinned =
+      collection_->id_hashes_.Pin(id_hashes_.size());
+  return {std::move(pinned.owner), pinned.values};
+}
+
 std::optional<uint32_t> ColumnsSnapshot::FindId(std::string_view id) const {
   collection_->columns_mu_.AssertReaderHeld();  // by this snapshot
   return collection_->FindPublished(id);

@@ -68,6 +68,14 @@ class ABSL_SCOPED_LOCKABLE ColumnsSnapshot {
   std::span<const std::string_view> ids() const { return ids_; }
   // IdHash(id) per ordinal (selection/hash.h), for samplers.
   std::span<const uint64_t> id_hashes() const { return id_hashes_; }
+  // The same hashes, readable after this snapshot is released: an
+  // ordinal's hash never changes, and `owner` keeps their memory alive
+  // while the collection grows.
+  struct PinnedIdHashes {
+    std::shared_ptr<const uint64_t[]> owner;
+    std::span<const uint64_t> values;
+  };
+  PinnedIdHashes PinIdHashes() const;
   // The ordinal of an id, live or not; nullopt if never written.
   std::optional<uint32_t> FindId(std::string_view id) const;
   // FindId of many ids at once, faster than one by one for large batches:

@@ -59,6 +59,38 @@ void BM_WeightedTop100k(benchmark::State& state) {
 }
 BENCHMARK(BM_WeightedTop100k)->Unit(benchmark::kMillisecond);
 
+// What a short plan's freeze runs (KeyedPrefix): the same first 100k
+// positions without holding every key.
+void KeyedPrefix100k(benchmark::State& state, bool weighted) {
+  const SamplerFixture& f = Fixture();
+  uint64_t seed = 1;
+  const WeightSpec spec{WeightFunction::kPower, 2.0, 1.0};
+  const WeightScale scale = *ResolveWeightScale(f.w.quality, spec);
+  KeyedSource source;
+  source.size = f.w.n;
+  source.weighted = weighted;
+  source.fill = [&](size_t begin, size_t n, uint64_t* hashes, double* w) {
+    std::copy_n(f.id_hashes.data() + begin, n, hashes);
+    if (w != nullptr) {
+      ApplyWeights(scale, std::span<const float>(f.w.quality).subspan(begin, n),
+                   w);
+    }
+  };
+  for (auto _ : state) {
+    std::vector<uint32_t> out = KeyedPrefix(source, seed++, 0, 100'000);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 100'000);
+}
+void BM_WeightedKeyedPrefix100k(benchmark::State& state) {
+  KeyedPrefix100k(state, true);
+}
+BENCHMARK(BM_WeightedKeyedPrefix100k)->Unit(benchmark::kMillisecond);
+void BM_UniformKeyedPrefix100k(benchmark::State& state) {
+  KeyedPrefix100k(state, false);
+}
+BENCHMARK(BM_UniformKeyedPrefix100k)->Unit(benchmark::kMillisecond);
+
 void BM_WeightedKeysOnly(benchmark::State& state) {
   const SamplerFixture& f = Fixture();
   absl::StatusOr<Weights> weights =

@@ -3,6 +3,7 @@
 // reference, and the comparison that keeps one plan per run_id.
 #include "selection/plan_builder.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "selection/hash.h"
+#include "selection/weights.h"
 #include "tests/selection/sampler_test_util.h"
 
 namespace winnow {
@@ -592,19 +594,23 @@ namespace {
 
 // A short plan's run is the first samples_per_epoch samples of the keyed
 // order by its definition (a brute-force sort of every key), over small
-// sets and over sets large enough that the key pass splits across threads;
-// the run read back from its record serves the same batches.
-TEST(SelectRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
+// sets and over sets large enough that the key pass splits across threads,
+// with exact key ties (shared id hashes) broken by doc id; the run read
+// back from its record serves the same batches.
+TEST(SelectShortRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
   for (const size_t n : {size_t{301}, size_t{200000}}) {
     for (const bool weighted : {false, true}) {
       for (const uint64_t seed : {1, 2}) {
         testing::CandidateSet set = testing::CandidateSet::Make(n);
+        // Every 50th candidate shares the previous one's hash: equal keys.
+        for (size_t i = 50; i < n; i += 50) {
+          set.id_hashes[i] = set.id_hashes[i - 1];
+        }
         std::mt19937_64 rng(seed);
-        auto all = std::make_shared<FrozenCandidates>();
-        all->ordinals = set.ordinals;
-        all->id_hashes = set.id_hashes;
+        ShortPlanInputs in;
+        in.candidates = set.ordinals;
         for (size_t i = 0; i < n; ++i) {
-          all->lengths.push_back(static_cast<uint32_t>(rng() % 70000));
+          in.lengths.push_back(static_cast<uint32_t>(rng() % 70000));
         }
         PlanSpec spec;
         spec.collection = "c";
@@ -615,35 +621,45 @@ TEST(SelectRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
         spec.samples_per_epoch = static_cast<int64_t>(n / 3);
         spec.strategy.kind = weighted ? K::kWeighted : K::kUniform;
         if (weighted) {
+          spec.strategy.score = "q";
+          spec.strategy.weight.function = WeightFunction::kPower;
+          spec.strategy.weight.alpha = 2;
           for (size_t i = 0; i < n; ++i) {
-            // Some weights 0: those candidates never appear.
-            set.weights.push_back(i % 11 == 0 ? 0.0 : 0.01 + (rng() % 1000));
+            // Some scores 0 or null: those candidates never appear. Every
+            // 50th equals the previous one, so its key does too.
+            float v = i % 11 == 0 ? 0.0f : 0.01f + (rng() % 1000);
+            if (i % 13 == 0) v = NAN;
+            if (i % 50 == 0 && i > 0) v = in.scores.back();
+            in.scores.push_back(v);
           }
-          all->weights = set.weights;
+          set.weights = ComputeWeights(in.scores, spec.strategy.weight)->values;
         }
         const std::string what =
             absl::StrCat(n, weighted ? " weighted" : "", " seed ", seed);
         ASSERT_TRUE(IsShortPlan(spec, n)) << what;
+        std::vector<uint64_t> hashes(3 * n + 1);
+        for (size_t i = 0; i < n; ++i) {
+          hashes[set.ordinals[i]] = set.id_hashes[i];
+        }
         DocIdFn doc_id = [&](uint32_t index) {
           return set.IdOf(set.ordinals[index]);
         };
-        absl::StatusOr<FrozenRun> run = SelectRun(spec, all, doc_id);
+        absl::StatusOr<FrozenRun> run =
+            SelectShortRun(spec, in, hashes, doc_id);
         ASSERT_TRUE(run.ok()) << what << ": " << run.status();
         std::vector<uint32_t> want = testing::ReferenceOrder(set, seed, 0);
-        want.resize(static_cast<size_t>(spec.samples_per_epoch));
+        want.resize(
+            std::min(want.size(), static_cast<size_t>(spec.samples_per_epoch)));
         EXPECT_EQ(run->record.ordinals, want) << what;
         ASSERT_EQ(run->record.lengths.size(), want.size()) << what;
         for (size_t i = 0; i < want.size(); i += 97) {
-          EXPECT_EQ(run->record.lengths[i], all->lengths[(want[i] - 1) / 3]);
+          EXPECT_EQ(run->record.lengths[i], in.lengths[(want[i] - 1) / 3]);
+          EXPECT_EQ(run->candidates->id_hashes[i], hashes[want[i]]);
         }
         // Through its record, as a restart reads it: the same batches.
         FrozenRecord back;
         ASSERT_TRUE(DecodeFrozenRecord(EncodeFrozenRecord(run->record), &back));
         ASSERT_TRUE(back.run);
-        std::vector<uint64_t> hashes(3 * n + 1);
-        for (size_t i = 0; i < n; ++i) {
-          hashes[set.ordinals[i]] = set.id_hashes[i];
-        }
         absl::StatusOr<std::shared_ptr<const FrozenCandidates>> reloaded =
             AssembleCandidates(std::move(back), {}, 0, hashes);
         ASSERT_TRUE(reloaded.ok());
@@ -665,6 +681,44 @@ TEST(SelectRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
       }
     }
   }
+}
+
+// The copy a short plan takes under the snapshot: the weight score and the
+// length of each candidate, and a named error for a score that is missing.
+TEST(SelectShortRun, GathersScoresAndLengthsOfTheCandidates) {
+  std::vector<uint32_t> length = {5, 6, 7, 8, 9};
+  std::vector<float> q = {0.5f, NAN, 0.25f, 1.0f, 2.0f};
+  Bitmap live(5);
+  for (uint32_t o = 0; o < 5; ++o) live.Set(o);
+  ColumnSet columns;
+  columns.num_rows = 5;
+  columns.live = &live;
+  columns.length = length;
+  columns.scores.emplace("q", q);
+  PlanSpec spec;
+  spec.num_epochs = 1;
+  spec.samples_per_epoch = 1;
+  spec.strategy.kind = K::kWeighted;
+  spec.strategy.score = "q";
+  absl::StatusOr<ShortPlanInputs> in =
+      GatherShortPlan(spec, columns, {1, 3, 4});
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_EQ(in->candidates, (std::vector<uint32_t>{1, 3, 4}));
+  EXPECT_EQ(in->lengths, (std::vector<uint32_t>{6, 8, 9}));
+  ASSERT_EQ(in->scores.size(), 3u);
+  EXPECT_TRUE(std::isnan(in->scores[0]));
+  EXPECT_EQ(in->scores[1], 1.0f);
+  EXPECT_EQ(in->scores[2], 2.0f);
+  spec.strategy.score = "nope";
+  in = GatherShortPlan(spec, columns, {1});
+  EXPECT_EQ(in.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(in.status().message()),
+              ::testing::HasSubstr("strategy.weighted.score"));
+  spec.strategy.kind = K::kUniform;
+  in = GatherShortPlan(spec, columns, {0, 2});
+  ASSERT_TRUE(in.ok());
+  EXPECT_TRUE(in->scores.empty());
+  EXPECT_EQ(in->lengths, (std::vector<uint32_t>{5, 7}));
 }
 
 TEST(SelectRun, OnlyOneEpochUniformOrWeightedPlansOfAtMostHalfAreShort) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -29,6 +30,8 @@ std::vector<uint32_t> InBatches(KeyedOrder& order, uint64_t b) {
   for (uint64_t p = 0; p < order.size(); p += b) order.Get(p, p + b, &out);
   return out;
 }
+
+constexpr const char* kIds[] = {"d", "a", "e", "b", "c"};
 
 std::vector<double> RandomWeights(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -127,6 +130,95 @@ TEST(KeyedOrderTest, EqualKeysBreakTiesByDocId) {
     size_t a = (got[i - 1] - 1) / 3, b = (got[i] - 1) / 3;
     if (a % 7 == b % 7) {
       EXPECT_LT(c.IdOf(got[i - 1]), c.IdOf(got[i]));
+    }
+  }
+}
+
+// SortKeyedEntries against std::sort by (key, doc id): uniform-like
+// integer keys, the bits of doubles spanning many binades, clustered keys,
+// +inf, duplicates, and either hint (the hint only changes the speed).
+TEST(SortKeyedEntriesTest, MatchesAPlainSortByKeyThenDocId) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto id_of = [](uint32_t i) { return std::string_view(kIds[i % 5]); };
+  for (const size_t n :
+       {size_t{0}, size_t{1}, size_t{50}, size_t{1000}, size_t{100000}}) {
+    for (int shape = 0; shape < 4; ++shape) {
+      std::vector<KeyedEntry> v(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint64_t key = 0;
+        switch (shape) {
+          case 0:  // uniform keys: below 2^52
+            key = rng() >> 12;
+            break;
+          case 1:  // weighted keys: -log2(u) / w over wide weights
+            key = std::bit_cast<uint64_t>(-std::log2(unit(rng)) /
+                                          std::exp(20 * unit(rng)));
+            break;
+          case 2:  // a few distinct keys: many exact ties
+            key = rng() % 17;
+            break;
+          case 3:  // doubles with some +inf
+            key = i % 97 == 0 ? std::bit_cast<uint64_t>(HUGE_VAL)
+                              : std::bit_cast<uint64_t>(unit(rng));
+            break;
+        }
+        v[i] = {key, static_cast<uint32_t>(i)};
+      }
+      std::vector<KeyedEntry> want = v;
+      std::sort(want.begin(), want.end(),
+                [&](const KeyedEntry& a, const KeyedEntry& b) {
+                  if (a.key != b.key) return a.key < b.key;
+                  if (id_of(a.index) != id_of(b.index)) {
+                    return id_of(a.index) < id_of(b.index);
+                  }
+                  return a.index < b.index;  // same id: any order is fine
+                });
+      for (const bool weighted : {false, true}) {
+        std::vector<KeyedEntry> got = v;
+        SortKeyedEntries(got, weighted, id_of);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(got[i].key, want[i].key) << n << " " << shape << " " << i;
+          ASSERT_EQ(id_of(got[i].index), id_of(want[i].index))
+              << n << " " << shape << " " << i;
+        }
+      }
+    }
+  }
+}
+
+// KeyedPrefix is KeyedOrder's first positions, for any count (including
+// more than the candidates with a positive weight), uniform and weighted,
+// with candidates fed in slices from an arbitrary source.
+TEST(KeyedPrefixTest, EqualsKeyedOrdersPrefix) {
+  for (const size_t n : {size_t{10}, size_t{5000}, size_t{150000}}) {
+    for (const bool weighted : {false, true}) {
+      CandidateSet c = CandidateSet::Make(n);
+      if (weighted) {
+        c.weights = RandomWeights(n, n);
+        for (size_t i = 0; i < n; i += 9) c.weights[i] = 0;  // excluded
+      }
+      KeyedSource source;
+      source.size = n;
+      source.weighted = weighted;
+      source.fill = [&](size_t begin, size_t k, uint64_t* h, double* w) {
+        std::copy_n(c.id_hashes.data() + begin, k, h);
+        if (w != nullptr) std::copy_n(c.weights.data() + begin, k, w);
+      };
+      source.doc_id = [&](uint32_t i) { return c.IdOf(c.ordinals[i]); };
+      for (const uint64_t count : {uint64_t{1}, uint64_t{n / 10 + 1},
+                                   uint64_t{n / 2}, uint64_t{n + 5}}) {
+        for (const uint64_t seed : {3, 4}) {
+          KeyedOrder order(c.View(), seed, 2);
+          std::vector<uint32_t> want;
+          order.Get(0, count, &want);
+          std::vector<uint32_t> got = KeyedPrefix(source, seed, 2, count);
+          for (uint32_t& i : got) i = c.ordinals[i];
+          EXPECT_EQ(got, want) << n << (weighted ? " weighted" : "")
+                               << " count " << count << " seed " << seed;
+        }
+      }
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "storage/names.h"
 #include "storage/store.h"
 #include "tests/storage/model.h"
@@ -240,6 +241,41 @@ TEST(StoreCollectionTest, SnapshotIsStableWhileWritesCommit) {
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->num_rows(), 2u);
   EXPECT_EQ(snap->FindId("b"), std::optional<uint32_t>(1));
+}
+
+// A short plan reads id hashes after its snapshot is released, while
+// writers grow the collection (and its hash array) past every capacity.
+TEST(StoreCollectionTest, PinnedIdHashesOutliveTheSnapshotAndGrowth) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(TestOptions(dir.path()));
+  ASSERT_TRUE(store->CreateCollection({"c"}).ok());
+  DocBatchBuilder b({TestDoc{"a", "web", 1}, TestDoc{"b", "web", 2}}, {}, {});
+  ASSERT_TRUE(store->UpsertDocuments("c", b.batch()).ok());
+  ColumnsSnapshot::PinnedIdHashes pinned;
+  std::vector<uint64_t> at_pin;
+  {
+    absl::StatusOr<ColumnsSnapshot> snap = store->ReadColumns("c");
+    ASSERT_TRUE(snap.ok());
+    pinned = snap->PinIdHashes();
+    at_pin.assign(snap->id_hashes().begin(), snap->id_hashes().end());
+  }
+  ASSERT_EQ(pinned.values.size(), 2u);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<TestDoc> docs;
+    for (int i = 0; i < 3000; ++i) {
+      docs.push_back(TestDoc{absl::StrCat("r", round, "-", i), "web", 1});
+    }
+    DocBatchBuilder more(docs, {}, {});
+    ASSERT_TRUE(store->UpsertDocuments("c", more.batch()).ok());
+  }
+  EXPECT_EQ(std::vector<uint64_t>(pinned.values.begin(), pinned.values.end()),
+            at_pin);
+  absl::StatusOr<ColumnsSnapshot> snap = store->ReadColumns("c");
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->num_rows(), 12002u);
+  EXPECT_EQ(snap->id_hashes()[0], at_pin[0]);
+  EXPECT_EQ(snap->id_hashes()[1], at_pin[1]);
+  EXPECT_NE(snap->id_hashes().data(), pinned.values.data());  // it grew
 }
 
 TEST(StoreCollectionTest, FindIdsAgreesWithFindId) {

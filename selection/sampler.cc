@@ -160,45 +160,53 @@ void SliceKeys(const KeyedSource& source, uint64_t epoch_key, size_t begin,
   }
 }
 
-// A key at or below which (a little more than) `count` of the source's
-// keys lie, estimated from a sample of them; kLastKey when in doubt. The
-// sample is kSampleSize keys in kSampleBlocks blocks spread evenly over
-// the candidates (weights may follow the candidates' order; the keys'
-// draws do not).
-constexpr size_t kSampleBlocks = 64;
-uint64_t EstimateThreshold(const KeyedSource& source, uint64_t epoch_key,
-                           uint64_t count) {
+// A sorted sample of the source's keys, for thresholds: blocks of
+// kSampleBlock candidates spread evenly over them (weights may follow the
+// candidates' order; the keys' draws do not). It holds about
+// kSampleHits keys below the count-th, so that a quantile estimate is
+// within a few percent (at least kSampleSize keys).
+constexpr size_t kSampleBlock = 256;
+constexpr double kSampleHits = 2000;
+std::vector<uint64_t> SampleKeys(const KeyedSource& source, uint64_t epoch_key,
+                                 uint64_t count) {
   const size_t n = source.size;
-  const size_t block = std::min(n, kSampleSize) / kSampleBlocks;
-  std::vector<uint64_t> sample;
-  if (block == 0) return kLastKey;
-  sample.resize(block * kSampleBlocks);
-  for (size_t b = 0; b < kSampleBlocks; ++b) {
-    const size_t begin = (n - block) * b / (kSampleBlocks - 1);
+  const double p = static_cast<double>(count) / static_cast<double>(n);
+  const size_t want = std::max<size_t>(
+      kSampleSize, static_cast<size_t>(std::min(kSampleHits / p, 1e9)));
+  const size_t blocks = std::max<size_t>(1, std::min(n, want) / kSampleBlock);
+  const size_t block = std::min(n, kSampleBlock);
+  std::vector<uint64_t> sample(blocks * block);
+  for (size_t b = 0; b < blocks; ++b) {
+    const size_t begin = blocks == 1 ? 0 : (n - block) * b / (blocks - 1);
     SliceKeys(source, epoch_key, begin, block, sample.data() + b * block);
   }
-  // The sample includes excluded candidates (kExcluded sorts last), so
-  // its quantiles are those of every candidate's key. The margin is about
-  // 3.5 standard errors of the quantile for 10% of 16,384.
-  const double pos = static_cast<double>(count) *
-                         static_cast<double>(sample.size()) /
-                         static_cast<double>(n) * 1.08 +
-                     8;
-  if (pos >= static_cast<double>(sample.size())) return kLastKey;
-  const size_t at = static_cast<size_t>(pos);
-  std::nth_element(sample.begin(), sample.begin() + at, sample.end());
-  return std::min(sample[at], kLastKey);
+  boost::sort::spreadsort::integer_sort(sample.begin(), sample.end());
+  return sample;
 }
 
-// Every candidate whose key is <= hi, in no particular order; *included
-// counts the candidates with a positive weight.
-// `share` is the fraction of them expected (to reserve room).
-std::vector<KeyedEntry> CollectBelow(const KeyedSource& source,
-                                     uint64_t epoch_key, uint64_t hi,
-                                     double share, uint64_t* included) {
+// A key at or below which about `count` (and, with three standard errors
+// of margin, rarely fewer) of the source's keys lie, from the sorted
+// sample; kLastKey when the sample runs out. The sample includes excluded
+// candidates (kExcluded sorts last), so its quantiles are those of every
+// candidate's key.
+uint64_t ThresholdFor(std::span<const uint64_t> sample, size_t n,
+                      double count) {
+  const double hits =
+      count * static_cast<double>(sample.size()) / static_cast<double>(n);
+  const double pos = hits + 3 * std::sqrt(hits) + 8;
+  if (pos >= static_cast<double>(sample.size())) return kLastKey;
+  return std::min(sample[static_cast<size_t>(pos)], kLastKey);
+}
+
+// Appends every candidate whose key is in [lo, hi] to *out, in no
+// particular order; *included counts the candidates with a positive
+// weight. `share` is the fraction of them expected (to reserve room).
+void CollectKeysInRange(const KeyedSource& source, uint64_t epoch_key,
+                        uint64_t lo, uint64_t hi, double share,
+                        std::vector<KeyedEntry>* out, uint64_t* included) {
   absl::Mutex mu;
-  std::vector<KeyedEntry> out;
-  out.reserve(static_cast<size_t>(share * static_cast<double>(source.size)));
+  out->reserve(out->size() +
+               static_cast<size_t>(share * static_cast<double>(source.size)));
   uint64_t total = 0;
   ParallelChunks(source.size, [&](size_t begin, size_t end) {
     std::vector<KeyedEntry> mine;
@@ -212,17 +220,16 @@ std::vector<KeyedEntry> CollectBelow(const KeyedSource& source,
       const size_t n = std::min(kSlice, end - b);
       SliceKeys(source, epoch_key, b, n, keys);
       if (source.weighted) in += CountAtMost(keys, n, kLastKey);
-      const size_t c = CollectRange(keys, n, 0, hi, at);
+      const size_t c = CollectRange(keys, n, lo, hi, at);
       for (size_t i = 0; i < c; ++i) {
         mine.push_back({keys[at[i]], static_cast<uint32_t>(b + at[i])});
       }
     }
     absl::MutexLock lock(&mu);
-    out.insert(out.end(), mine.begin(), mine.end());
+    out->insert(out->end(), mine.begin(), mine.end());
     total += source.weighted ? in : end - begin;
   });
   *included = total;
-  return out;
 }
 
 }  // namespace
@@ -237,19 +244,28 @@ void SortKeyedEntries(std::span<KeyedEntry> entries, bool weighted,
 std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
                                   uint64_t epoch, uint64_t count) {
   std::vector<uint32_t> out;
-  if (source.size == 0 || count == 0) return out;
+  const size_t n = source.size;
+  if (n == 0 || count == 0) return out;
   const uint64_t ek = EpochKey(seed, epoch);
-  uint64_t hi = EstimateThreshold(source, ek, count);
+  const std::vector<uint64_t> sample = SampleKeys(source, ek, count);
+  double want = static_cast<double>(count);
+  uint64_t lo = 0;
+  uint64_t hi = ThresholdFor(sample, n, want);
   uint64_t included = 0;
-  const double share = std::min(
-      1.0, 1.1 * static_cast<double>(count) / static_cast<double>(source.size));
-  std::vector<KeyedEntry> run =
-      CollectBelow(source, ek, hi, hi == kLastKey ? 1.0 : share, &included);
+  std::vector<KeyedEntry> run;
+  CollectKeysInRange(source, ek, lo, hi,
+                     std::min(1.0, 1.1 * want / static_cast<double>(n)), &run,
+                     &included);
   const uint64_t positions = std::min(count, included);
-  if (run.size() < positions) {
-    // The sample underestimated the threshold: take every included key.
-    hi = kLastKey;
-    run = CollectBelow(source, ek, hi, 1.0, &included);
+  while (run.size() < positions && hi < kLastKey) {
+    // The sample underestimated the threshold (rare): collect the next
+    // range of keys, aiming twice as far.
+    want *= 2;
+    lo = hi + 1;
+    hi = ThresholdFor(sample, n, want);
+    CollectKeysInRange(source, ek, lo, hi,
+                       std::min(1.0, want / 2 / static_cast<double>(n)), &run,
+                       &included);
   }
   SortKeyedEntries(run, source.weighted, source.doc_id);
   out.reserve(positions);

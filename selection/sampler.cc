@@ -315,8 +315,7 @@ KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
 size_t KeyedOrder::MemoryBytes() const {
   return keys_.capacity() * sizeof(uint64_t) +
          sample_.capacity() * sizeof(uint64_t) +
-         ready_.capacity() * sizeof(Entry) +
-         (scratch_ ? keys_.size() * sizeof(uint32_t) : 0);
+         ready_.capacity() * sizeof(Entry);
 }
 
 void KeyedOrder::Extend(uint64_t wanted) {
@@ -333,22 +332,28 @@ void KeyedOrder::Extend(uint64_t wanted) {
   while (si < s && sample_[si] < next_key_) ++si;
   const uint64_t hi = si >= s ? kLastKey : sample_[si];
 
-  if (!scratch_) scratch_ = std::make_unique_for_overwrite<uint32_t[]>(n);
-  size_t c = CollectRange(keys_.data(), n, next_key_, hi, scratch_.get());
   // Drop consumed entries before appending, so the cache stays one run.
   if (ready_head_ > 0 && ready_head_ * 2 >= ready_.size()) {
     ready_.erase(ready_.begin(),
                  ready_.begin() + static_cast<ptrdiff_t>(ready_head_));
     ready_head_ = 0;
   }
-  size_t from = ready_.size();
-  ready_.reserve(from + c);
-  for (size_t i = 0; i < c; ++i) {
-    uint32_t idx = scratch_[i];
-    ready_.push_back(Entry{keys_[idx], ordinals_.empty()
-                                           ? static_cast<uint32_t>(idx)
-                                           : ordinals_[idx]});
+  const size_t from = ready_.size();
+  ready_.reserve(from + (target - ready_end()) * 11 / 10 + 1024);
+  // One pass over the keys, a slice at a time through a small buffer of
+  // indices (not one index per candidate).
+  uint32_t at[kSlice];
+  for (size_t b = 0; b < n; b += kSlice) {
+    const size_t m = std::min<size_t>(kSlice, n - b);
+    const size_t c = CollectRange(keys_.data() + b, m, next_key_, hi, at);
+    for (size_t i = 0; i < c; ++i) {
+      const size_t idx = b + at[i];
+      ready_.push_back(Entry{keys_[idx], ordinals_.empty()
+                                             ? static_cast<uint32_t>(idx)
+                                             : ordinals_[idx]});
+    }
   }
+  const size_t c = ready_.size() - from;
   SortKeyedEntries(std::span<Entry>(ready_).subspan(from), weighted_, doc_id_);
   last_run_ = c;
   if (hi == kLastKey) {

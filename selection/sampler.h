@@ -104,7 +104,7 @@ class KeyedOrder {
   // `out`. Cheapest when calls advance; any position may be asked for.
   void Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out);
 
-  // Bytes held (keys, sample, scratch and cached run).
+  // Bytes held (keys, sample and cached run).
   size_t MemoryBytes() const;
 
  private:
@@ -137,7 +137,6 @@ class KeyedOrder {
   uint64_t next_key_ = 0;
   bool next_key_done_ = false;
   uint64_t last_run_ = 0;
-  std::unique_ptr<uint32_t[]> scratch_;  // keys_.size() entries, lazily
 };
 
 }  // namespace winnow

@@ -7,9 +7,13 @@
 // they are computed once outside the timed region.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <bit>
 #include <numeric>
+#include <random>
 
 #include "bench/engine/workload.h"
+#include "selection/det_math.h"
 #include "selection/hash.h"
 #include "selection/sampler.h"
 #include "selection/weights.h"
@@ -90,6 +94,42 @@ void BM_UniformKeyedPrefix100k(benchmark::State& state) {
   KeyedPrefix100k(state, false);
 }
 BENCHMARK(BM_UniformKeyedPrefix100k)->Unit(benchmark::kMillisecond);
+
+// The sort of a short plan's run: the 108k smallest keys of a weighted
+// (power 2) or uniform order over 1M, by key then doc id.
+void SortRun(benchmark::State& state, bool weighted) {
+  const SamplerFixture& f = Fixture();
+  absl::StatusOr<Weights> w =
+      ComputeWeights(f.w.quality, {WeightFunction::kPower, 2.0, 1.0});
+  const uint64_t ek = EpochKey(1, 0);
+  std::vector<KeyedEntry> all;
+  for (uint32_t i = 0; i < f.w.n; ++i) {
+    const uint64_t draw = DocDraw(ek, f.id_hashes[i]);
+    const uint64_t key =
+        weighted ? std::bit_cast<uint64_t>(-DetLog2(UnitFromDraw(draw)) /
+                                           w->values[i])
+                 : ((uint64_t{1} << 52) - 1) - (draw >> 12);
+    if (!weighted || w->values[i] > 0) all.push_back({key, i});
+  }
+  std::nth_element(all.begin(), all.begin() + 108'000, all.end(),
+                   [](const KeyedEntry& a, const KeyedEntry& b) {
+                     return a.key < b.key;
+                   });
+  all.resize(108'000);
+  std::mt19937_64 rng(1);
+  std::shuffle(all.begin(), all.end(), rng);
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<KeyedEntry> v = all;
+    state.ResumeTiming();
+    SortKeyedEntries(v, weighted, {});
+    benchmark::DoNotOptimize(v.data());
+  }
+}
+void BM_SortRunWeighted(benchmark::State& state) { SortRun(state, true); }
+BENCHMARK(BM_SortRunWeighted)->Unit(benchmark::kMicrosecond);
+void BM_SortRunUniform(benchmark::State& state) { SortRun(state, false); }
+BENCHMARK(BM_SortRunUniform)->Unit(benchmark::kMicrosecond);
 
 void BM_WeightedKeysOnly(benchmark::State& state) {
   const SamplerFixture& f = Fixture();

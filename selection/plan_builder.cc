@@ -400,15 +400,22 @@ absl::StatusOr<std::vector<double>> PlanWeights(const PlanSpec& spec,
 
 absl::StatusOr<std::shared_ptr<const FrozenCandidates>> AssembleCandidates(
     FrozenRecord record, std::vector<double> weights, uint32_t num_domains,
-    std::span<const uint64_t> id_hashes) {
+    std::span<const uint64_t> id_hashes, std::shared_ptr<const void> owner) {
   auto frozen = std::make_shared<FrozenCandidates>();
-  frozen->id_hashes.reserve(record.ordinals.size());
-  for (uint32_t o : record.ordinals) {
-    if (o >= id_hashes.size()) {
-      return absl::DataLossError(
-          absl::StrCat("ordinal ", o, " is past the collection"));
+  uint32_t last = 0;
+  for (uint32_t o : record.ordinals) last = std::max(last, o);
+  if (!record.ordinals.empty() && last >= id_hashes.size()) {
+    return absl::DataLossError(
+        absl::StrCat("ordinal ", last, " is past the collection"));
+  }
+  if (owner != nullptr) {
+    frozen->hash_owner = std::move(owner);
+    frozen->hashes_by_ordinal = id_hashes;
+  } else {
+    frozen->id_hashes.reserve(record.ordinals.size());
+    for (uint32_t o : record.ordinals) {
+      frozen->id_hashes.push_back(id_hashes[o]);
     }
-    frozen->id_hashes.push_back(id_hashes[o]);
   }
   frozen->ordinals = std::move(record.ordinals);
   frozen->lengths = std::move(record.lengths);

@@ -76,11 +76,14 @@ absl::StatusOr<std::vector<double>> PlanWeights(const PlanSpec& spec,
                                                 std::span<const float> scores);
 
 // The sampler's candidates: the record and weights, with each candidate's
-// id hash looked up by ordinal. DATA_LOSS if an ordinal is past
-// `id_hashes`.
+// id hash read by ordinal from `id_hashes`. With an `owner` (which keeps
+// `id_hashes` alive: a collection's pinned array), the hashes are read in
+// place; without one, the candidates' hashes are copied. DATA_LOSS if an
+// ordinal is past `id_hashes`.
 absl::StatusOr<std::shared_ptr<const FrozenCandidates>> AssembleCandidates(
     FrozenRecord record, std::vector<double> weights, uint32_t num_domains,
-    std::span<const uint64_t> id_hashes);
+    std::span<const uint64_t> id_hashes,
+    std::shared_ptr<const void> owner = nullptr);
 
 // Short plans (docs/architecture.md, "Short plans"): a uniform or weighted
 // plan of one epoch whose samples_per_epoch is at most half its candidates,

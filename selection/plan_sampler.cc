@@ -157,7 +157,7 @@ class MixtureSequence final : public Sequence {
         orders_(f.num_domains) {
     for (uint32_t i = 0; i < f.domains.size(); ++i) {
       members_[f.domains[i]].push_back(i);
-      hashes_[f.domains[i]].push_back(f.id_hashes[i]);
+      hashes_[f.domains[i]].push_back(f.hash(i));
     }
     limit_ = positions;
   }
@@ -342,7 +342,9 @@ absl::StatusOr<std::unique_ptr<PlanSampler>> PlanSampler::Make(
     DocIdFn doc_id) {
   const FrozenCandidates& f = *frozen;
   const size_t n = f.ordinals.size();
-  if (f.lengths.size() != n || f.id_hashes.size() != n ||
+  const bool hashes_ok = f.hashes_by_ordinal.empty() ? f.id_hashes.size() == n
+                                                     : f.id_hashes.empty();
+  if (f.lengths.size() != n || !hashes_ok ||
       (!f.weights.empty() && f.weights.size() != n)) {
     return absl::InvalidArgumentError("frozen candidate arrays differ in size");
   }
@@ -434,7 +436,12 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
   switch (config_.kind) {
     case SequenceKind::kKeyed: {
       Candidates c;
-      c.id_hashes = frozen_->id_hashes;
+      if (frozen_->id_hashes.empty()) {
+        c.hashes_by_ordinal = frozen_->hashes_by_ordinal;
+        c.hash_ordinals = frozen_->ordinals;
+      } else {
+        c.id_hashes = frozen_->id_hashes;
+      }
       c.weights = frozen_->weights;
       c.doc_id = doc_id_;
       epoch->seq =

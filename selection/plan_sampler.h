@@ -55,9 +55,14 @@ enum class SequenceKind { kKeyed, kFixed, kAlias, kMixture };
 
 // A plan's frozen candidates, aligned arrays in the plan's canonical order.
 struct FrozenCandidates {
-  std::vector<uint32_t> ordinals;   // storage ordinals
-  std::vector<uint32_t> lengths;    // tokens, as at the freeze
-  std::vector<uint64_t> id_hashes;  // IdHash(doc id)
+  std::vector<uint32_t> ordinals;  // storage ordinals
+  std::vector<uint32_t> lengths;   // tokens, as at the freeze
+  // IdHash(doc id) of each candidate; empty when hashes_by_ordinal is set.
+  std::vector<uint64_t> id_hashes;
+  // Or: IdHash by storage ordinal, the collection's own array (pinned, kept
+  // alive by hash_owner), read through `ordinals` and never copied.
+  std::shared_ptr<const void> hash_owner;
+  std::span<const uint64_t> hashes_by_ordinal;
   // kKeyed / kAlias: weights (empty = all 1). A weight not > 0 leaves the
   // candidate out of kKeyed epochs.
   std::vector<double> weights;
@@ -65,10 +70,14 @@ struct FrozenCandidates {
   // (sorted by name).
   std::vector<uint16_t> domains;
   uint32_t num_domains = 0;
-  // A short plan's run (plan_builder.h SelectRun): the arrays hold its one
-  // epoch's samples in sequence order, served as they are (kFixed).
+  // A short plan's run (plan_builder.h SelectShortRun): the arrays hold its
+  // one epoch's samples in sequence order, served as they are (kFixed).
   bool run = false;
 
+  uint64_t hash(size_t i) const {
+    return id_hashes.empty() ? hashes_by_ordinal[ordinals[i]] : id_hashes[i];
+  }
+  // Bytes held, not counting the collection's hashes.
   size_t MemoryBytes() const;
 };
 

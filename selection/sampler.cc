@@ -276,28 +276,42 @@ std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
 KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                        uint64_t epoch)
     : ordinals_(candidates.ordinals), doc_id_(candidates.doc_id) {
-  const size_t n = candidates.ordinals.empty() ? candidates.id_hashes.size()
-                                               : candidates.ordinals.size();
+  const bool by_ordinal =
+      candidates.id_hashes.empty() && !candidates.hashes_by_ordinal.empty();
+  const size_t n = !candidates.ordinals.empty()
+                       ? candidates.ordinals.size()
+                       : (by_ordinal ? candidates.hash_ordinals.size()
+                                     : candidates.id_hashes.size());
   const uint64_t ek = EpochKey(seed, epoch);
   keys_.resize(n);
+  weighted_ = !candidates.weights.empty();
   // Each key depends on its candidate alone, so the pass splits over
   // threads without changing a bit of the result.
-  const uint64_t* hashes = candidates.id_hashes.data();
   uint64_t* keys = keys_.data();
-  if (candidates.weights.empty()) {
-    ParallelChunks(n, [&](size_t begin, size_t end) {
-      UniformKeys(hashes + begin, end - begin, ek, keys + begin);
-    });
-    size_ = n;
-  } else {
-    const double* weights = candidates.weights.data();
-    ParallelChunks(n, [&](size_t begin, size_t end) {
-      WeightedKeys(hashes + begin, weights + begin, end - begin, ek,
-                   keys + begin);
-    });
-    size_ = CountAtMost(keys_.data(), n, kLastKey);
-    weighted_ = true;
-  }
+  const double* weights = candidates.weights.data();
+  const auto keys_of = [&](const uint64_t* hashes, size_t begin, size_t m) {
+    if (weighted_) {
+      WeightedKeys(hashes, weights + begin, m, ek, keys + begin);
+    } else {
+      UniformKeys(hashes, m, ek, keys + begin);
+    }
+  };
+  ParallelChunks(n, [&](size_t begin, size_t end) {
+    if (!by_ordinal) {
+      keys_of(candidates.id_hashes.data() + begin, begin, end - begin);
+      return;
+    }
+    uint64_t hashes[kSlice];  // gathered a slice at a time, in cache
+    for (size_t b = begin; b < end; b += kSlice) {
+      const size_t m = std::min(kSlice, end - b);
+      for (size_t i = 0; i < m; ++i) {
+        hashes[i] =
+            candidates.hashes_by_ordinal[candidates.hash_ordinals[b + i]];
+      }
+      keys_of(hashes, b, m);
+    }
+  });
+  size_ = weighted_ ? CountAtMost(keys_.data(), n, kLastKey) : n;
   if (size_ > 0) {
     // Keys are pseudo-random in index order, so a strided pick of the
     // included keys is a random sample of them.

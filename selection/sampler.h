@@ -40,6 +40,10 @@ struct Candidates {
   std::span<const uint32_t> ordinals;
   // IdHash(doc_id) per candidate, aligned with `ordinals`.
   std::span<const uint64_t> id_hashes;
+  // Or, when id_hashes is empty: candidate i's hash is
+  // hashes_by_ordinal[hash_ordinals[i]] (a collection's own array).
+  std::span<const uint64_t> hashes_by_ordinal;
+  std::span<const uint32_t> hash_ordinals;
   // Weights aligned with `ordinals` (see weights.h), or empty for uniform.
   // A candidate whose weight is not > 0 is left out of the epoch.
   std::span<const double> weights;

@@ -142,10 +142,11 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
   absl::StatusOr<FrozenPlan> plan = FreezePlan(spec, inputs);
   if (!plan.ok()) return plan.status();
   out.frozen_entry = EncodeFrozenRecord(plan->record);
+  storage::ColumnsSnapshot::PinnedIdHashes pinned = snapshot->PinIdHashes();
   absl::StatusOr<std::shared_ptr<const FrozenCandidates>> assembled =
       AssembleCandidates(std::move(plan->record), std::move(plan->weights),
                          static_cast<uint32_t>(plan->domains.size()),
-                         snapshot->id_hashes());
+                         pinned.values, std::move(pinned.owner));
   if (!assembled.ok()) return assembled.status();
   out.candidates = *std::move(assembled);
   out.plan = *std::move(plan);
@@ -263,9 +264,10 @@ absl::Status Plan::EnsureLoaded() {
           absl::StrCat("plan '", id_, "': its collection '", collection(),
                        "' was deleted; start a new run"));
     }
+    storage::ColumnsSnapshot::PinnedIdHashes pinned = snapshot->PinIdHashes();
     frozen = AssembleCandidates(std::move(record), *std::move(weights),
                                 static_cast<uint32_t>(domains_.size()),
-                                snapshot->id_hashes());
+                                pinned.values, std::move(pinned.owner));
   }
   if (!frozen.ok()) return Annotate(frozen.status(), "plan '" + id_ + "'");
   absl::StatusOr<std::unique_ptr<PlanSampler>> sampler =

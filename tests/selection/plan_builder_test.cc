@@ -683,6 +683,76 @@ TEST(SelectShortRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
   }
 }
 
+// A plan that reads its id hashes in place, by ordinal from the
+// collection's array (AssembleCandidates with an owner), serves exactly
+// the batches of one that copied them, for every strategy whose sequence
+// reads hashes, on sets large enough that the key pass splits across
+// threads.
+TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
+  Collection c(150000);
+  std::vector<uint32_t> some;  // not every ordinal: ordinals != indices
+  for (uint32_t i = 0; i < 150000; ++i) {
+    if (i % 3 != 1) some.push_back(i);
+  }
+  for (K kind : {K::kUniform, K::kWeighted, K::kMixture,
+                 K::kWeightedWithReplacement, K::kTopK}) {
+    PlanSpec spec = Spec(kind);
+    spec.batch_size = 250;
+    if (spec.samples_per_epoch > 0) spec.samples_per_epoch = 5000;
+    if (kind == K::kTopK) {
+      spec.strategy.k = 5000;
+      spec.strategy.shuffle = true;
+    }
+    absl::StatusOr<FrozenPlan> plan = FreezePlan(spec, c.Inputs(some));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto owner = std::make_shared<int>(0);
+    absl::StatusOr<std::shared_ptr<const FrozenCandidates>> copied =
+        AssembleCandidates(plan->record, plan->weights,
+                           static_cast<uint32_t>(plan->domains.size()),
+                           c.hashes());
+    absl::StatusOr<std::shared_ptr<const FrozenCandidates>> in_place =
+        AssembleCandidates(plan->record, plan->weights,
+                           static_cast<uint32_t>(plan->domains.size()),
+                           c.hashes(), owner);
+    ASSERT_TRUE(copied.ok() && in_place.ok());
+    EXPECT_TRUE((*in_place)->id_hashes.empty());
+    EXPECT_EQ((*copied)->id_hashes.size(), (*copied)->ordinals.size());
+    std::vector<std::vector<uint32_t>> served[2];
+    int which = 0;
+    for (const auto& frozen : {*copied, *in_place}) {
+      absl::StatusOr<std::unique_ptr<PlanSampler>> sampler =
+          MakePlanSampler(plan->spec, plan->domains, frozen, 64,
+                          [&](uint32_t i) {
+                            return std::string_view(
+                                c.ids()[frozen->ordinals[i]]);
+                          });
+      ASSERT_TRUE(sampler.ok()) << sampler.status();
+      for (uint64_t e = 0; e < 2; ++e) {
+        absl::StatusOr<EpochInfo> info = (*sampler)->OpenEpoch(e, "", nullptr);
+        ASSERT_TRUE(info.ok()) << info.status();
+        for (uint64_t j = 0; j < std::min<uint64_t>(info->batches, 20); ++j) {
+          Batch b;
+          ASSERT_TRUE((*sampler)->GetBatch(e, j, &b).ok());
+          served[which].push_back(b.items);
+        }
+      }
+      ++which;
+    }
+    ASSERT_FALSE(served[0].empty()) << StrategyName(kind);
+    EXPECT_EQ(served[0], served[1]) << StrategyName(kind);
+  }
+  // An ordinal past the array is DATA_LOSS either way.
+  FrozenRecord bad;
+  bad.ordinals = {1, 150000};
+  bad.lengths = {1, 1};
+  EXPECT_EQ(AssembleCandidates(bad, {}, 0, c.hashes(), std::make_shared<int>(0))
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(AssembleCandidates(bad, {}, 0, c.hashes()).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
 // The copy a short plan takes under the snapshot: the weight score and the
 // length of each candidate, and a named error for a score that is missing.
 TEST(SelectShortRun, GathersScoresAndLengthsOfTheCandidates) {

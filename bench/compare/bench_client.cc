@@ -303,20 +303,21 @@ int64_t BatchIds(const winnow::v1::SampleBatch& batch) {
   return batch.ids_size() + batch.packed().id_end_offsets_size();
 }
 
-// Reads `request`'s stream to the last id at the client (or its first
-// message); the plan's id goes to *plan_id.
+// Reads `request`'s stream to the last id at the client; the plan's id
+// goes to *plan_id. With `first_only`, it returns at the first message and
+// leaves the stream in *first_only, to be cancelled after the clock stops.
 int64_t ReadSample(winnow::Client& client,
                    const winnow::v1::SampleRequest& request,
-                   bool first_batch_only, std::string* plan_id) {
+                   std::optional<winnow::SampleReader>* first_only,
+                   std::string* plan_id) {
   winnow::SampleReader reader = client.Sample(request);
   winnow::v1::SampleResponse response;
   int64_t ids = 0;
   while (reader.Next(&response)) {
     ids += BatchIds(response.batch());
     if (!response.plan_id().empty()) *plan_id = response.plan_id();
-    if (first_batch_only) {
-      reader.Cancel();
-      reader.Finish().IgnoreError();
+    if (first_only != nullptr) {
+      *first_only = std::move(reader);
       return ids;
     }
   }
@@ -328,11 +329,13 @@ int64_t ReadSample(winnow::Client& client,
 // *plan_id, for deleting it untimed.
 int64_t SampleIds(const Args& args, const std::string& op,
                   winnow::Client& client, SampleMode mode, int rep,
+                  std::optional<winnow::SampleReader>* open,
                   std::string* plan_id) {
   winnow::v1::SampleRequest request =
       SampleRequestFor(args, mode.weighted, rep, op);
   request.set_view(mode.view);
-  return ReadSample(client, request, mode.first_batch_only, plan_id);
+  return ReadSample(client, request, mode.first_batch_only ? open : nullptr,
+                    plan_id);
 }
 
 // Streams a whole existing plan (a uniform epoch of every document, made
@@ -344,14 +347,14 @@ void StreamExisting(const Args& args, const std::string& op,
   create.set_max_batches(1);
   create.set_view(winnow::v1::RESULT_VIEW_ORDINALS);
   std::string plan_id;
-  ReadSample(client, create, false, &plan_id);
+  ReadSample(client, create, nullptr, &plan_id);
   winnow::v1::SampleRequest request;
   request.set_plan_id(plan_id);
   request.set_world_size(1);
   request.set_view(view);
   Repeat(args, op, [&](int) {
     std::string ignored;
-    return ReadSample(client, request, false, &ignored);
+    return ReadSample(client, request, nullptr, &ignored);
   });
   DeletePlan(client, &plan_id);
 }
@@ -679,12 +682,18 @@ int main(int argc, char** argv) {
       Repeat(args, op, [&](int) { return FilterIds(args, *client); });
     } else if (auto mode = SampleModeOf(op)) {
       std::string plan_id;
+      std::optional<winnow::SampleReader> open;  // first_batch: untimed end
       Repeat(
           args, op,
           [&](int rep) {
-            return SampleIds(args, op, *client, *mode, rep, &plan_id);
+            return SampleIds(args, op, *client, *mode, rep, &open, &plan_id);
           },
           [&] {
+            if (open) {
+              open->Cancel();
+              open->Finish().IgnoreError();
+              open.reset();
+            }
             if (!args.keep_plans) DeletePlan(*client, &plan_id);
           });
     } else if (op == "stream_packed" || op == "stream_ids") {

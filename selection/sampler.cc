@@ -19,6 +19,10 @@ namespace {
 // and cost a sort of this many keys per epoch.
 constexpr size_t kSampleSize = 16384;
 
+// The most positions one run of KeyedOrder::Extend collects (16 MiB of
+// cache); a reader of a 10M epoch makes about ten passes at that size.
+constexpr uint64_t kMaxRun = uint64_t{1} << 20;
+
 // Every key of an included candidate is <= kLastKey: uniform keys are below
 // 2^52, and weighted keys are the bits of a double in [0, +inf].
 constexpr uint64_t kLastKey = 0x7ff0000000000000ULL;
@@ -413,7 +417,10 @@ void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
     Jump(begin);
   }
   while (ready_end() < end) {
-    uint64_t wanted = std::max<uint64_t>(end - ready_end(), 2 * last_run_);
+    // Runs grow geometrically as a reader advances (each costs a pass over
+    // the keys), up to kMaxRun entries of cache.
+    uint64_t wanted = std::min<uint64_t>(
+        std::max<uint64_t>(end - ready_end(), 2 * last_run_), kMaxRun);
     Extend(wanted);
   }
   // Position p is ready_[ready_head_ + (p - ready_base_)].

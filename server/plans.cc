@@ -1,5 +1,7 @@
 #include "server/plans.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <random>
@@ -35,6 +37,10 @@ std::string NewPlanId() {
       std::string(reinterpret_cast<const char*>(bits.data()), 12), &id);
   return "p" + id;
 }
+
+// A long plan of at least this many candidates returns its freeze's freed
+// memory to the OS (malloc_trim, in PlanRegistry::Create).
+constexpr uint64_t kTrimAfterCandidates = uint64_t{1} << 20;
 
 // Doc ids for the sampler's tie breaks (a 2^-53 event while serving): a
 // short snapshot per lookup, two slots because a comparison holds two ids.
@@ -99,8 +105,9 @@ struct Frozen {
   // is selected (SelectFrozenRun), after the snapshot is released.
   std::string frozen_entry;
   std::shared_ptr<const FrozenCandidates> candidates;
-  // A short plan: what its run is selected from.
+  // A short plan: what its run is selected from (until it is selected).
   std::optional<ShortPlanInputs> short_inputs;
+  bool short_plan = false;
   storage::ColumnsSnapshot::PinnedIdHashes id_hashes;
   uint64_t candidate_count = 0;
   uint32_t collection_id = 0;
@@ -130,6 +137,7 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
         GatherShortPlan(full, columns, std::move(candidates));
     if (!in.ok()) return in.status();
     out.short_inputs = *std::move(in);
+    out.short_plan = true;
     out.id_hashes = snapshot->PinIdHashes();
     out.plan.spec = std::move(full);
     return out;
@@ -648,6 +656,13 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   if (!first_index.empty()) entries.push_back({"epoch/0", first_index});
   if (absl::Status s = store_->PutPlanEntries(plan->id_, entries); !s.ok()) {
     return s;
+  }
+  if (!frozen->short_plan && frozen->candidate_count >= kTrimAfterCandidates) {
+    // winnowd keeps freed memory mapped (main.cc) so that queries reuse
+    // their scratch; a long plan's freeze frees about 10 bytes a candidate
+    // of it (the filter's ordinals, the canonical order, the encoded
+    // record) that nothing reuses soon. Hand it back.
+    malloc_trim(0);
   }
   spdlog::info("plan {} created: collection={} run_id='{}' candidates={}",
                plan->id_, spec.collection, spec.run_id, d.candidate_count());

@@ -45,9 +45,19 @@ void Bitmap::Invert() {
 }
 
 std::vector<uint32_t> Bitmap::ToOrdinals() const {
-  std::vector<uint32_t> out;
-  out.reserve(Count());
-  ForEach([&](size_t i) { out.push_back(static_cast<uint32_t>(i)); });
+  std::vector<uint32_t> out(Count());
+  uint32_t* next = out.data();
+  for (size_t w = 0; w < words_.size(); ++w) {
+    const uint64_t word = words_[w];
+    const uint32_t base = static_cast<uint32_t>(w * 64);
+    if (word == ~uint64_t{0}) {  // a full word: no bit scan
+      for (uint32_t b = 0; b < 64; ++b) *next++ = base + b;
+      continue;
+    }
+    for (uint64_t bits = word; bits != 0; bits &= bits - 1) {
+      *next++ = base + static_cast<uint32_t>(std::countr_zero(bits));
+    }
+  }
   return out;
 }
 

@@ -753,6 +753,25 @@ TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
             absl::StatusCode::kDataLoss);
 }
 
+// The candidates' ordinals from the filter's bitmap: full words, empty
+// words, scattered bits and a partial last word, against a bit-by-bit scan.
+TEST(BitmapToOrdinals, MatchesABitByBitScan) {
+  std::mt19937_64 rng(5);
+  for (const size_t size : {size_t{0}, size_t{1}, size_t{64}, size_t{1000},
+                            size_t{100003}}) {
+    Bitmap b(size);
+    for (size_t i = 0; i < size; ++i) {
+      const size_t word = i / 64;
+      if (word % 3 == 0 || (word % 3 == 1 && rng() % 5 == 0)) b.Set(i);
+    }
+    std::vector<uint32_t> want;
+    for (size_t i = 0; i < size; ++i) {
+      if (b.Get(i)) want.push_back(static_cast<uint32_t>(i));
+    }
+    EXPECT_EQ(b.ToOrdinals(), want) << size;
+  }
+}
+
 // The copy a short plan takes under the snapshot: the weight score and the
 // length of each candidate, and a named error for a score that is missing.
 TEST(SelectShortRun, GathersScoresAndLengthsOfTheCandidates) {

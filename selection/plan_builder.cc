@@ -363,6 +363,40 @@ absl::Status ResolveBuckets(const std::vector<uint32_t>& lengths,
   return absl::OkStatus();
 }
 
+// The run of the candidates at `indices` (in sequence order): their
+// ordinals, frozen lengths and id hashes.
+FrozenRun RunOf(std::span<const uint32_t> indices, const ShortPlanInputs& in,
+                std::span<const uint64_t> id_hashes) {
+  const std::span<const uint32_t> cands = in.candidates;
+  FrozenRun out;
+  FrozenRecord& r = out.record;
+  auto candidates = std::make_shared<FrozenCandidates>();
+  r.run = candidates->run = true;
+  r.ordinals.reserve(indices.size());
+  r.lengths.reserve(indices.size());
+  candidates->id_hashes.reserve(indices.size());
+  // The run is in key order, at random places in the candidates: fetch
+  // a few ahead so that the cache misses overlap.
+  constexpr size_t kAhead = 16;
+  for (size_t j = 0; j < indices.size(); ++j) {
+    if (j + 2 * kAhead < indices.size()) {
+      __builtin_prefetch(&cands[indices[j + 2 * kAhead]]);
+      __builtin_prefetch(&in.lengths[indices[j + 2 * kAhead]]);
+    }
+    if (j + kAhead < indices.size()) {
+      __builtin_prefetch(&id_hashes[cands[indices[j + kAhead]]]);
+    }
+    const uint32_t i = indices[j];
+    r.ordinals.push_back(cands[i]);
+    r.lengths.push_back(in.lengths[i]);
+    candidates->id_hashes.push_back(id_hashes[cands[i]]);
+  }
+  candidates->ordinals = r.ordinals;
+  candidates->lengths = r.lengths;
+  out.candidates = std::move(candidates);
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<FrozenPlan> FreezePlan(const PlanSpec& spec,
@@ -548,33 +582,7 @@ absl::StatusOr<FrozenRun> SelectShortRun(const PlanSpec& spec,
   const std::vector<uint32_t> indices =
       KeyedPrefix(source, spec.seed, /*epoch=*/0,
                   static_cast<uint64_t>(spec.samples_per_epoch));
-  FrozenRun out;
-  FrozenRecord& r = out.record;
-  auto candidates = std::make_shared<FrozenCandidates>();
-  r.run = candidates->run = true;
-  r.ordinals.reserve(indices.size());
-  r.lengths.reserve(indices.size());
-  candidates->id_hashes.reserve(indices.size());
-  // The run is in key order, at random places in the candidates: fetch
-  // a few ahead so that the cache misses overlap.
-  constexpr size_t kAhead = 16;
-  for (size_t j = 0; j < indices.size(); ++j) {
-    if (j + 2 * kAhead < indices.size()) {
-      __builtin_prefetch(&cands[indices[j + 2 * kAhead]]);
-      __builtin_prefetch(&in.lengths[indices[j + 2 * kAhead]]);
-    }
-    if (j + kAhead < indices.size()) {
-      __builtin_prefetch(&id_hashes[cands[indices[j + kAhead]]]);
-    }
-    const uint32_t i = indices[j];
-    r.ordinals.push_back(cands[i]);
-    r.lengths.push_back(in.lengths[i]);
-    candidates->id_hashes.push_back(id_hashes[cands[i]]);
-  }
-  candidates->ordinals = r.ordinals;
-  candidates->lengths = r.lengths;
-  out.candidates = std::move(candidates);
-  return out;
+  return RunOf(indices, in, id_hashes);
 }
 
 absl::StatusOr<std::unique_ptr<PlanSampler>> MakePlanSampler(

@@ -22,26 +22,39 @@ absl::Status PlanDeletedError(const std::string& plan_id) {
 
 // One pass over the batch's documents (each a few cache misses): counts
 // them per domain into *served, and marks the positions of those deleted
-// or replaced since the plan froze.
+// or replaced since the plan froze. `unchanged` (no write published since
+// the freeze) skips the marking: every candidate is then still live and
+// unmodified.
 void CountAndMarkChanged(const ColumnSet& columns,
                          std::span<const uint64_t> upsert_seqs,
                          std::span<const uint32_t> ordinals,
-                         uint64_t freeze_seq, winnow::v1::SampleBatch* out,
+                         uint64_t freeze_seq, bool unchanged,
+                         winnow::v1::SampleBatch* out,
                          std::vector<Metrics::DomainCount>* served) {
   std::vector<uint64_t> counts(columns.domain_names.size());
-  for (size_t i = 0; i < ordinals.size(); ++i) {
-    if (i + kAhead < ordinals.size()) {
-      const uint32_t ahead = ordinals[i + kAhead];
-      __builtin_prefetch(&columns.domain[ahead]);
-      __builtin_prefetch(&upsert_seqs[ahead]);
+  const uint32_t* domain = columns.domain.data();
+  const size_t n = ordinals.size();
+  if (unchanged) {
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(&domain[ordinals[i + kAhead]]);
+      const uint32_t code = domain[ordinals[i]];
+      if (code < counts.size()) ++counts[code];
     }
-    const uint32_t o = ordinals[i];
-    const uint32_t code = columns.domain[o];
-    if (code < counts.size()) ++counts[code];
-    if (!columns.live->Get(o)) {
-      out->add_deleted_indexes(static_cast<uint32_t>(i));
-    } else if (upsert_seqs[o] > freeze_seq) {
-      out->add_modified_indexes(static_cast<uint32_t>(i));
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) {
+        const uint32_t ahead = ordinals[i + kAhead];
+        __builtin_prefetch(&domain[ahead]);
+        __builtin_prefetch(&upsert_seqs[ahead]);
+      }
+      const uint32_t o = ordinals[i];
+      const uint32_t code = domain[o];
+      if (code < counts.size()) ++counts[code];
+      if (!columns.live->Get(o)) {
+        out->add_deleted_indexes(static_cast<uint32_t>(i));
+      } else if (upsert_seqs[o] > freeze_seq) {
+        out->add_modified_indexes(static_cast<uint32_t>(i));
+      }
     }
   }
   for (size_t code = 0; code < counts.size(); ++code) {
@@ -407,8 +420,11 @@ absl::Status SampleStream::FillColumns(
       !s.ok()) {
     return s;
   }
+  // Every write that deletes or replaces a document publishes a write
+  // sequence above the freeze's, so an equal one means none happened.
+  const bool unchanged = snapshot->write_seq() == plan_->freeze_seq();
   CountAndMarkChanged(columns, snapshot->upsert_seqs(), ordinals,
-                      plan_->freeze_seq(), out, served);
+                      plan_->freeze_seq(), unchanged, out, served);
   if (params_.view == winnow::v1::RESULT_VIEW_PACKED) {
     FillPacked(request_->packed_fields(), snapshot->ids(), columns, ordinals,
                lengths, out->mutable_packed());

@@ -53,6 +53,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -60,6 +61,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/compare/bench_util.h"
 #include "winnow/client/client.h"
+#include "winnow/client/packed.h"
 
 namespace {
 
@@ -298,9 +300,27 @@ winnow::v1::SampleRequest SampleRequestFor(const Args& args, bool weighted,
   return request;
 }
 
-// Ids in a batch, in whichever view it came.
+// Every id the client reads is folded into this sum (its size and its first
+// and last byte), so that each id is really looked at, as a user that
+// trains on the ids would; volatile, so that the compiler cannot skip it.
+volatile uint64_t touched_ids_sum = 0;
+
+uint64_t TouchId(std::string_view id) {
+  if (id.empty()) return 1;
+  return id.size() * 31 + static_cast<unsigned char>(id.front()) * 7 +
+         static_cast<unsigned char>(id.back());
+}
+
+// Ids in a batch, in whichever view it came; each one is touched: the IDS
+// view's strings, the packed view's as winnow::PackedIds string_views into
+// the message (the way docs/api.md reads them, without a copy).
 int64_t BatchIds(const winnow::v1::SampleBatch& batch) {
-  return batch.ids_size() + batch.packed().id_end_offsets_size();
+  uint64_t sum = 0;
+  for (const std::string& id : batch.ids()) sum += TouchId(id);
+  const winnow::PackedIds packed(batch.packed());
+  for (size_t i = 0; i < packed.size(); ++i) sum += TouchId(packed[i]);
+  touched_ids_sum = touched_ids_sum + sum;
+  return batch.ids_size() + static_cast<int64_t>(packed.size());
 }
 
 // Reads `request`'s stream to the last id at the client; the plan's id

@@ -679,6 +679,78 @@ TEST_F(SamplingTest, PlansServeFrozenSlotsAfterDeletesAndReplaces) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kDocs));
 }
 
+// A delete alone after the freeze (no other write) is marked in its slot in
+// the packed view, also after a restart: the stream skips the per-document
+// check only while the collection has published no write since the freeze.
+TEST_F(SamplingTest, PackedViewMarksALoneDeleteAfterTheFreezeAcrossARestart) {
+  v1::SampleRequest req;
+  req.set_collection("docs");
+  req.set_batch_size(500);
+  req.set_num_epochs(1);
+  req.set_seed(11);
+  req.set_world_size(1);
+  req.set_view(v1::RESULT_VIEW_PACKED);
+  // Every batch of the plan, as (ids, deleted indexes, modified indexes).
+  struct Marked {
+    std::vector<std::string> ids;
+    std::vector<uint32_t> deleted;
+    std::vector<uint32_t> modified;
+  };
+  std::string plan_id;
+  auto read = [&](const v1::SampleRequest& r) {
+    std::vector<Marked> batches;
+    SampleReader reader = client_->Sample(r);
+    v1::SampleResponse resp;
+    while (reader.Next(&resp)) {
+      const v1::SampleBatch& b = resp.batch();
+      const PackedIds ids(b.packed());
+      Marked m;
+      for (size_t i = 0; i < ids.size(); ++i) m.ids.emplace_back(ids[i]);
+      m.deleted.assign(b.deleted_indexes().begin(), b.deleted_indexes().end());
+      m.modified.assign(b.modified_indexes().begin(),
+                        b.modified_indexes().end());
+      batches.push_back(std::move(m));
+      plan_id = resp.plan_id();
+    }
+    EXPECT_TRUE(reader.Finish().ok());
+    return batches;
+  };
+  const std::vector<Marked> before = read(req);  // freezes the plan
+  ASSERT_EQ(before.size(), static_cast<size_t>(kDocs / 500));
+  for (const Marked& m : before) {
+    EXPECT_TRUE(m.deleted.empty());
+    EXPECT_TRUE(m.modified.empty());
+  }
+  v1::DeleteDocumentsRequest del;
+  del.set_collection("docs");
+  del.add_ids(before[3].ids[42]);
+  ASSERT_TRUE(client_->DeleteDocuments(del).ok());
+
+  v1::SampleRequest by_id;
+  by_id.set_plan_id(plan_id);
+  by_id.set_world_size(1);
+  by_id.set_view(v1::RESULT_VIEW_PACKED);
+  for (int restarted = 0; restarted < 2; ++restarted) {
+    SCOPED_TRACE(restarted ? "after a restart" : "before a restart");
+    const std::vector<Marked> after = read(by_id);
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t j = 0; j < after.size(); ++j) {
+      EXPECT_EQ(after[j].ids, before[j].ids);  // slots never shift
+      EXPECT_EQ(after[j].deleted,
+                j == 3 ? std::vector<uint32_t>{42} : std::vector<uint32_t>{});
+      EXPECT_TRUE(after[j].modified.empty());
+    }
+    if (restarted) break;
+    server_->Signal(SIGTERM);
+    ASSERT_EQ(server_->Wait(), 0) << server_->Log();
+    server_ = WinnowdProcess::Start(dir_.path() + "/data", 0, ServerArgs());
+    ASSERT_NE(server_, nullptr);
+    absl::StatusOr<Client> client = Client::Connect(server_->target());
+    ASSERT_TRUE(client.ok());
+    client_.emplace(*std::move(client));
+  }
+}
+
 // SIGTERM while a trainer's client stays connected, idle after its streams:
 // the server drains what runs and closes the idle connection itself rather
 // than waiting for the client to notice the GOAWAY (gRPC's backup poller

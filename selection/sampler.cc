@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "boost/sort/spreadsort/integer_sort.hpp"
@@ -19,9 +20,13 @@ namespace {
 // and cost a sort of this many keys per epoch.
 constexpr size_t kSampleSize = 16384;
 
-// The most positions one run of KeyedOrder::Extend collects (16 MiB of
-// cache); a reader of a 10M epoch makes about ten passes at that size.
-constexpr uint64_t kMaxRun = uint64_t{1} << 20;
+// The most positions one run of KeyedOrder::Extend collects for an epoch
+// of n: a sixteenth of it, at least 2^17 (a run's sort costs more per
+// entry once it outgrows the caches) and at most 2^20 (16 MiB of cache).
+// A reader of the whole epoch makes at most about 16 passes over the keys.
+uint64_t MaxRun(uint64_t n) {
+  return std::clamp<uint64_t>(n / 16, uint64_t{1} << 17, uint64_t{1} << 20);
+}
 
 // Every key of an included candidate is <= kLastKey: uniform keys are below
 // 2^52, and weighted keys are the bits of a double in [0, +inf].
@@ -90,8 +95,10 @@ void BreakTies(std::span<KeyedEntry> entries,
   }
 }
 
-void SortSmall(std::span<KeyedEntry> v) {
-  if (v.size() > 32) {
+// Insertion sort for a few entries (or, with any_size, for entries each a
+// few places from where they belong); std::sort otherwise.
+void SortSmall(std::span<KeyedEntry> v, bool any_size = false) {
+  if (v.size() > 32 && !any_size) {
     std::sort(v.begin(), v.end(), [](const KeyedEntry& a, const KeyedEntry& b) {
       return a.key < b.key;
     });
@@ -128,6 +135,7 @@ void BucketSort(std::span<KeyedEntry> v, bool doubles,
     SortSmall(v);
     return;
   }
+  // About one entry a bucket.
   const size_t buckets = std::bit_ceil(v.size());
   const double last = static_cast<double>(buckets - 1);
   // Monotone in the key, so the buckets are in order; +inf goes last.
@@ -136,17 +144,28 @@ void BucketSort(std::span<KeyedEntry> v, bool doubles,
     const double b = (value(key) - lo) * scale;
     return static_cast<size_t>(b < last ? b : last);
   };
-  std::vector<uint32_t> starts(buckets + 1, 0);
-  for (const KeyedEntry& e : v) ++starts[bucket(e.key) + 1];
-  for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+  // next[b]: where bucket b's next entry goes; after the scatter, where
+  // bucket b ends (and b + 1 begins).
+  std::vector<uint32_t> next(buckets, 0);
+  uint32_t largest = 0;
+  for (const KeyedEntry& e : v) {
+    largest = std::max(largest, ++next[bucket(e.key)]);
+  }
+  uint32_t sum = 0;
+  for (uint32_t& n : next) sum += std::exchange(n, sum);
   scratch->resize(v.size());
-  std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
   for (const KeyedEntry& e : v) (*scratch)[next[bucket(e.key)]++] = e;
   std::copy(scratch->begin(), scratch->end(), v.begin());
-  for (size_t b = 0; b < buckets; ++b) {
-    if (starts[b + 1] - starts[b] > 1) {
-      SortSmall(v.subspan(starts[b], starts[b + 1] - starts[b]));
-    }
+  if (largest <= 16) {
+    // Every entry is within its small bucket of its place: one insertion
+    // pass over the whole array moves each a few places at most.
+    SortSmall(v, /*any_size=*/true);
+    return;
+  }
+  uint32_t begin = 0;
+  for (const uint32_t end : next) {
+    if (end - begin > 1) SortSmall(v.subspan(begin, end - begin));
+    begin = end;
   }
 }
 
@@ -418,9 +437,9 @@ void KeyedOrder::Get(uint64_t begin, uint64_t end, std::vector<uint32_t>* out) {
   }
   while (ready_end() < end) {
     // Runs grow geometrically as a reader advances (each costs a pass over
-    // the keys), up to kMaxRun entries of cache.
+    // the keys), up to MaxRun() entries of cache.
     uint64_t wanted = std::min<uint64_t>(
-        std::max<uint64_t>(end - ready_end(), 2 * last_run_), kMaxRun);
+        std::max<uint64_t>(end - ready_end(), 2 * last_run_), MaxRun(n));
     Extend(wanted);
   }
   // Position p is ready_[ready_head_ + (p - ready_base_)].

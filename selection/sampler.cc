@@ -4,9 +4,9 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
 #include "boost/sort/spreadsort/integer_sort.hpp"
 #include "selection/clones.h"
 #include "selection/det_math.h"
@@ -227,7 +227,9 @@ uint64_t ThresholdFor(std::span<const uint64_t> sample, size_t n,
 void CollectKeysInRange(const KeyedSource& source, uint64_t epoch_key,
                         uint64_t lo, uint64_t hi, double share,
                         std::vector<KeyedEntry>* out, uint64_t* included) {
-  absl::Mutex mu;
+  // std::mutex, not absl::Mutex: Debian's abseil is not built for
+  // ThreadSanitizer, which would not see this lock.
+  std::mutex mu;
   out->reserve(out->size() +
                static_cast<size_t>(share * static_cast<double>(source.size)));
   uint64_t total = 0;
@@ -248,7 +250,7 @@ void CollectKeysInRange(const KeyedSource& source, uint64_t epoch_key,
         mine.push_back({keys[at[i]], static_cast<uint32_t>(b + at[i])});
       }
     }
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     out->insert(out->end(), mine.begin(), mine.end());
     total += source.weighted ? in : end - begin;
   });

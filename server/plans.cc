@@ -107,7 +107,6 @@ struct Frozen {
   std::shared_ptr<const FrozenCandidates> candidates;
   // A short plan: what its run is selected from (until it is selected).
   std::optional<ShortPlanInputs> short_inputs;
-  bool short_plan = false;
   storage::ColumnsSnapshot::PinnedIdHashes id_hashes;
   uint64_t candidate_count = 0;
   uint32_t collection_id = 0;
@@ -137,7 +136,6 @@ absl::StatusOr<Frozen> FreezeFromStore(storage::Store& store,
         GatherShortPlan(full, columns, std::move(candidates));
     if (!in.ok()) return in.status();
     out.short_inputs = *std::move(in);
-    out.short_plan = true;
     out.id_hashes = snapshot->PinIdHashes();
     out.plan.spec = std::move(full);
     return out;
@@ -657,7 +655,8 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   if (absl::Status s = store_->PutPlanEntries(plan->id_, entries); !s.ok()) {
     return s;
   }
-  if (!frozen->short_plan && frozen->candidate_count >= kTrimAfterCandidates) {
+  if (!frozen->candidates->run &&
+      frozen->candidate_count >= kTrimAfterCandidates) {
     // winnowd keeps freed memory mapped (main.cc) so that queries reuse
     // their scratch; a long plan's freeze frees about 10 bytes a candidate
     // of it (the filter's ordinals, the canonical order, the encoded

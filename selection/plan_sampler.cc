@@ -421,6 +421,40 @@ uint64_t PlanSampler::EpochPositions(uint64_t e) const {
   }
 }
 
+Candidates PlanSampler::KeyedCandidates() const {
+  Candidates c;
+  if (frozen_->id_hashes.empty()) {
+    c.hashes_by_ordinal = frozen_->hashes_by_ordinal;
+    c.hash_ordinals = frozen_->ordinals;
+  } else {
+    c.id_hashes = frozen_->id_hashes;
+  }
+  c.weights = frozen_->weights;
+  c.doc_id = doc_id_;
+  return c;
+}
+
+EpochInfo PlanSampler::FixedBatchesInfo(uint64_t positions) const {
+  EpochInfo info;
+  info.positions = positions;
+  info.all_batches =
+      NumGlobalBatches(positions, config_.batch_size, /*drop_last=*/false);
+  info.batches =
+      NumGlobalBatches(positions, config_.batch_size, config_.drop_last);
+  return info;
+}
+
+std::optional<EpochInfo> PlanSampler::StatelessEpochInfo(uint64_t e) const {
+  if (config_.kind == SequenceKind::kMixture || config_.token_budget) {
+    return std::nullopt;
+  }
+  uint64_t positions = EpochPositions(e);
+  if (config_.kind == SequenceKind::kKeyed) {
+    positions = std::min(positions, KeyedOrderSize(KeyedCandidates()));
+  }
+  return FixedBatchesInfo(positions);
+}
+
 absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
     uint64_t e, std::string_view saved, std::string* to_save) {
   auto epoch = std::make_unique<Epoch>();
@@ -434,20 +468,10 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
   }
   MixtureSequence* mixture = nullptr;
   switch (config_.kind) {
-    case SequenceKind::kKeyed: {
-      Candidates c;
-      if (frozen_->id_hashes.empty()) {
-        c.hashes_by_ordinal = frozen_->hashes_by_ordinal;
-        c.hash_ordinals = frozen_->ordinals;
-      } else {
-        c.id_hashes = frozen_->id_hashes;
-      }
-      c.weights = frozen_->weights;
-      c.doc_id = doc_id_;
-      epoch->seq =
-          std::make_unique<KeyedSequence>(c, config_.seed, e, positions);
+    case SequenceKind::kKeyed:
+      epoch->seq = std::make_unique<KeyedSequence>(KeyedCandidates(),
+                                                   config_.seed, e, positions);
       break;
-    }
     case SequenceKind::kFixed:
       epoch->seq = std::make_unique<FixedSequence>(positions);
       break;
@@ -473,10 +497,7 @@ absl::StatusOr<std::unique_ptr<PlanSampler::Epoch>> PlanSampler::BuildEpoch(
   info.positions = epoch->seq->size();
   const bool stateful = mixture != nullptr || config_.token_budget.has_value();
   if (!config_.token_budget) {
-    info.all_batches = NumGlobalBatches(info.positions, config_.batch_size,
-                                        /*drop_last=*/false);
-    info.batches =
-        NumGlobalBatches(info.positions, config_.batch_size, config_.drop_last);
+    info = FixedBatchesInfo(info.positions);
   } else {
     const TokenBudgetSpec& tb = *config_.token_budget;
     epoch->batcher = std::make_unique<BucketBatcher>(tb.edges, tb.max_tokens,

@@ -51,6 +51,8 @@
 
 namespace winnow {
 
+struct Candidates;  // sampler.h
+
 enum class SequenceKind { kKeyed, kFixed, kAlias, kMixture };
 
 // A plan's frozen candidates, aligned arrays in the plan's canonical order.
@@ -140,6 +142,13 @@ class PlanSampler {
   absl::StatusOr<EpochInfo> OpenEpoch(uint64_t e, std::string_view saved,
                                       std::string* to_save);
 
+  // What OpenEpoch(e) will return, without building the epoch, for an
+  // epoch that keeps no index (OpenEpoch's *to_save stays empty): every
+  // sequence but a mixture's, without a token budget. std::nullopt for the
+  // others. It computes no key, so a caller can persist a plan while
+  // another thread opens its first epoch.
+  std::optional<EpochInfo> StatelessEpochInfo(uint64_t e) const;
+
   // Global batch j (< all_batches) of an open epoch.
   absl::Status GetBatch(uint64_t e, uint64_t j, Batch* out);
   // Whether epoch e is open. At most two epochs are open at a time: opening
@@ -171,6 +180,9 @@ class PlanSampler {
                                                     std::string_view saved,
                                                     std::string* to_save);
   uint64_t EpochPositions(uint64_t e) const;
+  Candidates KeyedCandidates() const;
+  // Positions cut into fixed-size global batches.
+  EpochInfo FixedBatchesInfo(uint64_t positions) const;
   // Bucketed: generate batches until `j` is cached.
   absl::Status Generate(Epoch& epoch, uint64_t j);
 

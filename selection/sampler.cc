@@ -257,6 +257,16 @@ void CollectKeysInRange(const KeyedSource& source, uint64_t epoch_key,
   *included = total;
 }
 
+// Whether candidate i's hash is hashes_by_ordinal[hash_ordinals[i]].
+bool ByOrdinal(const Candidates& c) {
+  return c.id_hashes.empty() && !c.hashes_by_ordinal.empty();
+}
+
+size_t CandidateCount(const Candidates& c) {
+  if (!c.ordinals.empty()) return c.ordinals.size();
+  return ByOrdinal(c) ? c.hash_ordinals.size() : c.id_hashes.size();
+}
+
 }  // namespace
 
 void SortKeyedEntries(std::span<KeyedEntry> entries, bool weighted,
@@ -298,15 +308,18 @@ std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
   return out;
 }
 
+uint64_t KeyedOrderSize(const Candidates& candidates) {
+  if (candidates.weights.empty()) return CandidateCount(candidates);
+  uint64_t positive = 0;
+  for (double w : candidates.weights) positive += w > 0;  // as WeightedKeys
+  return positive;
+}
+
 KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
                        uint64_t epoch)
     : ordinals_(candidates.ordinals), doc_id_(candidates.doc_id) {
-  const bool by_ordinal =
-      candidates.id_hashes.empty() && !candidates.hashes_by_ordinal.empty();
-  const size_t n = !candidates.ordinals.empty()
-                       ? candidates.ordinals.size()
-                       : (by_ordinal ? candidates.hash_ordinals.size()
-                                     : candidates.id_hashes.size());
+  const bool by_ordinal = ByOrdinal(candidates);
+  const size_t n = CandidateCount(candidates);
   const uint64_t ek = EpochKey(seed, epoch);
   keys_.resize(n);
   weighted_ = !candidates.weights.empty();
@@ -336,7 +349,7 @@ KeyedOrder::KeyedOrder(const Candidates& candidates, uint64_t seed,
       keys_of(hashes, b, m);
     }
   });
-  size_ = weighted_ ? CountAtMost(keys_.data(), n, kLastKey) : n;
+  size_ = KeyedOrderSize(candidates);
   if (size_ > 0) {
     // Keys are pseudo-random in index order, so a strided pick of the
     // included keys is a random sample of them.

@@ -89,6 +89,11 @@ struct KeyedSource {
 std::vector<uint32_t> KeyedPrefix(const KeyedSource& source, uint64_t seed,
                                   uint64_t epoch, uint64_t count);
 
+// Positions in a keyed order over `candidates` (KeyedOrder::size()) for
+// every seed and epoch, computed without a key: the candidates with a
+// positive weight, or all of them for uniform.
+uint64_t KeyedOrderSize(const Candidates& candidates);
+
 // One epoch's keyed order without replacement.
 //
 // Thread safety: not thread-safe; Get() mutates a cache. One generator per

@@ -19,6 +19,22 @@
 #include "spdlog/spdlog.h"
 
 namespace winnow::server {
+
+// A frozen plan, ready to publish: everything but the registry's maps.
+struct Frozen {
+  FrozenPlan plan;
+  // EncodeFrozenRecord(plan.record); empty for a short plan until its run
+  // is selected (SelectFrozenRun), after the snapshot is released.
+  std::string frozen_entry;
+  std::shared_ptr<const FrozenCandidates> candidates;
+  // A short plan: what its run is selected from (until it is selected).
+  std::optional<ShortPlanInputs> short_inputs;
+  storage::ColumnsSnapshot::PinnedIdHashes id_hashes;
+  uint64_t candidate_count = 0;
+  uint32_t collection_id = 0;
+  uint64_t freeze_seq = 0;
+};
+
 namespace {
 
 using google::protobuf::util::TimeUtil;
@@ -97,21 +113,6 @@ absl::Status RunMismatch(const Plan& plan, const PlanSpec& requested) {
       "', made with other plan fields: ", absl::StrJoin(fields, ", "),
       "; send the run's fields, or name a new run_id for a new plan"));
 }
-
-// A frozen plan, ready to publish: everything but the registry's maps.
-struct Frozen {
-  FrozenPlan plan;
-  // EncodeFrozenRecord(plan.record); empty for a short plan until its run
-  // is selected (SelectFrozenRun), after the snapshot is released.
-  std::string frozen_entry;
-  std::shared_ptr<const FrozenCandidates> candidates;
-  // A short plan: what its run is selected from (until it is selected).
-  std::optional<ShortPlanInputs> short_inputs;
-  storage::ColumnsSnapshot::PinnedIdHashes id_hashes;
-  uint64_t candidate_count = 0;
-  uint32_t collection_id = 0;
-  uint64_t freeze_seq = 0;
-};
 
 // Reads the collection's columns, evaluates the filter and freezes `spec`;
 // a short plan only copies what its run needs (GatherShortPlan).
@@ -586,6 +587,27 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     // A short plan: its key pass runs without the collection's snapshot.
     if (absl::Status s = SelectFrozenRun(store_, &*frozen); !s.ok()) return s;
   }
+  absl::StatusOr<std::shared_ptr<Plan>> plan =
+      NewPlan(spec, key, owner, &*frozen);
+  if (!plan.ok()) return plan.status();
+  if (absl::Status s = OpenAndPersist(**plan, &*frozen); !s.ok()) return s;
+  if (!frozen->candidates->run &&
+      frozen->candidate_count >= kTrimAfterCandidates) {
+    // winnowd keeps freed memory mapped (main.cc) so that queries reuse
+    // their scratch; a long plan's freeze frees about 10 bytes a candidate
+    // of it (the filter's ordinals, the canonical order, the encoded
+    // record) that nothing reuses soon. Hand it back.
+    malloc_trim(0);
+  }
+  spdlog::info("plan {} created: collection={} run_id='{}' candidates={}",
+               (*plan)->id_, spec.collection, spec.run_id,
+               frozen->candidate_count);
+  return plan;
+}
+
+absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::NewPlan(
+    const PlanSpec& spec, const std::string& key, const std::string& owner,
+    Frozen* frozen) {
   auto plan = std::shared_ptr<Plan>(new Plan());
   plan->store_ = store_;
   plan->id_ = NewPlanId();
@@ -601,30 +623,69 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
     plan->prediction_ = PredictionToProto(*frozen->plan.prediction);
   }
   // The generator, built over the frozen set exactly as a restart would.
-  std::string first_index;  // epoch 0's checkpoints, if stateful
-  EpochInfo first;
-  {
-    absl::MutexLock lock(&plan->mu_);
-    absl::StatusOr<std::unique_ptr<PlanSampler>> sampler = MakePlanSampler(
-        plan->spec_, plan->domains_, frozen->candidates,
-        options_.checkpoint_every,
-        ServingDocIds(store_, spec.collection, frozen->candidates));
-    if (!sampler.ok()) return sampler.status();
-    plan->Install(frozen->candidates, *std::move(sampler));
-    plan->num_epochs_ = plan->sampler_->strategy_epochs() != 0
-                            ? plan->sampler_->strategy_epochs()
-                            : static_cast<uint64_t>(spec.num_epochs);
-    absl::StatusOr<EpochInfo> opened =
-        plan->sampler_->OpenEpoch(0, "", &first_index);
-    if (!opened.ok()) return opened.status();
-    first = *opened;
-  }
+  absl::MutexLock lock(&plan->mu_);
+  absl::StatusOr<std::unique_ptr<PlanSampler>> sampler = MakePlanSampler(
+      plan->spec_, plan->domains_, frozen->candidates,
+      options_.checkpoint_every,
+      ServingDocIds(store_, spec.collection, frozen->candidates));
+  if (!sampler.ok()) return sampler.status();
+  plan->Install(frozen->candidates, *std::move(sampler));
+  plan->num_epochs_ = plan->sampler_->strategy_epochs() != 0
+                          ? plan->sampler_->strategy_epochs()
+                          : static_cast<uint64_t>(spec.num_epochs);
   if (spec.strategy.kind == StrategyKind::kRepetitionBudget) {
     plan->spec_.num_epochs = static_cast<int64_t>(plan->num_epochs_);
   }
-  winnow::v1::Plan& d = plan->description_;
-  d.set_plan_id(plan->id_);
-  DescribeSpec(plan->spec_, plan->domains_, &d);
+  return plan;
+}
+
+absl::Status PlanRegistry::OpenAndPersist(Plan& plan, Frozen* frozen) {
+  std::optional<EpochInfo> known;
+  {
+    absl::ReleasableMutexLock lock(&plan.mu_);
+    known = plan.sampler_->StatelessEpochInfo(0);
+    if (!known || plan.sampler_->config().kind != SequenceKind::kKeyed) {
+      // A stateful epoch's index is part of the record; the other kinds
+      // open in microseconds.
+      std::string first_index;
+      absl::StatusOr<EpochInfo> first =
+          plan.sampler_->OpenEpoch(0, "", &first_index);
+      if (!first.ok()) return first.status();
+      lock.Release();
+      return Persist(plan, *first, std::move(first_index), frozen);
+    }
+  }
+  // A keyed epoch: the record does not depend on its keys (a pass over
+  // every candidate), so this thread writes it durably while another
+  // computes them.
+  absl::StatusOr<EpochInfo> opened;
+  std::thread keys([&plan, &opened] {
+    absl::MutexLock lock(&plan.mu_);
+    opened = plan.sampler_->OpenEpoch(0, "", nullptr);
+  });
+  absl::Status written = Persist(plan, *known, "", frozen);
+  keys.join();
+  if (!written.ok()) return written;
+  if (opened.ok() && opened->positions == known->positions &&
+      opened->batches == known->batches) {
+    return absl::OkStatus();
+  }
+  // Not reached unless StatelessEpochInfo disagrees with OpenEpoch.
+  if (absl::Status s = store_->DeletePlan(plan.id_); !s.ok()) {
+    spdlog::error("plan {}: cannot delete a failed plan: {}", plan.id_,
+                  s.ToString());
+  }
+  return opened.ok() ? absl::InternalError(absl::StrCat(
+                           "plan '", plan.id_,
+                           "': epoch 0 has other positions than planned"))
+                     : opened.status();
+}
+
+absl::Status PlanRegistry::Persist(Plan& plan, const EpochInfo& first,
+                                   std::string first_index, Frozen* frozen) {
+  winnow::v1::Plan& d = plan.description_;
+  d.set_plan_id(plan.id_);
+  DescribeSpec(plan.spec_, plan.domains_, &d);
   d.set_sampler_version(kSamplerVersion);
   d.set_candidate_count(static_cast<int64_t>(frozen->candidate_count));
   d.set_epoch_sample_count(static_cast<int64_t>(first.positions));
@@ -633,39 +694,24 @@ absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Create(
   *d.mutable_last_use_time() = TimeUtil::NanosecondsToTimestamp(now);
   *d.mutable_expire_time() = TimeUtil::NanosecondsToTimestamp(
       now + options_.ttl_seconds * int64_t{1000000000});
-  plan->last_use_ns_.store(now);
-  plan->persisted_use_ns_.store(now);
+  plan.last_use_ns_.store(now);
+  plan.persisted_use_ns_.store(now);
 
   // Durable before the first batch: one atomic write of every entry.
-  PlanInternal in{plan->collection_id_,
-                  plan->freeze_seq_,
-                  plan->checkpoint_every_,
-                  plan->num_epochs_,
-                  key,
-                  owner};
+  PlanInternal in{plan.collection_id_, plan.freeze_seq_, plan.checkpoint_every_,
+                  plan.num_epochs_,    plan.key_,        plan.owner_};
   std::vector<std::pair<std::string, std::string>> entries = {
       {"meta", d.SerializeAsString()},
       {"internal", EncodePlanInternal(in)},
       {"frozen", std::move(frozen->frozen_entry)},
   };
-  if (plan->prediction_) {
-    entries.push_back({"prediction", plan->prediction_->SerializeAsString()});
+  if (plan.prediction_) {
+    entries.push_back({"prediction", plan.prediction_->SerializeAsString()});
   }
-  if (!first_index.empty()) entries.push_back({"epoch/0", first_index});
-  if (absl::Status s = store_->PutPlanEntries(plan->id_, entries); !s.ok()) {
-    return s;
+  if (!first_index.empty()) {
+    entries.push_back({"epoch/0", std::move(first_index)});
   }
-  if (!frozen->candidates->run &&
-      frozen->candidate_count >= kTrimAfterCandidates) {
-    // winnowd keeps freed memory mapped (main.cc) so that queries reuse
-    // their scratch; a long plan's freeze frees about 10 bytes a candidate
-    // of it (the filter's ordinals, the canonical order, the encoded
-    // record) that nothing reuses soon. Hand it back.
-    malloc_trim(0);
-  }
-  spdlog::info("plan {} created: collection={} run_id='{}' candidates={}",
-               plan->id_, spec.collection, spec.run_id, d.candidate_count());
-  return plan;
+  return store_->PutPlanEntries(plan.id_, entries);
 }
 
 absl::StatusOr<std::shared_ptr<Plan>> PlanRegistry::Get(

@@ -156,6 +156,8 @@ class Plan {
   std::atomic<bool> deleted_{false};
 };
 
+struct Frozen;  // a plan frozen but not yet built (plans.cc)
+
 class PlanRegistry {
  public:
   PlanRegistry(storage::Store* store, PlanOptions options);
@@ -226,6 +228,18 @@ class PlanRegistry {
                                                const std::string& key,
                                                const std::string& owner)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Create's phases: the plan with its sampler over the frozen candidates;
+  // epoch 0 opened and the plan written durably (at the same time where
+  // the record does not depend on epoch 0); the description and the
+  // atomic write of every entry.
+  absl::StatusOr<std::shared_ptr<Plan>> NewPlan(const PlanSpec& spec,
+                                                const std::string& key,
+                                                const std::string& owner,
+                                                Frozen* frozen);
+  absl::Status OpenAndPersist(Plan& plan, Frozen* frozen)
+      ABSL_LOCKS_EXCLUDED(plan.mu_);
+  absl::Status Persist(Plan& plan, const EpochInfo& first,
+                       std::string first_index, Frozen* frozen);
   absl::Status CheckQuotas(const std::string& owner) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::shared_ptr<Plan>> LoadPersisted(

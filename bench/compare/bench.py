@@ -708,7 +708,8 @@ def bench_winnow(w, args, res, tmp, data):
     try:
         out = run_client(args.client, server.target, data,
                          ["count", "filter_ids", "sample_weighted", "sample_uniform",
-                          "sample_weighted_ids", "first_batch_weighted", "stream_packed",
+                          "sample_weighted_ids", "first_batch_weighted",
+                          "first_batch_epoch_weighted", "stream_packed",
                           "stream_ids", "get_single", "get_batch", "put_scores"], args, k)
         res.add("filter count", "Winnow", "ms", [s * 1e3 for s in out["count"]["seconds"]])
         check("Winnow count", out["count"]["result"], w["expected_count"])
@@ -727,6 +728,10 @@ def bench_winnow(w, args, res, tmp, data):
         res.add("first batch of a new weighted plan", "Winnow", "ms",
                 [s * 1e3 for s in out["first_batch_weighted"]["seconds"]])
         check("Winnow first batch", out["first_batch_weighted"]["result"], min(k, 4096))
+        res.add("first batch of a new weighted plan, whole epoch", "Winnow", "ms",
+                [s * 1e3 for s in out["first_batch_epoch_weighted"]["seconds"]])
+        check("Winnow first batch (whole epoch)",
+              out["first_batch_epoch_weighted"]["result"], min(k, 4096))
         res.add("stream an existing plan, packed ids", "Winnow", "ids/s",
                 [n / s for s in out["stream_packed"]["seconds"]])
         check("Winnow stream packed", out["stream_packed"]["result"], n)

@@ -270,6 +270,7 @@ struct SampleMode {
   bool weighted = false;
   winnow::v1::ResultView view = winnow::v1::RESULT_VIEW_PACKED;
   bool first_batch_only = false;  // stop at the first message
+  bool whole_epoch = false;       // every document, not k: a long plan
 };
 
 // The bench's Sample request: k samples of one epoch, a fresh plan every
@@ -354,6 +355,7 @@ int64_t SampleIds(const Args& args, const std::string& op,
   winnow::v1::SampleRequest request =
       SampleRequestFor(args, mode.weighted, rep, op);
   request.set_view(mode.view);
+  if (mode.whole_epoch) request.set_samples_per_epoch(0);
   return ReadSample(client, request, mode.first_batch_only ? open : nullptr,
                     plan_id);
 }
@@ -611,7 +613,8 @@ void SampleLoad(const Args& args) {
 }
 
 // The timed Sample operations: weighted and uniform in the packed view,
-// weighted in the IDS view, and a new weighted plan's first message.
+// weighted in the IDS view, and a new weighted plan's first message (of k
+// samples, or of a whole epoch: a long plan).
 std::optional<SampleMode> SampleModeOf(const std::string& op) {
   if (op == "sample_weighted") return SampleMode{true};
   if (op == "sample_uniform") return SampleMode{false};
@@ -620,6 +623,9 @@ std::optional<SampleMode> SampleModeOf(const std::string& op) {
   }
   if (op == "first_batch_weighted") {
     return SampleMode{true, winnow::v1::RESULT_VIEW_PACKED, true};
+  }
+  if (op == "first_batch_epoch_weighted") {
+    return SampleMode{true, winnow::v1::RESULT_VIEW_PACKED, true, true};
   }
   return std::nullopt;
 }

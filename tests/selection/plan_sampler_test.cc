@@ -211,6 +211,57 @@ TEST_P(PlanSamplerCaseTest, DeterministicAnyOrderAndReopenable) {
   }
 }
 
+// A plan is written durably while another thread opens its first epoch
+// (docs/architecture.md, "Plans"), so the epoch's size must be known
+// without its keys: StatelessEpochInfo(e) is OpenEpoch(e)'s result for
+// every epoch that keeps no index, and refuses (nullopt) every one that
+// does.
+TEST_P(PlanSamplerCaseTest, StatelessEpochInfoIsWhatOpenEpochReturns) {
+  const Case& c = GetParam();
+  Fixture f = Fixture::Make(2000, c.weighted);
+  if (c.weighted) {
+    // Candidates without a positive weight are left out of a keyed epoch;
+    // the smallest positive double is not.
+    for (size_t i = 0; i < 2000; i += 7) {
+      f.frozen->weights[i] = i % 2 == 0 ? 0.0 : 4.9e-324;
+    }
+  }
+  for (uint64_t cut : {uint64_t{0}, uint64_t{1500}, uint64_t{2600}}) {
+    for (bool drop_last : {false, true}) {
+      for (uint64_t budget : {uint64_t{0}, uint64_t{4500}}) {
+        SamplerConfig config = c.config;
+        config.drop_last = drop_last;
+        if (config.kind == SequenceKind::kKeyed ||
+            config.kind == SequenceKind::kFixed) {
+          config.samples_per_epoch = cut;
+          config.total_budget = budget;
+        }
+        auto s = f.Sampler(config);
+        for (uint64_t e : {0u, 1u, 2u}) {
+          SCOPED_TRACE(c.name + " cut " + std::to_string(cut) + " budget " +
+                       std::to_string(budget) + " epoch " + std::to_string(e));
+          const std::optional<EpochInfo> known = s->StatelessEpochInfo(e);
+          std::string index;
+          absl::StatusOr<EpochInfo> opened = s->OpenEpoch(e, "", &index);
+          ASSERT_TRUE(opened.ok()) << opened.status();
+          ASSERT_EQ(known.has_value(), index.empty());
+          if (!known) continue;
+          EXPECT_EQ(known->positions, opened->positions);
+          EXPECT_EQ(known->batches, opened->batches);
+          EXPECT_EQ(known->all_batches, opened->all_batches);
+          std::vector<uint32_t> served;
+          for (uint64_t j = 0; j < opened->all_batches; ++j) {
+            Batch b;
+            ASSERT_TRUE(s->GetBatch(e, j, &b).ok());
+            served.insert(served.end(), b.items.begin(), b.items.end());
+          }
+          EXPECT_EQ(served.size(), known->positions);
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, PlanSamplerCaseTest,
                          ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {

@@ -28,7 +28,7 @@ expect 2 'name is required' count
 expect 2 'strategy' sample web --strategy nope
 expect 2 '^--timeout' --timeout -3 list
 expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 list
-expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 0.5 count web
+expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 5 count web
 WINNOW_TOKEN=t expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 list
 # Flag combinations refused after parsing are usage errors too (exit 2),
 # named in the message; the server is never reached.
@@ -38,7 +38,7 @@ expect 2 '^winnowctl: INVALID_ARGUMENT: --alpha applies to --weight-function pow
 expect 2 '^winnowctl: INVALID_ARGUMENT: --temperature must be > 0' --server 127.0.0.1:1 sample web --strategy weighted --score q --weight-function softmax --temperature 0
 expect 2 '^winnowctl: INVALID_ARGUMENT: --rank must be in' --server 127.0.0.1:1 sample web --rank 3 --world-size 2
 # A confirmed delete reaches the server: its error exits 1.
-expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 0.5 delete web --yes
+expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 5 delete web --yes
 expect 2 '' --tls-ca /nonexistent/ca.pem list
 # The commands on embeddings and long jobs refuse bad flags the same way.
 expect 2 '^winnowctl: INVALID_ARGUMENT: compute kmeans needs --clusters' --server 127.0.0.1:1 compute kmeans web
@@ -51,10 +51,10 @@ expect 2 '^winnowctl: INVALID_ARGUMENT: nearest needs --id or --vector-file' --s
 expect 2 '^winnowctl: INVALID_ARGUMENT: --state must be' --server 127.0.0.1:1 ops list --state done
 expect 2 'id is required' ops wait
 expect 2 'embeddings' import web docs.jsonl --embeddings /nonexistent/e.npy
-expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 0.5 ops list
+expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 5 ops list
 # A repeatable flag takes one value: the positional after it is the collection.
-expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 0.5 nearest --id a web
-expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 0.5 compute target-similarity --target-id a web
+expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 5 nearest --id a web
+expect 1 '^winnowctl: UNAVAILABLE: ' --server 127.0.0.1:1 --timeout 5 compute target-similarity --target-id a web
 
 # --- Through a real winnowd ---
 
@@ -207,7 +207,7 @@ case_backup_waits() {
   has out '^backup_id: ' backup
   has out '^collection_count: 1$' backup
   ok backup-no-wait backup --no-wait
-  has out '^operation .* \(pending\|running\); follow it' backup-no-wait
+  has out '^operation .* \(pending\|running\|succeeded\); follow it' backup-no-wait
   id=$(sed -n 's/^operation \([^ ]*\) .*/\1/p' "$W/out")
   ok backup-ops-wait ops wait "$id"
   has out '^path: ' backup-ops-wait

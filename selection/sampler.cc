@@ -60,6 +60,37 @@ WINNOW_CLONES void WeightedKeys(const uint64_t* id_hashes,
   }
 }
 
+// Which weighted keys may be at or below `bound` (a finite key's double),
+// without a log: writes their indices to `maybe` and returns their number;
+// adds the candidates with a positive weight to *positive. -ln(u) >= 1 - u,
+// so a key -log2(u) / w is at least (1 - u) / (w ln 2); a candidate is
+// ruled out only when that bound exceeds `bound` by a relative 1e-9, far
+// beyond DetLog2's and the division's rounding, so no key at or below
+// `bound` is ever ruled out.
+WINNOW_CLONES size_t WeightedMaybeBelow(const uint64_t* id_hashes,
+                                        const double* weights, size_t n,
+                                        uint64_t epoch_key, double bound,
+                                        uint32_t* maybe, uint64_t* positive) {
+  constexpr double kInvLn2 = 1.4426950408889634;
+  const double margin = bound * (1 + 1e-9);
+  uint8_t flags[2048];  // n <= kSlice; this loop vectorizes, the next not
+  uint64_t included = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double u = UnitFromDraw(DocDraw(epoch_key, id_hashes[i]));
+    const double w = weights[i];
+    const bool in = w > 0;
+    included += in;
+    flags[i] = in & !((1.0 - u) * kInvLn2 > margin * w);
+  }
+  *positive += included;
+  size_t c = 0;
+  for (size_t i = 0; i < n; ++i) {
+    maybe[c] = static_cast<uint32_t>(i);
+    c += flags[i];
+  }
+  return c;
+}
+
 // Indices i with lo <= keys[i] <= hi, in index order; returns their number.
 WINNOW_CLONES size_t CollectRange(const uint64_t* keys, size_t n, uint64_t lo,
                                   uint64_t hi, uint32_t* out) {
@@ -183,6 +214,29 @@ void SliceKeys(const KeyedSource& source, uint64_t epoch_key, size_t begin,
   }
 }
 
+// For a weighted source and a `bound` below kLastKey: the candidates of
+// [begin, begin + n) whose key may be at or below the bound
+// (WeightedMaybeBelow), as indices in the slice with their exact keys
+// (one log each, by WeightedKeys); returns their number and adds the
+// candidates with a positive weight to *positive.
+size_t WeightedSliceBelow(const KeyedSource& source, uint64_t epoch_key,
+                          size_t begin, size_t n, uint64_t bound,
+                          uint32_t* index, uint64_t* keys, uint64_t* positive) {
+  uint64_t hashes[kSlice];
+  double weights[kSlice];
+  source.fill(begin, n, hashes, weights);
+  const size_t m =
+      WeightedMaybeBelow(hashes, weights, n, epoch_key,
+                         std::bit_cast<double>(bound), index, positive);
+  // Gathered in place: index[j] >= j.
+  for (size_t j = 0; j < m; ++j) {
+    hashes[j] = hashes[index[j]];
+    weights[j] = weights[index[j]];
+  }
+  WeightedKeys(hashes, weights, m, epoch_key, keys);
+  return m;
+}
+
 // A sorted sample of the source's keys, for thresholds: blocks of
 // kSampleBlock candidates spread evenly over them (weights may follow the
 // candidates' order; the keys' draws do not). It holds about
@@ -243,6 +297,17 @@ void CollectKeysInRange(const KeyedSource& source, uint64_t epoch_key,
     uint64_t in = 0;
     for (size_t b = begin; b < end; b += kSlice) {
       const size_t n = std::min(kSlice, end - b);
+      if (source.weighted && hi < kLastKey) {
+        // Only the keys that may be in range are computed.
+        const size_t m =
+            WeightedSliceBelow(source, epoch_key, b, n, hi, at, keys, &in);
+        for (size_t j = 0; j < m; ++j) {
+          if (keys[j] >= lo && keys[j] <= hi) {
+            mine.push_back({keys[j], static_cast<uint32_t>(b + at[j])});
+          }
+        }
+        continue;
+      }
       SliceKeys(source, epoch_key, b, n, keys);
       if (source.weighted) in += CountAtMost(keys, n, kLastKey);
       const size_t c = CollectRange(keys, n, lo, hi, at);

@@ -234,6 +234,58 @@ TEST(KeyedOrderTest, NonPositiveAndNullWeightsAreExcluded) {
   for (uint32_t o : got) EXPECT_EQ(excluded.count(o), 0u);
 }
 
+// KeyedPrefix computes a weighted key only where a cheap lower bound,
+// (1 - u) / (w ln 2), does not already put it past the threshold; the
+// prefix must still be exact over weights that span every binade, from
+// the smallest subnormal to 1e300, and for thresholds anywhere in the
+// order (each threshold is itself a key of the sample, so candidates whose
+// key equals it are at the boundary).
+TEST(KeyedPrefixTest, ExtremeWeightsKeepTheExactPrefix) {
+  const size_t n = 20000;
+  CandidateSet c = CandidateSet::Make(n);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> exponent(-320, 300);
+  c.weights.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    switch (i % 8) {
+      case 0:
+        c.weights[i] = 0;
+        break;  // excluded
+      case 1:
+        c.weights[i] = 4.9e-324;
+        break;
+      case 2:
+        c.weights[i] = 1e300;
+        break;
+      case 3:
+        c.weights[i] = 1;
+        break;
+      default:
+        c.weights[i] = std::pow(10.0, exponent(rng));
+        break;
+    }
+  }
+  KeyedSource source;
+  source.size = n;
+  source.weighted = true;
+  source.fill = [&](size_t begin, size_t k, uint64_t* h, double* w) {
+    std::copy_n(c.id_hashes.data() + begin, k, h);
+    std::copy_n(c.weights.data() + begin, k, w);
+  };
+  source.doc_id = [&](uint32_t i) { return c.IdOf(c.ordinals[i]); };
+  for (const uint64_t count : {uint64_t{1}, uint64_t{9}, uint64_t{200},
+                               uint64_t{2500}, uint64_t{9000}, uint64_t{n}}) {
+    for (const uint64_t seed : {1, 2, 3, 4, 5}) {
+      KeyedOrder order(c.View(), seed, 0);
+      std::vector<uint32_t> want;
+      order.Get(0, count, &want);
+      std::vector<uint32_t> got = KeyedPrefix(source, seed, 0, count);
+      for (uint32_t& i : got) i = c.ordinals[i];
+      ASSERT_EQ(got, want) << "count " << count << " seed " << seed;
+    }
+  }
+}
+
 // Chi-square critical values at p = 0.001.
 double ChiSquareCritical(int df) {
   static const std::map<int, double> kTable = {

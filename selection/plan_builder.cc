@@ -526,6 +526,29 @@ bool IsShortPlan(const PlanSpec& spec, size_t candidates) {
          static_cast<uint64_t>(spec.samples_per_epoch) <= candidates / 2;
 }
 
+namespace {
+
+// Appends column[o] for each of the ascending `ordinals` to *out. These
+// copies are the time writers wait for (GatherShortPlan), so runs of
+// consecutive ordinals (all of them, without a filter and deletes) are
+// copied whole, and nothing is zeroed first.
+template <typename T>
+void AppendGathered(std::span<const T> column,
+                    std::span<const uint32_t> ordinals, std::vector<T>* out) {
+  out->reserve(out->size() + ordinals.size());
+  size_t i = 0;
+  while (i < ordinals.size()) {
+    const uint32_t first = ordinals[i];
+    size_t j = i + 1;
+    while (j < ordinals.size() && ordinals[j] == first + (j - i)) ++j;
+    out->insert(out->end(), column.begin() + first,
+                column.begin() + first + (j - i));
+    i = j;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<ShortPlanInputs> GatherShortPlan(
     const PlanSpec& spec, const ColumnSet& columns,
     std::vector<uint32_t> candidates) {
@@ -535,13 +558,10 @@ absl::StatusOr<ShortPlanInputs> GatherShortPlan(
     absl::StatusOr<std::span<const float>> column = ScoreColumn(
         columns, spec.strategy.score, WeightScoreField(spec.strategy));
     if (!column.ok()) return column.status();
-    // Appended, not resized: the copies are the time writers wait for,
-    // and zeroing them first would double it.
-    in.scores.reserve(n);
-    for (uint32_t o : candidates) in.scores.push_back((*column)[o]);
+    AppendGathered(*column, candidates, &in.scores);
   }
-  in.lengths.reserve(n);
-  for (uint32_t o : candidates) in.lengths.push_back(columns.length[o]);
+  AppendGathered(std::span<const uint32_t>(columns.length), candidates,
+                 &in.lengths);
   in.candidates = std::move(candidates);
   return in;
 }

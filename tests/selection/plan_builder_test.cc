@@ -720,12 +720,10 @@ TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
     std::vector<std::vector<uint32_t>> served[2];
     int which = 0;
     for (const auto& frozen : {*copied, *in_place}) {
-      absl::StatusOr<std::unique_ptr<PlanSampler>> sampler =
-          MakePlanSampler(plan->spec, plan->domains, frozen, 64,
-                          [&](uint32_t i) {
-                            return std::string_view(
-                                c.ids()[frozen->ordinals[i]]);
-                          });
+      absl::StatusOr<std::unique_ptr<PlanSampler>> sampler = MakePlanSampler(
+          plan->spec, plan->domains, frozen, 64, [&](uint32_t i) {
+            return std::string_view(c.ids()[frozen->ordinals[i]]);
+          });
       ASSERT_TRUE(sampler.ok()) << sampler.status();
       for (uint64_t e = 0; e < 2; ++e) {
         absl::StatusOr<EpochInfo> info = (*sampler)->OpenEpoch(e, "", nullptr);
@@ -757,8 +755,8 @@ TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
 // words, scattered bits and a partial last word, against a bit-by-bit scan.
 TEST(BitmapToOrdinals, MatchesABitByBitScan) {
   std::mt19937_64 rng(5);
-  for (const size_t size : {size_t{0}, size_t{1}, size_t{64}, size_t{1000},
-                            size_t{100003}}) {
+  for (const size_t size :
+       {size_t{0}, size_t{1}, size_t{64}, size_t{1000}, size_t{100003}}) {
     Bitmap b(size);
     for (size_t i = 0; i < size; ++i) {
       const size_t word = i / 64;
@@ -808,6 +806,48 @@ TEST(SelectShortRun, GathersScoresAndLengthsOfTheCandidates) {
   ASSERT_TRUE(in.ok());
   EXPECT_TRUE(in->scores.empty());
   EXPECT_EQ(in->lengths, (std::vector<uint32_t>{5, 7}));
+}
+
+// The gather copies runs of consecutive ordinals whole: over subsets with
+// runs of every length (none, single rows, every row, a run at either
+// end), it must equal the row-by-row gather.
+TEST(SelectShortRun, GatherEqualsTheRowByRowCopyOverAnySubset) {
+  const uint32_t rows = 3000;
+  std::vector<uint32_t> length(rows);
+  std::vector<float> q(rows);
+  Bitmap live(rows);
+  for (uint32_t o = 0; o < rows; ++o) {
+    length[o] = 7 * o + 1;
+    q[o] = 0.5f * static_cast<float>(o);
+    live.Set(o);
+  }
+  ColumnSet columns;
+  columns.num_rows = rows;
+  columns.live = &live;
+  columns.length = length;
+  columns.scores.emplace("q", q);
+  PlanSpec spec;
+  spec.strategy.kind = K::kWeighted;
+  spec.strategy.score = "q";
+  std::mt19937_64 rng(5);
+  for (const double keep : {0.0, 0.02, 0.5, 0.97, 1.0}) {
+    for (int round = 0; round < 4; ++round) {
+      std::bernoulli_distribution kept(keep);
+      std::vector<uint32_t> subset;
+      for (uint32_t o = 0; o < rows; ++o) {
+        if (kept(rng)) subset.push_back(o);
+      }
+      absl::StatusOr<ShortPlanInputs> in =
+          GatherShortPlan(spec, columns, subset);
+      ASSERT_TRUE(in.ok()) << in.status();
+      ASSERT_EQ(in->lengths.size(), subset.size());
+      ASSERT_EQ(in->scores.size(), subset.size());
+      for (size_t i = 0; i < subset.size(); ++i) {
+        ASSERT_EQ(in->lengths[i], length[subset[i]]) << keep << " " << i;
+        ASSERT_EQ(in->scores[i], q[subset[i]]) << keep << " " << i;
+      }
+    }
+  }
 }
 
 TEST(SelectRun, OnlyOneEpochUniformOrWeightedPlansOfAtMostHalfAreShort) {

@@ -9,6 +9,8 @@
 #    concurrent tests, and concurrency_tests: server/'s plan registry, cursor codec and
 #    token store (with SIGHUP-style reloads) raced from many threads, built
 #    from their sources without the rest of winnow_server.
+# Both compile at -O1 (CMakeLists.txt; docs/architecture.md, "Build time"),
+# and the longest tests repeat less there (tests/sanitized.h).
 # Both use g++ (12): selection/ multiversions function templates
 # (target_clones), which clang-14 cannot compile; the fuzz targets, which
 # need clang, build the sources they use on their own (tests/fuzz/).

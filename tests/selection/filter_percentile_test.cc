@@ -10,6 +10,7 @@
 
 #include "selection/bitmap.h"
 #include "selection/filter/percentile.h"
+#include "tests/sanitized.h"
 
 namespace winnow::filter {
 namespace {
@@ -58,7 +59,10 @@ TEST(FilterPercentileTest, SingleValueIsEveryPercentile) {
 
 TEST(FilterPercentileTest, SelectionMatchesAFullSortOnRandomInputs) {
   std::mt19937_64 rng(11);
-  for (int trial = 0; trial < 300; ++trial) {
+  // A sanitizer build tries every third trial (tests/sanitized.h): each
+  // size and each kind of values still.
+  const int step = ::winnow::testing::kSanitized ? 3 : 1;
+  for (int trial = 0; trial < 300; trial += step) {
     // Small inputs, and inputs past the size where a histogram narrows the
     // selection.
     size_t n = 1 + rng() % (trial < 100 ? 10 : trial < 200 ? 3000 : 40000);

@@ -29,6 +29,7 @@
 #include "selection/bitmap.h"
 #include "selection/columns.h"
 #include "selection/filter/filter.h"
+#include "tests/sanitized.h"
 
 namespace winnow {
 namespace {
@@ -718,7 +719,8 @@ TEST_P(FilterRandomTest, CompiledPlanMatchesBruteForceReference) {
   Reference reference(table);
   Generator generator(table, c.seed * 7 + 1);
   Renderer renderer(c.seed * 13 + 5);
-  constexpr int kExpressions = 400;
+  // A sanitizer build tries a quarter of them (tests/sanitized.h).
+  constexpr int kExpressions = ::winnow::testing::kSanitized ? 100 : 400;
   int failures = 0;
   size_t total_matches = 0;
   for (int k = 0; k < kExpressions && failures < 3; ++k) {

@@ -16,7 +16,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "selection/hash.h"
+#include "selection/parallel.h"
 #include "selection/weights.h"
+#include "tests/sanitized.h"
 #include "tests/selection/sampler_test_util.h"
 
 namespace winnow {
@@ -596,11 +598,12 @@ namespace {
 // order by its definition (a brute-force sort of every key), over small
 // sets and over sets large enough that the key pass splits across threads,
 // with exact key ties (shared id hashes) broken by doc id; the run read
-// back from its record serves the same batches.
+// back from its record serves the same batches. A sanitizer build tries one
+// seed (tests/sanitized.h).
 TEST(SelectShortRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
   for (const size_t n : {size_t{301}, size_t{200000}}) {
     for (const bool weighted : {false, true}) {
-      for (const uint64_t seed : {1, 2}) {
+      for (const uint64_t seed : testing::Repeat<uint64_t>({1, 2})) {
         testing::CandidateSet set = testing::CandidateSet::Make(n);
         // Every 50th candidate shares the previous one's hash: equal keys.
         for (size_t i = 50; i < n; i += 50) {
@@ -687,13 +690,15 @@ TEST(SelectShortRun, IsTheKeyedOrdersPrefixAndSurvivesItsRecord) {
 // collection's array (AssembleCandidates with an owner), serves exactly
 // the batches of one that copied them, for every strategy whose sequence
 // reads hashes, on sets large enough that the key pass splits across
-// threads.
+// threads (140,000 candidates: more than 2 x kParallelMinItems). A
+// sanitizer build reads one epoch (tests/sanitized.h).
 TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
-  Collection c(150000);
+  Collection c(210000);
   std::vector<uint32_t> some;  // not every ordinal: ordinals != indices
-  for (uint32_t i = 0; i < 150000; ++i) {
+  for (uint32_t i = 0; i < 210000; ++i) {
     if (i % 3 != 1) some.push_back(i);
   }
+  ASSERT_GT(some.size(), 2 * kParallelMinItems);
   for (K kind : {K::kUniform, K::kWeighted, K::kMixture,
                  K::kWeightedWithReplacement, K::kTopK}) {
     PlanSpec spec = Spec(kind);
@@ -725,7 +730,7 @@ TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
             return std::string_view(c.ids()[frozen->ordinals[i]]);
           });
       ASSERT_TRUE(sampler.ok()) << sampler.status();
-      for (uint64_t e = 0; e < 2; ++e) {
+      for (const uint64_t e : testing::Repeat<uint64_t>({0, 1})) {
         absl::StatusOr<EpochInfo> info = (*sampler)->OpenEpoch(e, "", nullptr);
         ASSERT_TRUE(info.ok()) << info.status();
         for (uint64_t j = 0; j < std::min<uint64_t>(info->batches, 20); ++j) {
@@ -741,7 +746,7 @@ TEST(AssembleCandidates, HashesReadByOrdinalServeTheSameBatches) {
   }
   // An ordinal past the array is DATA_LOSS either way.
   FrozenRecord bad;
-  bad.ordinals = {1, 150000};
+  bad.ordinals = {1, 210000};
   bad.lengths = {1, 1};
   EXPECT_EQ(AssembleCandidates(bad, {}, 0, c.hashes(), std::make_shared<int>(0))
                 .status()

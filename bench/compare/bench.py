@@ -1021,8 +1021,9 @@ def main():
     ap.add_argument("--embeddings-only", action="store_true",
                     help="run only the --embeddings rows")
     ap.add_argument("--keep-plans", action="store_true",
-                    help="keep every timed Sample's plan alive (RSS after queries "
-                         "then includes the run's plans)")
+                    help="keep every timed k-sample plan alive (RSS after queries "
+                         "then includes them; the whole-epoch first-batch row's "
+                         "plans, which hold every candidate, are still deleted)")
     ap.add_argument("--nearest", action="store_true",
                     help="also the Nearest rows: N x 256 embeddings, FAISS "
                          "(bench/compare/nearest.py; minutes and ~4 GiB at N = 1M)")

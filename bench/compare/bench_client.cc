@@ -720,7 +720,12 @@ int main(int argc, char** argv) {
               open->Finish().IgnoreError();
               open.reset();
             }
-            if (!args.keep_plans) DeletePlan(*client, &plan_id);
+            // A whole-epoch plan holds every candidate (about 20 bytes
+            // each), so it goes even with --keep-plans, whose RSS row is
+            // about the k-sample plans.
+            if (!args.keep_plans || mode->whole_epoch) {
+              DeletePlan(*client, &plan_id);
+            }
           });
     } else if (op == "stream_packed" || op == "stream_ids") {
       StreamExisting(args, op, *client,

@@ -450,6 +450,14 @@ TEST(PowerLossTest, AcknowledgedWritesSurviveRandomPowerCuts) {
   Totals totals;
   for (int i = 0; i < seeds; ++i) {
     const uint64_t seed = base + i;
+    // Printed before the run as well: an abort (an assert inside RocksDB)
+    // reports no gtest trace.
+    std::printf(
+        "power loss: seed %llu (WINNOW_POWERLOSS_SEED=%llu "
+        "WINNOW_POWERLOSS_SEEDS=1 replays it)\n",
+        static_cast<unsigned long long>(seed),
+        static_cast<unsigned long long>(seed));
+    std::fflush(stdout);
     SCOPED_TRACE("seed " + std::to_string(seed) +
                  " (WINNOW_POWERLOSS_SEED=" + std::to_string(seed) +
                  " WINNOW_POWERLOSS_SEEDS=1 replays it)");

@@ -34,6 +34,10 @@ constexpr uint64_t kLastKey = 0x7ff0000000000000ULL;
 // The key of a candidate left out of the epoch (weight not > 0).
 constexpr uint64_t kExcluded = ~uint64_t{0};
 
+// Candidates keyed at a time (in cache), in the passes that hold no array
+// of every key.
+constexpr size_t kSlice = 2048;
+
 // Uniform: u descending is (draw >> 12) descending; as an ascending key,
 // (2^52 - 1) - (draw >> 12).
 WINNOW_CLONES void UniformKeys(const uint64_t* id_hashes, size_t n,
@@ -73,7 +77,7 @@ WINNOW_CLONES size_t WeightedMaybeBelow(const uint64_t* id_hashes,
                                         uint32_t* maybe, uint64_t* positive) {
   constexpr double kInvLn2 = 1.4426950408889634;
   const double margin = bound * (1 + 1e-9);
-  uint8_t flags[2048];  // n <= kSlice; this loop vectorizes, the next not
+  uint8_t flags[kSlice];  // n <= kSlice; this loop vectorizes, the next not
   uint64_t included = 0;
   for (size_t i = 0; i < n; ++i) {
     const double u = UnitFromDraw(DocDraw(epoch_key, id_hashes[i]));
@@ -201,7 +205,6 @@ void BucketSort(std::span<KeyedEntry> v, bool doubles,
 }
 
 // The keys of candidates [begin, begin + n) of `source`, n <= kSlice.
-constexpr size_t kSlice = 2048;
 void SliceKeys(const KeyedSource& source, uint64_t epoch_key, size_t begin,
                size_t n, uint64_t* keys) {
   uint64_t hashes[kSlice];

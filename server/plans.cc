@@ -643,10 +643,12 @@ absl::Status PlanRegistry::OpenAndPersist(Plan& plan, Frozen* frozen) {
   std::optional<EpochInfo> known;
   {
     absl::ReleasableMutexLock lock(&plan.mu_);
-    known = plan.sampler_->StatelessEpochInfo(0);
-    if (!known || plan.sampler_->config().kind != SequenceKind::kKeyed) {
-      // A stateful epoch's index is part of the record; the other kinds
-      // open in microseconds.
+    if (plan.sampler_->config().kind == SequenceKind::kKeyed) {
+      known = plan.sampler_->StatelessEpochInfo(0);
+    }
+    if (!known) {
+      // A stateful epoch's index is part of the record; the kinds but the
+      // keyed order open in microseconds.
       std::string first_index;
       absl::StatusOr<EpochInfo> first =
           plan.sampler_->OpenEpoch(0, "", &first_index);
